@@ -1,0 +1,109 @@
+"""The model bundle: ``manifest.json`` + ONNX heads and int8 encoders, verified by sha256.
+
+An overlay bundle (``rtser enroll``) holds only new heads; the encoders it names by hash are
+taken from the bundle it extends (by default the one shipped inside the package).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from pathlib import Path
+
+from .errors import RtserError
+
+FORMAT = 1
+DEFAULT = Path(__file__).resolve().parent / "bundle"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Bundle:
+    def __init__(self, path: str | Path | None = None, verify: bool = True):
+        self.path = Path(path) if path else DEFAULT
+        manifest = self.path / "manifest.json" if self.path.is_dir() else self.path
+        if not manifest.is_file():
+            raise RtserError(f"{self.path}: no bundle here (manifest.json missing); "
+                             "pass a folder made by export.bundle or rtser enroll")
+        self.path = manifest.parent
+        try:
+            self.manifest = json.loads(manifest.read_text())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise RtserError(f"{manifest}: not valid JSON ({e}); rebuild the bundle") from None
+        fmt = self.manifest.get("format")
+        if fmt != FORMAT:
+            raise RtserError(f"{manifest}: bundle format {fmt!r}, this rtser reads format {FORMAT}; "
+                             "upgrade rtser or rebuild the bundle")
+        extends = self.manifest.get("extends")
+        self.base = Bundle(self.path / extends if extends else DEFAULT, verify) if "extends" in self.manifest else None
+        if verify:
+            self.verify()
+
+    @property
+    def languages(self) -> list[str]:
+        own = list(self.manifest["languages"])
+        return own + [lang for lang in (self.base.languages if self.base else []) if lang not in own]
+
+    def language(self, lang: str | None) -> dict:
+        langs = self.languages
+        if lang is None:
+            if len(langs) != 1:
+                raise RtserError(f"this bundle holds {len(langs)} languages; choose one with --lang "
+                                 f"({', '.join(langs)})")
+            lang = langs[0]
+        if lang in self.manifest["languages"]:
+            return {"lang": lang, **self.manifest["languages"][lang], "bundle": self}
+        if self.base and lang in self.base.languages:
+            return self.base.language(lang)
+        raise RtserError(f"language {lang!r} is not in this bundle; available: {', '.join(langs)}")
+
+    def file(self, name: str) -> Path:
+        """A file of this bundle, or an encoder file of the bundle it extends."""
+        own = self.path / name
+        if name in self.manifest["files"]:
+            return own
+        if self.base:
+            return self.base.file(name)
+        raise RtserError(f"{self.path}: the manifest lists no file {name!r}; rebuild the bundle")
+
+    def encoder(self, name: str) -> Path:
+        spec = self.manifest["encoders"].get(name)
+        if spec is None:
+            raise RtserError(f"{self.path}: the manifest lists no encoder {name!r}; rebuild the bundle")
+        path = self.file(spec["file"])
+        if self.base and spec["sha256"] != self.base.manifest["files"].get(spec["file"], spec["sha256"]):
+            raise RtserError(f"{self.path}: encoder {name} differs from the bundle it extends; "
+                             "re-enroll against the installed bundle")
+        return path
+
+    def verify(self) -> None:
+        for name, digest in self.manifest["files"].items():
+            path = self.path / name
+            if not path.is_file():
+                raise RtserError(f"{self.path}: bundle file {name} is missing; reinstall rtser or rebuild the bundle")
+            if sha256(path) != digest:
+                raise RtserError(f"{self.path}: bundle file {name} fails its sha256 check (corrupt or "
+                                 "modified); reinstall rtser or rebuild the bundle")
+
+    @cached_property
+    def size_bytes(self) -> int:
+        return sum((self.path / n).stat().st_size for n in self.manifest["files"])
+
+    def info(self) -> dict:
+        m = self.manifest
+        return {
+            "path": str(self.path), "format": m["format"], "name": m.get("name"),
+            "rtser_version": m.get("rtser_version"), "created": m.get("created"),
+            "size_bytes": self.size_bytes, "window_s": m["window_s"], "hop_s": m["hop_s"],
+            "encoders": {k: {"file": v["file"], "size_bytes": self.encoder(k).stat().st_size}
+                         for k, v in m["encoders"].items()},
+            "languages": {lang: {"labels": self.language(lang)["labels"],
+                                 "metrics": self.language(lang).get("metrics", {})} for lang in self.languages},
+            "extends": str(self.base.path) if self.base else None,
+        }

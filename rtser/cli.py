@@ -1,0 +1,141 @@
+"""The ``rtser`` command: ``file``, ``listen``, ``info`` (and ``enroll``)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from . import __version__
+from .bundle import Bundle
+from .errors import RtserError
+from .events import Formatter
+from .vad import VadConfig
+
+bundle_option = click.option("--bundle", type=click.Path(), default=None,
+                             help="Bundle folder (default: the one shipped with rtser).")
+lang_option = click.option("--lang", default=None, help="Language code; optional when the bundle has one.")
+threads_option = click.option("--threads", type=int, default=1, show_default=True, help="CPU threads for inference.")
+vad_option = click.option("--vad", "aggressiveness", type=click.IntRange(0, 3), default=2, show_default=True,
+                          help="webrtcvad aggressiveness, 0 (keeps most) to 3 (drops most).")
+
+
+def _recognizer(lang, bundle, threads, aggressiveness=2):
+    from .recognizer import Recognizer
+    return Recognizer(lang=lang, bundle=bundle, threads=threads, vad=VadConfig(aggressiveness=aggressiveness))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rtser")
+def cli():
+    """Real-time multilingual speech emotion recognition, on the CPU."""
+
+
+@cli.command("file")
+@click.argument("call", type=click.Path(dir_okay=False))
+@lang_option
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "csv", "json"]), default="table", show_default=True)
+@click.option("--channels", type=click.Choice(["mix", "split"]), default="mix", show_default=True,
+              help="split: analyse each channel on its own (e.g. agent / customer).")
+@click.option("--segments-only", is_flag=True, help="Only the end-of-segment events, no rolling labels.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a timeline PNG (needs matplotlib).")
+@bundle_option
+@threads_option
+@vad_option
+def file_cmd(call, lang, fmt, channels, segments_only, plot, bundle, threads, aggressiveness):
+    """Emotion labels of a recording (WAV, FLAC, OGG; any rate, mono or stereo)."""
+    from .audio import AudioFile
+    from .plot import Envelope, plot_timeline
+
+    rec = _recognizer(lang, bundle, threads, aggressiveness)
+    with AudioFile(call) as f:  # fail early on a bad file, before any output
+        duration, rate = f.duration, f.sample_rate
+    split = channels == "split"
+    out = Formatter(fmt, sys.stdout, rec.labels, segments_only)
+    env = Envelope(rate) if plot else None
+    events = []
+    with click.progressbar(length=int(duration * 10), file=sys.stderr, label="analysing",
+                           hidden=duration < 60 or not sys.stderr.isatty()) as bar:
+        def on_block(block, f):
+            bar.update(int(len(block) / f.sample_rate * 10))
+            if env:
+                env.add(block)
+
+        for e in rec.file(call, split=split, on_block=on_block):
+            out.write(e)
+            events.append(e)
+    out.close()
+    if plot:
+        plot_timeline(plot, env, events, rec.labels, split)
+        click.echo(f"timeline written to {plot}", err=True)
+
+
+@cli.command()
+@lang_option
+@click.option("--device", default=None, help="Input device index or name (see --list-devices).")
+@click.option("--list-devices", is_flag=True, help="List audio input devices and exit.")
+@bundle_option
+@threads_option
+@vad_option
+def listen(lang, device, list_devices, bundle, threads, aggressiveness):
+    """Live emotion labels from a microphone; Ctrl-C stops and prints a summary."""
+    from .listen import input_devices, listen as run
+
+    if list_devices:
+        devices = input_devices()
+        if not devices:
+            raise RtserError("no audio input devices found; connect a microphone")
+        for d in devices:
+            click.echo(f"{d['index']:3d}  {d['name']}  ({d['max_input_channels']} ch, {d['default_samplerate']:.0f} Hz)")
+        return
+    if device is not None and device.isdigit():
+        device = int(device)
+    rec = _recognizer(lang, bundle, threads, aggressiveness)
+    click.echo(f"listening ({rec.lang}: {', '.join(rec.labels)}); Ctrl-C to stop", err=True)
+    summary = run(rec, device=device)
+    click.echo("\n" + json.dumps(summary, indent=1), err=True)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@bundle_option
+def info(as_json, bundle):
+    """Languages, labels, sizes and versions of the bundle."""
+    import onnxruntime
+
+    data = Bundle(bundle).info()
+    data["versions"] = {"rtser": __version__, "onnxruntime": onnxruntime.__version__}
+    if as_json:
+        click.echo(json.dumps(data, indent=1))
+        return
+    click.echo(f"bundle    {data['path']} ({data['size_bytes'] / 1e6:.1f} MB, format {data['format']})")
+    click.echo(f"versions  rtser {__version__}, onnxruntime {onnxruntime.__version__}")
+    click.echo(f"window    {data['window_s']} s every {data['hop_s']} s")
+    for name, e in data["encoders"].items():
+        click.echo(f"encoder   {name}: {e['file']} ({e['size_bytes'] / 1e6:.1f} MB)")
+    for lang, spec in data["languages"].items():
+        m = spec["metrics"]
+        score = f"  UA {m['ua_mean']:.2f} WA {m['wa_mean']:.2f}" if "ua_mean" in m else ""
+        click.echo(f"language  {lang}: {', '.join(spec['labels'])}{score}")
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except RtserError as e:
+        click.echo(f"rtser: error: {e}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)
+    except Exception as e:  # never a traceback for users; RTSER_DEBUG=1 shows it
+        if os.environ.get("RTSER_DEBUG"):
+            raise
+        click.echo(f"rtser: internal error: {type(e).__name__}: {e} (set RTSER_DEBUG=1 for details)", err=True)
+        sys.exit(1)
+    sys.exit(0)

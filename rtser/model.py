@@ -1,0 +1,21 @@
+"""One language's classifier: the encoders its head reads, then the head (ONNX, probabilities)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .bundle import Bundle
+from .encoders import Encoders, session
+
+
+class Classifier:
+    def __init__(self, bundle: Bundle, lang: str | None, threads: int = 1):
+        spec = bundle.language(lang)
+        self.lang, self.labels = spec["lang"], list(spec["labels"])
+        owner: Bundle = spec["bundle"]
+        self.head = session(owner.file(spec["head"]), threads)
+        self.inputs = [i.name for i in self.head.get_inputs()]
+        self.encoders = Encoders({name: owner.encoder(name) for name in self.inputs}, threads)
+
+    def probs(self, audio16k: np.ndarray) -> np.ndarray:
+        feats = self.encoders(audio16k)
+        return self.head.run(None, {name: feats[name] for name in self.inputs})[0].astype(np.float64)

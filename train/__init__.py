@@ -1,0 +1,1 @@
+"""Training: feature cache, speaker-independent folds, the paper's models, distillation (torch)."""

@@ -1,0 +1,123 @@
+"""Feature cache: every layer of every encoder for every clip in ../shared/data.
+
+    python -m train.features [--encoders build/encoders] [--variants whisper-base.int8 ...]
+
+Each clip is cut to its speech span exactly as ``Recognizer.predict`` and the stream's segment
+events cut it. Per encoder variant (an ONNX file, keyed by its sha256) and corpus, shards of clips are written
+atomically under ``$RTSER_CACHE/features`` (outside git), so an interrupted run resumes where it
+stopped. Whisper shards hold time-pooled ``mean``/``std`` per layer (float32) and the full time
+sequences (float16); GE2E shards hold the 256-d embedding.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from export.sources import CACHE
+from rtser.audio import load
+from rtser.encoders import Encoders
+from rtser.vad import VadConfig, speech_audio
+
+from . import data
+
+SHARD = 64
+PREPROCESS = "speech-v1"  # bump when clip_audio changes
+BUILD = Path(__file__).resolve().parents[1] / "build" / "encoders"
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def clip_audio(path: Path) -> np.ndarray:
+    """What the runtime classifies for a clip: its speech span (``Recognizer.predict``'s input)."""
+    return speech_audio(load(path), VadConfig())
+
+
+def variant_dir(onnx: Path, root: Path = CACHE / "features") -> Path:
+    return root / f"{onnx.name.removesuffix('.onnx')}-{file_hash(onnx)[:12]}-{PREPROCESS}"
+
+
+def _shard_name(items: list[data.Clip]) -> str:
+    key = hashlib.sha256("\n".join(str(c.path) for c in items).encode()).hexdigest()[:12]
+    return f"shard-{key}.npz"
+
+
+def build(variants: dict[str, Path], corpora=None, threads: int = 2) -> None:
+    """Compute what is missing for each variant ``{name: onnx path}`` and corpus."""
+    dirs = {name: variant_dir(p) for name, p in variants.items()}
+    for corpus in corpora or data.corpora():
+        items = data.clips(corpus)
+        shards = [items[i:i + SHARD] for i in range(0, len(items), SHARD)]
+        todo = {n: [s for s in shards if not (dirs[n] / corpus / _shard_name(s)).exists()] for n in variants}
+        names = sorted({n for n, s in todo.items() if s})
+        if not names:
+            continue
+        encoders = Encoders({n: variants[n] for n in names}, threads=threads)
+        for shard in tqdm(shards, desc=f"{corpus} ({', '.join(names)})", unit="shard"):
+            wanted = [n for n in names if shard in todo[n]]
+            if not wanted:
+                continue
+            outs = [encoders(clip_audio(c.path)) for c in shard]
+            for n in wanted:
+                _write(dirs[n] / corpus / _shard_name(shard), shard, [o[n] for o in outs])
+
+
+def _write(path: Path, shard: list[data.Clip], arrays: list[np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields = {"paths": np.array([str(c.path) for c in shard])}
+    if arrays[0].ndim == 1:
+        fields["embedding"] = np.stack(arrays).astype(np.float32)
+    else:
+        fields["mean"] = np.stack([a.mean(axis=1) for a in arrays]).astype(np.float32)
+        fields["std"] = np.stack([a.std(axis=1) for a in arrays]).astype(np.float32)
+        fields["lengths"] = np.array([a.shape[1] for a in arrays])
+        fields["seq"] = np.concatenate([a.transpose(1, 0, 2) for a in arrays]).astype(np.float16)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **fields)
+    tmp.replace(path)
+
+
+def load_features(variant: Path | str, corpus: str, seq: bool = False) -> dict[str, object]:
+    """Everything cached for one variant (its ONNX path) and corpus, in manifest order."""
+    onnx = Path(variant) if Path(variant).suffix == ".onnx" else BUILD / f"{variant}.onnx"
+    items = data.clips(corpus)
+    parts = []
+    for i in range(0, len(items), SHARD):
+        path = variant_dir(onnx) / corpus / _shard_name(items[i:i + SHARD])
+        if not path.exists():
+            raise FileNotFoundError(f"{path} missing: run python -m train.features first")
+        parts.append(np.load(path))
+    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0].files if k != "seq" or seq}
+    if seq and "seq" in out:
+        bounds = np.concatenate([[0], np.cumsum(out["lengths"])])
+        out["seq"] = [out["seq"][a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--encoders", type=Path, default=BUILD, help="folder of exported ONNX encoders")
+    ap.add_argument("--variants", nargs="*", help="e.g. whisper-base.int8 ge2e.fp32 (default: all)")
+    ap.add_argument("--corpora", nargs="*")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    files = sorted(args.encoders.glob("*.onnx"))
+    if not files:
+        raise SystemExit(f"no encoders in {args.encoders}: run python -m export.onnx_export first")
+    variants = {p.name.removesuffix(".onnx"): p for p in files}
+    if args.variants:
+        variants = {k: variants[k] for k in args.variants}
+    build(variants, args.corpora, args.threads)
+
+
+if __name__ == "__main__":
+    main()
