@@ -54,6 +54,7 @@ class StreamSession:
         self.clf, self.vad, self.callback = classifier, vad, callback
         self.sample_rate, self.n_channels = int(sample_rate), int(channels)
         self.window, self.hop = int(window_s * SAMPLE_RATE), int(hop_s * SAMPLE_RATE)
+        self.min_window = min(self.window, SAMPLE_RATE)  # shorter windows give unreliable labels
         self.pad = vad.pad_ms * SAMPLE_RATE // 1000
         self.convert = ToMono16k(self.sample_rate, self.n_channels, split)
         n = self.n_channels if split else 1
@@ -110,8 +111,8 @@ class StreamSession:
         return events
 
     def _change(self, ch: _Channel, kind: str, at: int, now: int) -> list[Event]:
-        if kind == "start":
-            ch.seg_start, ch.next_hop = at, at + self.hop
+        if kind == "start":  # first rolling label once the segment holds min_window of audio
+            ch.seg_start, ch.next_hop = at, at + max(self.hop, self.min_window)
             ch.smoother.reset()
             return []
         start, ch.seg_start = ch.seg_start, None

@@ -87,12 +87,13 @@ class Segmenter:
 
 def speech_audio(audio: np.ndarray, config: VadConfig) -> np.ndarray:
     """The part of a 16 kHz clip that a stream's segment event would classify if the clip stood
-    between silences: first VAD speech start to last speech end, plus ``pad_ms`` either side
-    (zeros beyond the clip's edges). The whole clip when no speech is found."""
-    pad = config.pad_ms * SAMPLE_RATE // 1000
-    x = np.pad(np.asarray(audio, np.float32), pad)
-    seg, frame, bounds = Segmenter(config), config.frame, []
+    between silences, starting on a VAD frame: first speech start to last speech end, plus
+    ``pad_ms`` either side (zeros beyond the clip's edges). The whole clip when no speech is found."""
+    frame, pad = config.frame, config.pad_ms * SAMPLE_RATE // 1000
+    lead = -(-pad // frame) * frame  # whole frames of silence ahead keep the frame grid on the clip
+    x = np.pad(np.asarray(audio, np.float32), (lead, pad + frame))
+    seg, bounds = Segmenter(config), []
     for start in range(0, len(x) - frame + 1, frame):
         bounds += [at for _, at in seg.step(x[start:start + frame], start)]
     bounds += [at for _, at in seg.finish(len(x))]
-    return x[max(0, bounds[0] - pad): bounds[-1] + pad] if bounds else x
+    return x[max(0, bounds[0] - pad): bounds[-1] + pad] if bounds else np.asarray(audio, np.float32)

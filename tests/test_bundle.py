@@ -1,0 +1,98 @@
+"""The shipped bundle: verified by hash, refuses tampering, predicts every language, installs
+and runs from a wheel without torch."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, DATA
+from rtser import Recognizer, RtserError
+from rtser.audio import load
+from rtser.bundle import DEFAULT, Bundle
+
+FIRST_CLIP = {"de": "emodb", "it": "emovo", "en": "ravdess", "ur": "urdu"}
+
+
+def first_clip(corpus):
+    import csv
+    with open(DATA / corpus / "manifest.csv") as f:
+        return DATA / corpus / next(csv.DictReader(f))["path"]
+
+
+@pytest.mark.parametrize("lang", sorted(FIRST_CLIP))
+def test_every_language_predicts_a_real_clip(data_dir, lang):
+    rec = Recognizer(lang)
+    p = rec.predict(load(first_clip(FIRST_CLIP[lang])))
+    assert p.label in rec.labels and set(p.probs) == set(rec.labels)
+    assert abs(sum(p.probs.values()) - 1) < 1e-4
+
+
+def test_predict_any_rate_and_layout(recognizer, utterances):
+    from rtser.resample import resample
+    x = utterances[0]
+    ref = recognizer.predict(x).label
+    stereo = np.stack([resample(x, 16000, 44100)] * 2)  # (channels, frames) at 44.1 kHz
+    assert recognizer.predict(stereo, 44100).label == ref
+    assert recognizer.predict((x * 32767).astype(np.int16)).label == ref
+
+
+@pytest.fixture
+def bundle_copy(tmp_path):
+    dst = tmp_path / "bundle"
+    shutil.copytree(DEFAULT, dst)
+    return dst
+
+
+def test_tampered_head_is_refused(bundle_copy):
+    head = bundle_copy / "head-de.onnx"
+    data = bytearray(head.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    head.write_bytes(bytes(data))
+    with pytest.raises(RtserError, match="sha256"):
+        Bundle(bundle_copy)
+
+
+def test_missing_file_and_wrong_format_are_refused(bundle_copy):
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    (bundle_copy / "manifest.json").write_text(json.dumps(dict(manifest, format=99)))
+    with pytest.raises(RtserError, match="format 99"):
+        Bundle(bundle_copy)
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    (bundle_copy / "ge2e.int8.onnx").unlink()
+    with pytest.raises(RtserError, match="missing"):
+        Bundle(bundle_copy)
+
+
+def test_bundle_manifest_is_complete():
+    m = Bundle().manifest
+    assert {"languages", "encoders", "files", "frontend", "window_s", "hop_s"} <= set(m)
+    for spec in m["languages"].values():
+        assert {"labels", "head", "training", "metrics"} <= set(spec)
+        assert spec["metrics"]["ua_mean"] > 1 / len(spec["labels"])  # better than chance
+    assert sum((DEFAULT / f).stat().st_size for f in m["files"]) <= 40e6
+
+
+@pytest.mark.skipif(os.environ.get("RTSER_SKIP_WHEEL") == "1", reason="RTSER_SKIP_WHEEL=1")
+def test_wheel_installs_and_predicts_without_torch(tmp_path, data_dir):
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, ROOT], check=True,
+                   capture_output=True)
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    py = env_dir / "bin" / "python"
+    subprocess.run([py, "-m", "pip", "install", "-q", *wheels.glob("rtser-*.whl")], check=True, capture_output=True)
+    code = ("import sys, rtser, soundfile as sf; x, sr = sf.read(sys.argv[1], dtype='float32'); "
+            "p = rtser.Recognizer('de').predict(x, sr); "
+            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules; print(p.label)")
+    r = subprocess.run([py, "-c", code, first_clip("emodb")], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() in Recognizer("de").labels
+    r = subprocess.run([env_dir / "bin" / "rtser", "file", first_clip("emodb"), "--lang", "de"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0 and "segment" in r.stdout, r.stderr
+    assert subprocess.run([py, "-c", "import torch"], capture_output=True).returncode != 0
