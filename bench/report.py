@@ -1,0 +1,22 @@
+"""Write one named section of a Markdown report, leaving the other sections alone."""
+from __future__ import annotations
+
+import platform
+import re
+from pathlib import Path
+
+
+def machine() -> str:
+    import os
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
+
+
+def write_section(path: Path, name: str, body: str, title: str = "# Benchmarks\n") -> None:
+    text = path.read_text() if path.exists() else title
+    block = f"<!-- {name}:start -->\n{body.strip()}\n<!-- {name}:end -->"
+    pattern = re.compile(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)

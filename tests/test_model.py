@@ -1,0 +1,72 @@
+"""The paper's model pieces on a small real subset (features from the shipped int8 encoders)."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from rtser.bundle import DEFAULT  # noqa: E402
+from rtser.encoders import Encoders  # noqa: E402
+from train import data  # noqa: E402
+from train.features import clip_audio  # noqa: E402
+from train.fit import gate_means, predict, train  # noqa: E402
+from train.model import OPS, Dataset, SERModel, supcon  # noqa: E402
+from train.nas import search  # noqa: E402
+
+PER_CORPUS = 48
+
+
+@pytest.fixture(scope="module")
+def small(data_dir):
+    enc = Encoders({"whisper-base.int8": DEFAULT / "whisper-base.int8.onnx", "ge2e.int8": DEFAULT / "ge2e.int8.onnx"}, threads=2)
+    pooled, emb, lang, y, spk, labels, langs = [], [], [], [], [], [], []
+    for li, corpus in enumerate(["emodb", "emovo"]):
+        items = data.clips(corpus)
+        labels.append(data.labels(items))
+        langs.append(items[0].language)
+        pick = np.random.default_rng(0).choice(len(items), PER_CORPUS, replace=False)
+        for i in pick:
+            out = enc(clip_audio(items[i].path))
+            h = out["whisper-base.int8"]
+            pooled.append(np.concatenate([h.mean(1), h.std(1)], -1))
+            emb.append(out["ge2e.int8"])
+            lang.append(li)
+            y.append(labels[-1].index(items[i].label))
+            spk.append(items[i].speaker)
+    return Dataset(langs, labels, ["emodb", "emovo"], {"whisper-base.int8": torch.tensor(np.stack(pooled))},
+                   torch.tensor(np.stack(emb)), torch.tensor(lang), torch.tensor(y), np.array(spk))
+
+
+def test_gates_are_distributions_and_differ_by_language(small):
+    idx = np.arange(len(small))
+    model = train(SERModel(small, idx, gate="input"), small, idx, epochs=15)
+    g = model.gate_weights(small.batch(idx))
+    assert torch.allclose(g.sum(1), torch.ones(len(idx)), atol=1e-5) and (g >= 0).all()
+    means = gate_means(model, small, idx)
+    assert np.abs(means["de"] - means["it"]).max() > 1e-3
+
+
+def test_nas_genotype_is_valid_and_retrained_head_runs(small):
+    idx = np.arange(len(small))
+    genotypes = search(small, idx, epochs=4)
+    assert set(genotypes) == {"de", "it"}
+    assert all(len(g) == 2 and set(g) <= set(OPS) for g in genotypes.values())
+    model = train(SERModel(small, idx, gate="input", genotypes=genotypes), small, idx, epochs=3)
+    probs = predict(model, small, idx[:10])
+    assert all(abs(p.sum() - 1) < 1e-5 for p in probs)
+
+
+def test_supcon_falls_on_a_separable_batch_and_is_finite_for_singletons():
+    torch.manual_seed(0)
+    y = torch.arange(4).repeat_interleave(8)
+    lang = torch.zeros(32, dtype=torch.long)
+    centres = torch.randn(4, 16) * 3
+    z = (centres[y] + torch.randn(32, 16)).requires_grad_()
+    opt = torch.optim.SGD([z], lr=0.5)
+    first = supcon(z, y, lang).item()
+    for _ in range(30):
+        opt.zero_grad()
+        supcon(z, y, lang).backward()
+        opt.step()
+    assert supcon(z, y, lang).item() < first
+    single = supcon(torch.randn(5, 16, requires_grad=True), torch.arange(5), torch.zeros(5, dtype=torch.long))
+    assert torch.isfinite(single) and single.item() == 0

@@ -1,0 +1,84 @@
+"""Training and prediction loops for ``train.model.SERModel`` (and the DARTS search)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .model import Dataset, SERModel, supcon
+
+
+def batches(idx: np.ndarray, size: int, rng) -> list[np.ndarray]:
+    order = rng.permutation(np.asarray(idx))
+    return [order[i:i + size] for i in range(0, len(order), size)]
+
+
+def class_weights(ds: Dataset, idx) -> list[torch.Tensor]:
+    lang, y = ds.lang.numpy()[idx], ds.y.numpy()[idx]
+    out = []
+    for li, labels in enumerate(ds.labels):
+        counts = np.bincount(y[lang == li], minlength=len(labels)).astype(np.float32)
+        out.append(torch.tensor(counts.sum() / np.maximum(counts, 1) / len(counts)))
+    return out
+
+
+def loss_fn(model: SERModel, batch, weights, supcon_weight: float = 0.0, tau: float = 0.1,
+            soft: torch.Tensor | None = None) -> torch.Tensor:
+    towers, groups = model(batch)
+    loss = sum(nn.functional.cross_entropy(logits, batch["y"][idx], weight=weights[li], reduction="sum")
+               for li, idx, logits in groups) / len(batch["y"])
+    if supcon_weight:
+        loss = loss + supcon_weight * supcon(towers, batch["y"], batch["lang"], tau)
+    return loss
+
+
+def train(model: SERModel, ds: Dataset, idx, epochs: int = 30, lr: float = 2e-3, supcon_weight: float = 0.0,
+          seed: int = 12345, batch_size: int = 64, search_idx=None, cost_weight: float = 0.0) -> SERModel:
+    """AdamW (one-cycle) on the weights; with ``search_idx`` also first-order DARTS on the towers'
+    ``alpha`` (on those validation clips, plus ``cost_weight`` x the towers' expected multiply-adds)."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    alphas = [p for n, p in model.named_parameters() if n.endswith("alpha")]
+    params = [p for n, p in model.named_parameters() if not n.endswith("alpha")]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    steps = epochs * len(batches(idx, batch_size, rng))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    arch_opt = torch.optim.Adam(alphas, lr=3e-3, betas=(0.5, 0.999)) if search_idx is not None else None
+    weights = class_weights(ds, idx)
+    model.train()
+    for _ in range(epochs):
+        val = batches(search_idx, batch_size, rng) if arch_opt else []
+        for step, b in enumerate(batches(idx, batch_size, rng)):
+            if arch_opt:
+                arch_opt.zero_grad()
+                cost = sum(t.expected_cost() for t in model.towers) / len(model.towers)
+                (loss_fn(model, ds.batch(val[step % len(val)]), weights) + cost_weight * cost).backward()
+                arch_opt.step()
+            opt.zero_grad()
+            loss_fn(model, ds.batch(b), weights, supcon_weight).backward()
+            opt.step()
+            sched.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def predict(model: SERModel, ds: Dataset, idx) -> list[np.ndarray]:
+    """Class probabilities per clip (each of its own language's size), in ``idx`` order."""
+    model.eval()
+    idx = np.asarray(idx)
+    out = [None] * len(idx)
+    _, groups = model(ds.batch(idx))
+    for li, rows, logits in groups:
+        for j, p in zip(rows.tolist(), torch.softmax(logits, -1).numpy()):
+            out[j] = p
+    return out
+
+
+@torch.no_grad()
+def gate_means(model: SERModel, ds: Dataset, idx) -> dict[str, np.ndarray]:
+    """Mean gate weights over encoder x layer experts, per language."""
+    model.eval()
+    idx = np.asarray(idx)
+    g = model.gate_weights(ds.batch(idx)).numpy()
+    lang = ds.lang.numpy()[idx]
+    return {name: g[lang == li].mean(0) for li, name in enumerate(ds.langs) if (lang == li).any()}
