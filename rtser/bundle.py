@@ -40,8 +40,9 @@ class Bundle:
         if fmt != FORMAT:
             raise RtserError(f"{manifest}: bundle format {fmt!r}, this rtser reads format {FORMAT}; "
                              "upgrade rtser or rebuild the bundle")
-        extends = self.manifest.get("extends")
-        self.base = Bundle(self.path / extends if extends else DEFAULT, verify) if "extends" in self.manifest else None
+        self.base = None
+        if "extends" in self.manifest:  # an overlay: null extends the bundle shipped with rtser
+            self.base = Bundle(self.path / (self.manifest["extends"] or DEFAULT), verify)
         if verify:
             self.verify()
 

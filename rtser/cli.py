@@ -1,4 +1,4 @@
-"""The ``rtser`` command: ``file``, ``listen``, ``info`` (and ``enroll``)."""
+"""The ``rtser`` command: ``file``, ``listen``, ``info``, ``enroll``."""
 from __future__ import annotations
 
 import json
@@ -118,6 +118,31 @@ def info(as_json, bundle):
         m = spec["metrics"]
         score = f"  UA {m['ua_mean']:.2f} WA {m['wa_mean']:.2f}" if "ua_mean" in m else ""
         click.echo(f"language  {lang}: {', '.join(spec['labels'])}{score}")
+
+
+@cli.command()
+@click.option("--lang", required=True, help="Code of the new language (e.g. xx, ta, sw).")
+@click.option("--manifest", required=True, type=click.Path(dir_okay=False), help="CSV: path,label[,speaker].")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Overlay folder (default: rtser-<lang>).")
+@bundle_option
+@click.option("--threads", type=int, default=2, show_default=True)
+def enroll(lang, manifest, out, bundle, threads):
+    """Add a language from labelled clips (numpy + onnxruntime, minutes on a CPU)."""
+    from .enroll import enroll as run, read_manifest
+
+    n = len(read_manifest(manifest)[0])  # validate before the progress bar
+    out = out or f"rtser-{lang}"
+    with click.progressbar(length=n, label="embedding clips", file=sys.stderr) as bar:
+        m = run(lang, manifest, out, bundle, threads, progress=bar.update, warn=lambda s: click.echo(s, err=True))
+    spec = m["languages"][lang]
+    click.echo(f"wrote {out}: {lang} with {len(spec['labels'])} classes ({', '.join(spec['labels'])})")
+    cv = spec["metrics"]
+    if cv:
+        click.echo(f"speaker-independent CV ({cv['folds']} folds): UA {cv['ua_mean']:.3f}, WA {cv['wa_mean']:.3f} "
+                   f"(chance UA {1 / len(spec['labels']):.3f})")
+    else:
+        click.echo("no speaker column (or one speaker): no speaker-independent estimate of accuracy")
+    click.echo(f"use it: rtser file CALL --lang {lang} --bundle {out}")
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ import numpy as np
 
 from .bundle import Bundle
 from .encoders import Encoders, session
+from .head import NumpyHead
 
 
 class Classifier:
@@ -12,8 +13,13 @@ class Classifier:
         spec = bundle.language(lang)
         self.lang, self.labels = spec["lang"], list(spec["labels"])
         owner: Bundle = spec["bundle"]
-        self.head = session(owner.file(spec["head"]), threads)
-        self.inputs = [i.name for i in self.head.get_inputs()]
+        path = owner.file(spec["head"])
+        if path.suffix == ".npz":  # enrolled language (rtser enroll)
+            self.head = NumpyHead.load(path)
+            self.inputs = self.head.inputs
+        else:
+            self.head = session(path, threads)
+            self.inputs = [i.name for i in self.head.get_inputs()]
         self.encoders = Encoders({name: owner.encoder(name) for name in self.inputs}, threads)
 
     def probs(self, audio16k: np.ndarray) -> np.ndarray:

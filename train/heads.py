@@ -64,9 +64,12 @@ class PooledHead(nn.Module):
 
 
 def fit(feats: dict[str, np.ndarray], y: np.ndarray, n_classes: int, epochs: int = 40,
-        lr: float = 3e-3, weight_decay: float = 0.5, layer_lr: float = 10.0, seed: int = data.SEED, **head_kw) -> PooledHead:
+        lr: float = 3e-3, weight_decay: float = 0.5, layer_lr: float = 10.0, seed: int = data.SEED,
+        teacher: np.ndarray | None = None, kd_weight: float = 0.7, temperature: float = 2.0, **head_kw) -> PooledHead:
     """Train a PooledHead with class-weighted cross-entropy (AdamW, mini-batches of 32; the layer
-    weights learn ``layer_lr`` times faster). Defaults chosen by speaker-independent CV on emodb/emovo."""
+    weights learn ``layer_lr`` times faster). Defaults chosen by speaker-independent CV on emodb/emovo.
+    With ``teacher`` probabilities ``(N, C)``: knowledge distillation, ``kd_weight`` x T² x
+    KL(teacher_T || student_T) + (1 - kd_weight) x cross-entropy, at temperature T."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     stats = {n: (x.mean(0), x.std(0)) for n, x in feats.items()}
@@ -79,11 +82,19 @@ def fit(feats: dict[str, np.ndarray], y: np.ndarray, n_classes: int, epochs: int
                             lr=lr, weight_decay=weight_decay)
     tensors = {n: torch.as_tensor(x, dtype=torch.float32) for n, x in feats.items()}
     target = torch.as_tensor(y)
+    soft = None
+    if teacher is not None:  # soften the teacher: p^(1/T), renormalised
+        soft = torch.softmax(torch.log(torch.as_tensor(teacher, dtype=torch.float32).clamp_min(1e-8)) / temperature, -1)
     model.train()
     for _ in range(epochs):
         for batch in np.array_split(rng.permutation(len(y)), max(1, len(y) // 32)):
             opt.zero_grad()
-            loss_fn(model({n: t[batch] for n, t in tensors.items()}), target[batch]).backward()
+            logits = model({n: t[batch] for n, t in tensors.items()})
+            loss = loss_fn(logits, target[batch])
+            if soft is not None:
+                kl = nn.functional.kl_div(torch.log_softmax(logits / temperature, -1), soft[batch], reduction="batchmean")
+                loss = (1 - kd_weight) * loss + kd_weight * temperature ** 2 * kl
+            loss.backward()
             opt.step()
     return model.eval()
 

@@ -1,0 +1,173 @@
+"""Add a language from a few labelled clips on a CPU: embed them with the bundle's encoders, fit a
+numpy head (layer weights + linear classifier), write an overlay bundle that extends the base one.
+
+The manifest is a CSV with columns ``path``, ``label`` and optionally ``speaker``; relative paths
+are read from the CSV's folder.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .audio import load
+from .bundle import DEFAULT, FORMAT, Bundle, sha256
+from .encoders import Encoders
+from .errors import RtserError
+from .head import NumpyHead, pool, softmax
+from .vad import VadConfig, speech_audio
+
+COLUMNS = ("path", "label", "speaker")
+MIN_PER_CLASS = 5
+SEED = 12345
+
+
+def read_manifest(path: str | Path) -> tuple[list[Path], list[str], list[str] | None]:
+    path = Path(path)
+    if not path.is_file():
+        raise RtserError(f"{path}: no such manifest; give a CSV with columns path,label[,speaker]")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            table = [r for r in csv.reader(f) if any(cell.strip() for cell in r)]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise RtserError(f"{path}: not a readable CSV ({e})") from None
+    header = [h.strip() for h in table[0]] if table else []
+    unknown = [h for h in header if h not in COLUMNS]
+    missing = [c for c in ("path", "label") if c not in header]
+    if unknown or missing:
+        raise RtserError(f"{path}: columns must be path,label[,speaker]; "
+                         + (f"unknown: {', '.join(unknown)}" if unknown else f"missing: {', '.join(missing)}"))
+    rows = [dict(zip(header, (cell.strip() for cell in r))) for r in table[1:]]
+    if any(len(r) != len(header) for r in table[1:]):
+        raise RtserError(f"{path}: some rows do not have {len(header)} fields")
+    if not rows:
+        raise RtserError(f"{path}: the manifest lists no clips")
+    clips = [(path.parent / r["path"]).resolve() for r in rows]
+    absent = [str(c) for c in clips if not c.is_file()]
+    if absent:
+        raise RtserError(f"{path}: {len(absent)} clip(s) not found, first: {absent[0]}")
+    labels = [r["label"] for r in rows]
+    if any(not lab for lab in labels):
+        raise RtserError(f"{path}: every row needs a label (row {labels.index('') + 2} has none)")
+    if len(set(labels)) < 2:
+        raise RtserError(f"{path}: only one class ({labels[0]!r}); a classifier needs at least two")
+    speakers = [r["speaker"] for r in rows] if "speaker" in header and all(r["speaker"] for r in rows) else None
+    return clips, labels, speakers
+
+
+def embed(clips: list[Path], encoders: Encoders, progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+    """Per encoder: pooled features of each clip's speech span, as the runtime computes them."""
+    out: dict[str, list] = {}
+    vad = VadConfig()
+    for path in clips:
+        for name, value in encoders(speech_audio(load(path), vad)).items():
+            out.setdefault(name, []).append(pool(value))
+        if progress:
+            progress(1)
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+def fit_head(pooled: dict[str, np.ndarray], y: np.ndarray, n_classes: int, steps: int = 300,
+             lr: float = 0.05, l2: float = 1e-2, seed: int = SEED) -> NumpyHead:
+    """Class-weighted softmax regression on layer-weighted features, trained with Adam in numpy."""
+    inputs = list(pooled)
+    params = {}
+    for n, x in pooled.items():
+        params[f"{n}/mu"], params[f"{n}/sd"] = x.mean(0), np.maximum(x.std(0), 1e-4)
+        if x.ndim == 3:
+            params[f"{n}/layer_logits"] = np.zeros(x.shape[1])
+    head = NumpyHead(params, inputs)
+    z = {n: (x - params[f"{n}/mu"]) / params[f"{n}/sd"] for n, x in pooled.items()}
+    width = sum(x.shape[-1] for x in z.values())
+    rng = np.random.default_rng(seed)
+    params["W"] = rng.normal(0, 0.01, (width, n_classes))
+    params["b"] = np.zeros(n_classes)
+    counts = np.bincount(y, minlength=n_classes)
+    cw = (len(y) / np.maximum(counts, 1) / n_classes)[y]
+    target = np.eye(n_classes)[y]
+    learn = ["W", "b"] + [f"{n}/layer_logits" for n in inputs if z[n].ndim == 3]
+    m = {k: np.zeros_like(params[k]) for k in learn}
+    v = {k: np.zeros_like(params[k]) for k in learn}
+    for t in range(1, steps + 1):
+        feats, p = head.features(pooled), None
+        p = softmax(feats @ params["W"] + params["b"])
+        g_logits = (p - target) * cw[:, None] / cw.sum()
+        grads = {"W": feats.T @ g_logits + 2 * l2 * params["W"], "b": g_logits.sum(0)}
+        g_feats, col = g_logits @ params["W"].T, 0
+        for n in inputs:
+            d = z[n].shape[-1]
+            if z[n].ndim == 3:
+                w = softmax(params[f"{n}/layer_logits"])
+                g_w = np.einsum("nd,nld->l", g_feats[:, col:col + d], z[n])
+                grads[f"{n}/layer_logits"] = w * (g_w - w @ g_w)
+            col += d
+        for k in learn:  # Adam
+            m[k] = 0.9 * m[k] + 0.1 * grads[k]
+            v[k] = 0.999 * v[k] + 0.001 * grads[k] ** 2
+            params[k] = params[k] - lr * (m[k] / (1 - 0.9 ** t)) / (np.sqrt(v[k] / (1 - 0.999 ** t)) + 1e-8)
+    return head
+
+
+def speaker_cv(pooled, y, speakers, n_classes, **kw) -> dict:
+    """Speaker-independent UA/WA: leave-one-speaker-out up to 10 speakers, else 5 speaker groups."""
+    spk = np.asarray(speakers)
+    unique = np.unique(spk)
+    groups = [[s] for s in unique] if len(unique) <= 10 else np.array_split(np.random.default_rng(SEED).permutation(unique), 5)
+    pred = np.full(len(y), -1)
+    fold_ua = []
+    for test in groups:
+        te = np.isin(spk, test)
+        if te.all() or len(np.unique(y[~te])) < 2:
+            continue
+        head = fit_head({n: x[~te] for n, x in pooled.items()}, y[~te], n_classes, **kw)
+        pred[te] = head.probs({n: x[te] for n, x in pooled.items()}).argmax(1)
+        present = np.unique(y[te])
+        fold_ua.append(float(np.mean([(pred[te][y[te] == c] == c).mean() for c in present])))
+    done = pred >= 0
+    recalls = [(pred[done][y[done] == c] == c).mean() for c in range(n_classes) if (y[done] == c).any()]
+    return {"ua_mean": round(float(np.mean(recalls)), 4), "ua_std": round(float(np.std(fold_ua)), 4),
+            "wa_mean": round(float((pred[done] == y[done]).mean()), 4), "folds": len(fold_ua),
+            "protocol": "speaker-independent (rtser enroll)"}
+
+
+def enroll(lang: str, manifest: str | Path, out: str | Path, base: str | Path | None = None,
+           threads: int = 2, progress: Callable[[int], None] | None = None, warn: Callable[[str], None] = print) -> dict:
+    """Write an overlay bundle for ``lang`` into ``out``; returns its manifest."""
+    clips, labels, speakers = read_manifest(manifest)
+    base_bundle = Bundle(base)
+    if lang in base_bundle.languages:
+        warn(f"note: {lang!r} is already in the base bundle; the overlay's head takes its place")
+    classes = sorted(set(labels))
+    for c, n in sorted(Counter(labels).items()):
+        if n < MIN_PER_CLASS:
+            warn(f"warning: class {c!r} has only {n} clip(s); results for it will be unreliable (aim for 20+)")
+    names = [n for n in base_bundle.manifest["encoders"] if n in ("whisper-base", "ge2e")] or list(base_bundle.manifest["encoders"])
+    encoders = Encoders({n: base_bundle.encoder(n) for n in names}, threads)
+    t0 = time.time()
+    pooled = embed(clips, encoders, progress)
+    y = np.array([classes.index(lab) for lab in labels])
+    metrics = speaker_cv(pooled, y, speakers, len(classes)) if speakers and len(set(speakers)) >= 2 else {}
+    head = fit_head(pooled, y, len(classes))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    head_file = f"head-{lang}.npz"
+    head.save(out / head_file)
+    manifest_out = {
+        "format": FORMAT, "name": f"rtser-enroll-{lang}", "created": time.strftime("%Y-%m-%d"),
+        "extends": None if base is None else str(Path(base).resolve()),
+        "window_s": base_bundle.manifest["window_s"], "hop_s": base_bundle.manifest["hop_s"],
+        "encoders": {n: base_bundle.manifest["encoders"][n] for n in names},
+        "languages": {lang: {"labels": classes, "head": head_file, "metrics": metrics,
+                             "training": {"manifest": str(Path(manifest).resolve()), "clips": len(clips),
+                                          "speakers": len(set(speakers)) if speakers else None,
+                                          "label_counts": dict(sorted(Counter(labels).items())),
+                                          "seconds": round(time.time() - t0, 1)}}},
+        "files": {head_file: sha256(out / head_file)},
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest_out, indent=1) + "\n")
+    return manifest_out

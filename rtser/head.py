@@ -1,0 +1,54 @@
+"""A head evaluated in numpy: learned layer weights over standardised per-layer time mean + std of
+each Whisper encoder (and the GE2E embedding), then a linear softmax classifier. ``rtser enroll``
+writes these (``.npz``), so new languages need neither torch nor onnx; the ONNX heads of the
+shipped bundle compute the same function."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def pool(hidden: np.ndarray) -> np.ndarray:
+    """``(L+1, T, D)`` hidden states -> ``(L+1, 2D)`` time mean and std; a 1-D embedding passes."""
+    return hidden if hidden.ndim == 1 else np.concatenate([hidden.mean(1), hidden.std(1)], -1)
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+class NumpyHead:
+    """Parameters per input name ``n``: ``n/mu``, ``n/sd`` (standardisation), ``n/layer_logits``
+    (Whisper inputs only); then ``W`` ``(features, classes)`` and ``b``."""
+
+    def __init__(self, params: dict[str, np.ndarray], inputs: list[str]):
+        self.params, self.inputs = params, list(inputs)
+
+    @classmethod
+    def load(cls, path: Path) -> "NumpyHead":
+        with np.load(path, allow_pickle=False) as z:
+            params = {k: z[k] for k in z.files}
+        return cls(params, [str(n) for n in params.pop("inputs")])
+
+    def save(self, path: Path) -> None:
+        with open(path, "wb") as f:  # a file object keeps the exact name (np.savez would add .npz)
+            np.savez(f, inputs=np.array(self.inputs), **self.params)
+
+    def features(self, pooled: dict[str, np.ndarray]) -> np.ndarray:
+        """``pooled[name]``: ``(N, L+1, 2D)`` or ``(N, 256)`` -> ``(N, features)``."""
+        parts = []
+        for n in self.inputs:
+            z = (pooled[n] - self.params[f"{n}/mu"]) / self.params[f"{n}/sd"]
+            if z.ndim == 3:
+                z = np.einsum("l,nld->nd", softmax(self.params[f"{n}/layer_logits"]), z)
+            parts.append(z)
+        return np.concatenate(parts, axis=-1)
+
+    def probs(self, pooled: dict[str, np.ndarray]) -> np.ndarray:
+        return softmax(self.features(pooled) @ self.params["W"] + self.params["b"])
+
+    def run(self, _outputs, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Same call as an onnxruntime session: raw encoder outputs in, ``[probs]`` out."""
+        return [self.probs({n: pool(feeds[n])[None] for n in self.inputs})[0]]

@@ -1,0 +1,104 @@
+"""Distillation: the multi-domain teacher (fp32 encoders) -> a small head per language on what the
+edge runtime computes cheaply (int8 encoders), measured on the report's speaker-independent folds.
+
+    python -m train.distill            # -> docs/results.md (section "distill"), build/distill.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import data, heads
+from .fit import predict, train
+from .metrics import ua, wa
+from .model import SERModel, load_dataset
+from .nas import search
+from .report import folds
+
+ROOT = Path(__file__).resolve().parents[1]
+TEACHER = {"gate": "input", "nas": True, "supcon": 0.1}  # the report's full model (g)
+STUDENTS = {  # candidate edge inputs: cache variants -> bundle encoder names
+    "base": {"whisper-base.int8": "whisper-base"},
+    "base+ge2e": {"whisper-base.int8": "whisper-base", "ge2e.int8": "ge2e"},
+    "tiny+ge2e": {"whisper-tiny.en.int8": "whisper-tiny.en", "ge2e.int8": "ge2e"},
+}
+
+
+def teacher_probs(ds, train_idx, seed: int, epochs: int = 30) -> tuple[np.ndarray, dict]:
+    """Train the teacher on ``train_idx``; its probabilities for every clip (list, own label sets)."""
+    genotypes = search(ds, train_idx, epochs=max(10, epochs // 2), seed=seed) if TEACHER["nas"] else None
+    model = train(SERModel(ds, train_idx, gate=TEACHER["gate"], genotypes=genotypes), ds, train_idx,
+                  epochs=epochs, supcon_weight=TEACHER["supcon"], seed=seed)
+    return predict(model, ds, np.arange(len(ds))), genotypes
+
+
+def student_features(corpus: str, variants) -> dict[str, np.ndarray]:
+    return {v: heads.pooled(v, corpus) for v in variants}
+
+
+def swap_precision(variants, to: str) -> list[str]:
+    return [v.replace(".int8", f".{to}") for v in variants]
+
+
+def evaluate(seed: int = data.SEED, log=print) -> dict:
+    """Per language and fold: teacher UA/WA, and each student (KD) on fp32 and int8 encoders."""
+    ds = load_dataset(data.corpora())
+    rounds = folds(ds)
+    res = {lang: {"teacher": {"ua": [], "wa": []}} for lang in ds.langs}
+    for r, test in enumerate(rounds):
+        tr = np.setdiff1d(np.arange(len(ds)), test)
+        probs, _ = teacher_probs(ds, tr, seed)
+        for li, (lang, corpus) in enumerate(zip(ds.langs, ds.corpora)):
+            idx = ds.of(li)
+            off, n = idx[0], len(ds.labels[li])
+            tr_l, te_l = np.intersect1d(tr, idx) - off, np.intersect1d(test, idx) - off
+            y = ds.y.numpy()[idx]
+            t = np.stack([probs[i] for i in idx])
+            res[lang]["teacher"]["ua"].append(ua(y[te_l], t[te_l].argmax(1), n))
+            res[lang]["teacher"]["wa"].append(wa(y[te_l], t[te_l].argmax(1)))
+            for name, variants in STUDENTS.items():
+                for precision in ("fp32", "int8"):
+                    vs = swap_precision(variants, precision)
+                    feats = student_features(corpus, vs)
+                    model = heads.fit({v: x[tr_l] for v, x in feats.items()}, y[tr_l], n, seed=seed, teacher=t[tr_l])
+                    p = heads.predict(model, {v: x[te_l] for v, x in feats.items()}).argmax(1)
+                    o = res[lang].setdefault(f"{name} {precision}", {"ua": [], "wa": []})
+                    o["ua"].append(ua(y[te_l], p, n))
+                    o["wa"].append(wa(y[te_l], p))
+        log(f"round {r}: " + ", ".join(f"{lang} teacher {v['teacher']['ua'][-1]:.3f} base+ge2e int8 "
+                                       f"{v['base+ge2e int8']['ua'][-1]:.3f}" for lang, v in res.items()))
+    return res
+
+
+def main() -> None:
+    from bench.report import machine, write_section
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seed", type=int, default=data.SEED)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    t0 = time.time()
+    res = evaluate(args.seed)
+    out = ROOT / "build" / "distill.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(res, indent=1))
+    cols = list(next(iter(res.values())))
+    lines = ["## Distillation: teacher vs edge students (`python -m train.distill`)", "",
+             f"Machine: {machine()}. Seed {args.seed}, run time {time.time() - t0:.0f} s. Same 4 speaker-independent "
+             "folds as above. Teacher: the full multi-domain model (g) on fp32 whisper-base + tiny.en + GE2E, "
+             "trained on each round's training speakers. Students: one head per language (learned layer weights "
+             "over time mean + std, linear classifier) trained with KD (T = 2, 0.7 KL + 0.3 CE) on the "
+             "teacher's probabilities, on fp32 or on the int8 encoders the runtime ships. UA mean over folds.", "",
+             "| lang | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for lang, r in res.items():
+        lines.append(f"| {lang} | " + " | ".join(f"{np.mean(r[c]['ua']):.3f}" for c in cols) + " |")
+    write_section(ROOT / "docs" / "results.md", "distill", "\n".join(lines), title="# Results\n")
+
+
+if __name__ == "__main__":
+    main()
