@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from .audio import load
-from .bundle import DEFAULT, FORMAT, Bundle, sha256
+from .bundle import FORMAT, Bundle, sha256
 from .encoders import Encoders
 from .errors import RtserError
 from .head import NumpyHead, pool, softmax

@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from .audio import ToMono16k, as_float
+from .errors import RtserError
 from .events import Event
 from .frontend import SAMPLE_RATE
 from .model import Classifier
@@ -67,7 +68,6 @@ class StreamSession:
     def push(self, samples) -> list[Event]:
         x = as_float(samples, self.n_channels)
         if x.shape[1] != self.n_channels:
-            from .errors import RtserError
             raise RtserError(f"expected {self.n_channels} channel(s), got {x.shape[1]}")
         with self.lock:
             if self.closed:

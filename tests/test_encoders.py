@@ -5,7 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from conftest import DATA, EMODB, clip  # noqa: E402
+from conftest import EMODB, clip  # noqa: E402
 from export import sources  # noqa: E402
 from export.ct2 import read_model_bin  # noqa: E402
 from export.ge2e import load_ge2e  # noqa: E402

@@ -2,7 +2,6 @@
 import threading
 import time
 
-import numpy as np
 
 from conftest import build_call
 from rtser.listen import listen

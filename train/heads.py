@@ -13,7 +13,6 @@ from torch import nn
 
 from . import data
 from .features import load_features
-from .metrics import ua, wa
 
 
 def pooled(variant: str, corpus: str) -> np.ndarray:
@@ -104,25 +103,13 @@ def predict(model: PooledHead, feats: dict[str, np.ndarray]) -> np.ndarray:
         return torch.softmax(model({n: torch.as_tensor(x, dtype=torch.float32) for n, x in feats.items()}), -1).numpy()
 
 
-def cross_validate(feats, y, speakers, n_classes, **kw) -> dict:
-    """Speaker-independent folds: UA/WA per fold and the pooled confusion matrix."""
-    pred = np.zeros(len(y), dtype=int)
-    folds = []
-    for tr, te in data.fold_indices(speakers):
-        model = fit({n: x[tr] for n, x in feats.items()}, y[tr], n_classes, **kw)
-        p = predict(model, {n: x[te] for n, x in feats.items()}).argmax(1)
-        pred[te] = p
-        folds.append((ua(y[te], p, n_classes), wa(y[te], p)))
-    return {"ua": [f[0] for f in folds], "wa": [f[1] for f in folds], "pred": pred}
-
-
 class ExportedHead(nn.Module):
     """Runtime graph: hidden states ``(L+1, T, D)`` per Whisper encoder and a GE2E embedding
     ``(256,)`` -> class probabilities ``(C,)``. Pools exactly as ``train.features`` does."""
 
-    def __init__(self, head: PooledHead, bundle_names: dict[str, str]):
+    def __init__(self, head: PooledHead):
         super().__init__()
-        self.head, self.bundle_names = head.eval(), bundle_names
+        self.head = head.eval()
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         feats = {}
@@ -137,7 +124,7 @@ class ExportedHead(nn.Module):
 def export_head(head: PooledHead, widths: dict[str, tuple[int, int]], bundle_names: dict[str, str], path: Path) -> Path:
     """``widths``: feature name -> (layers, width) for Whisper, (0, 256) for GE2E; the graph's
     input names are the bundle's encoder names."""
-    module = ExportedHead(head, bundle_names)
+    module = ExportedHead(head)
     args = tuple(torch.randn(w) if layers == 0 else torch.randn(layers, 50, w) for layers, w in
                  (widths[n] for n in head.names))
     names = [bundle_names[n] for n in head.names]

@@ -12,7 +12,7 @@ and a classifier per language follow. Where the layer and fusion weights come fr
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch

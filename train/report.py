@@ -210,7 +210,7 @@ def main() -> None:
     (DOCS / "genotypes.json").write_text(json.dumps({"per_round": genotypes}, indent=1) + "\n")
 
     best_model = max(rows, key=lambda k: np.mean([np.mean(rows[k][lang]["ua"]) for lang in ds.langs]))
-    lines = [f"## The paper's model (`python -m train.report`)", "",
+    lines = ["## The paper's model (`python -m train.report`)", "",
              f"Machine: {machine()}. Seed {args.seed}, {args.epochs} epochs, run time {time.time() - t0:.0f} s. "
              "Features: whisper-base + whisper-tiny.en (fp32 ONNX, every layer, time mean + std of the VAD speech "
              "span) and the GE2E embedding, from `python -m train.features`.", "",
