@@ -1,9 +1,10 @@
-"""Build the shipped bundle: the multi-domain teacher trained on every speaker, distilled into one
-small head per language on int8 encoders, + the int8 encoder graphs + ``manifest.json`` (hashes,
-labels, front-end parameters, training data summary, measured metrics).
+"""Build the shipped bundle: the multi-domain teacher trained on every speaker, distilled into the
+multi-domain student on int8 whisper-base + GE2E, exported as one ONNX head per language, + the int8
+encoder graphs + ``manifest.json`` (hashes, labels, front-end parameters, training data summary,
+measured metrics).
 
     python -m train.distill            # first: speaker-independent metrics -> build/distill.json
-    python -m export.bundle [--student base+ge2e] [--out rtser/bundle]
+    python -m export.bundle [--out rtser/bundle]
 """
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ import torch
 
 from rtser import __version__, frontend
 from rtser.bundle import DEFAULT, FORMAT, Bundle, sha256
-from train import data, heads
-from train.distill import STUDENTS, teacher_probs
-from train.model import load_dataset
+from train import data
+from train.distill import STUDENT, fit_student, student_dataset, teacher_probs
+from train.model import SERModel, load_dataset
+
+GE2E = "ge2e.int8"
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
@@ -47,41 +50,61 @@ def ms_per_clip(bundle: Path, lang: str, seconds: float = 3.0, reps: int = 20) -
     return round(1000 * float(np.median(times)), 1)
 
 
-def build(out: Path = DEFAULT, student: str = "base+ge2e", seed: int = data.SEED) -> dict:
+class LanguageGraph(torch.nn.Module):
+    """One language of a multi-domain model as a runtime graph: raw encoder outputs (Whisper
+    ``(L+1, T, D)``, GE2E ``(256,)``) -> class probabilities, pooled as ``train.features`` pools."""
+
+    def __init__(self, model: SERModel, li: int):
+        super().__init__()
+        self.model, self.li = model.eval(), li
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        *whisper, ge2e = inputs
+        batch = {v: torch.cat([h.mean(1), h.std(1, unbiased=False)], -1)[None] for v, h in zip(self.model.variants, whisper)}
+        batch.update(ge2e=ge2e[None], lang=torch.tensor([self.li]))
+        return torch.softmax(self.model.language_logits(batch, self.li), -1)[0]
+
+
+def export_language(model: SERModel, li: int, names: dict[str, str], path: Path) -> Path:
+    """``names``: cache variant -> bundle encoder name (the graph's input names)."""
+    args = tuple(torch.randn(layers, 50, branch.mu.shape[-1] // 2) for layers, branch in zip(model.layers, model.branches))
+    args += (torch.rand(256),)
+    inputs = [names[v] for v in model.variants] + [names[GE2E]]
+    with torch.no_grad():
+        torch.onnx.export(LanguageGraph(model, li), args, str(path), input_names=inputs, output_names=["probs"],
+                          dynamic_axes={names[v]: {1: "steps"} for v in model.variants}, opset_version=17, dynamo=False)
+    return path
+
+
+def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
     cv_path = BUILD / "distill.json"
     if not cv_path.exists():
         raise SystemExit(f"{cv_path} missing: run python -m train.distill first")
     cv = json.loads(cv_path.read_text())
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
-    variants = STUDENTS[student]
     ds = load_dataset(data.corpora())
-    probs, genotypes = teacher_probs(ds, np.arange(len(ds)), seed)  # teacher on every speaker
+    everyone = np.arange(len(ds))
+    probs, genotypes = teacher_probs(ds, everyone, seed)  # the teacher sees every speaker
+    sds = student_dataset("int8")
+    student = fit_student(sds, everyone, genotypes, probs, seed)
     languages = {}
-    for li, corpus in enumerate(ds.corpora):
-        items = data.clips(corpus)
-        lang, labels = ds.langs[li], ds.labels[li]
-        idx = ds.of(li)
-        y = ds.y.numpy()[idx]
-        feats = {v: heads.pooled(v, corpus) for v in variants}
-        model = heads.fit(feats, y, len(labels), seed=seed, teacher=np.stack([probs[i] for i in idx]))
-        widths = {v: ((x.shape[1], x.shape[2] // 2) if x.ndim == 3 else (0, x.shape[1])) for v, x in feats.items()}
+    for li, (lang, corpus) in enumerate(zip(sds.langs, sds.corpora)):
         head_file = f"head-{lang}.onnx"
-        heads.export_head(model, widths, variants, out / head_file)
+        export_language(student, li, STUDENT, out / head_file)
         r = cv[lang]
         mean = lambda k, m="ua": round(float(np.mean(r[k][m])), 4)  # noqa: E731
         languages[lang] = {
-            "labels": labels, "head": head_file, "training": summary(items),
+            "labels": sds.labels[li], "head": head_file, "training": summary(data.clips(corpus)),
             "metrics": {"protocol": "speaker-independent, 4 folds (python -m train.distill)",
-                        "ua_mean": mean(f"{student} int8"), "ua_std": round(float(np.std(r[f"{student} int8"]["ua"])), 4),
-                        "wa_mean": mean(f"{student} int8", "wa"), "teacher_ua": mean("teacher"),
-                        "student_fp32_ua": mean(f"{student} fp32")},
-            "teacher_genotype": genotypes[lang],
-            "layer_weights": {v: model.pool[model._key(v)].weights.detach().numpy().round(4).tolist()
-                              for v in variants if model.pool[model._key(v)].weights is not None},
+                        "ua_mean": mean("multi-domain student int8"),
+                        "ua_std": round(float(np.std(r["multi-domain student int8"]["ua"])), 4),
+                        "wa_mean": mean("multi-domain student int8", "wa"), "teacher_ua": mean("teacher"),
+                        "student_fp32_ua": mean("multi-domain student fp32")},
+            "tower_genotype": genotypes[lang],
         }
     encoders = {}
-    for variant, name in variants.items():
+    for variant, name in STUDENT.items():
         src, dst = BUILD / "encoders" / f"{variant}.onnx", out / f"{variant}.onnx"
         if not dst.exists() or sha256(dst) != sha256(src):  # re-commit encoders only when they change
             shutil.copyfile(src, dst)
@@ -93,7 +116,7 @@ def build(out: Path = DEFAULT, student: str = "base+ge2e", seed: int = data.SEED
         "format": FORMAT, "name": "rtser-default", "rtser_version": __version__, "created": time.strftime("%Y-%m-%d"),
         "frontend": {"sample_rate": frontend.SAMPLE_RATE, "n_fft": frontend.N_FFT, "hop": frontend.HOP,
                      "whisper_mels": 80, "ge2e_mels": 40},
-        "window_s": 3.0, "hop_s": 0.5, "student": student,
+        "window_s": 3.0, "hop_s": 0.5, "student": "multi-domain (input gates, searched towers) on int8 whisper-base + GE2E",
         "encoders": encoders, "languages": languages,
         "files": {f: sha256(out / f) for f in files},
         "built_with": {"seed": seed, "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
@@ -110,7 +133,7 @@ def write_report(manifest: dict, out: Path) -> None:
     from bench.report import machine, write_section
     size = sum((out / f).stat().st_size for f in manifest["files"])
     lines = ["## Shipped bundle (`python -m export.bundle`)", "",
-             f"Student `{manifest['student']}` on int8 encoders, distilled from the teacher trained on every speaker. "
+             f"Student: {manifest['student']}, distilled from the teacher trained on every speaker. "
              f"Bundle size {size / 1e6:.1f} MB. UA from `python -m train.distill` (4 speaker-independent folds); "
              f"ms per 3 s clip: encoders + head, 1 thread, median of 20, on {machine()}.", "",
              "| lang | teacher fp32 UA | student fp32 UA | student int8 UA (shipped) | student − teacher | ms / 3 s clip |",
@@ -125,11 +148,10 @@ def write_report(manifest: dict, out: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=DEFAULT)
-    ap.add_argument("--student", choices=list(STUDENTS), default="base+ge2e")
     args = ap.parse_args()
     ort.set_default_logger_severity(3)
     torch.set_num_threads(2)
-    write_report(build(args.out, args.student), args.out)
+    write_report(build(args.out), args.out)
 
 
 if __name__ == "__main__":

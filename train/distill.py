@@ -1,5 +1,8 @@
-"""Distillation: the multi-domain teacher (fp32 encoders) -> a small head per language on what the
-edge runtime computes cheaply (int8 encoders), measured on the report's speaker-independent folds.
+"""Distillation: the multi-domain teacher (fp32 whisper-base + tiny.en + GE2E) -> students on what
+the edge runtime computes cheaply (int8 encoders), measured on the report's speaker-independent
+folds. Students: the same multi-domain gated model with the teacher's searched towers, on int8
+whisper-base + GE2E only (what ships), and, for comparison, linear heads per language on a few
+encoder choices.
 
     python -m train.distill            # -> docs/results.md (section "distill"), build/distill.json
 """
@@ -14,7 +17,7 @@ import numpy as np
 import torch
 
 from . import data, heads
-from .fit import predict, train
+from .fit import padded, predict, train
 from .metrics import ua, wa
 from .model import SERModel, load_dataset
 from .nas import search
@@ -22,10 +25,10 @@ from .report import folds
 
 ROOT = Path(__file__).resolve().parents[1]
 TEACHER = {"gate": "input", "nas": True, "supcon": 0.1}  # the report's full model (g)
-STUDENTS = {  # candidate edge inputs: cache variants -> bundle encoder names
+STUDENT = {"whisper-base.int8": "whisper-base", "ge2e.int8": "ge2e"}  # shipped: cache variant -> bundle name
+LINEAR_STUDENTS = {  # linear heads per language on candidate edge inputs
     "base": {"whisper-base.int8": "whisper-base"},
     "base+ge2e": {"whisper-base.int8": "whisper-base", "ge2e.int8": "ge2e"},
-    "tiny+ge2e": {"whisper-tiny.en.int8": "whisper-tiny.en", "ge2e.int8": "ge2e"},
 }
 
 
@@ -45,14 +48,33 @@ def swap_precision(variants, to: str) -> list[str]:
     return [v.replace(".int8", f".{to}") for v in variants]
 
 
+def student_dataset(precision: str = "int8"):
+    whisper = [v for v in swap_precision(STUDENT, precision) if not v.startswith("ge2e")]
+    return load_dataset(data.corpora(), whisper, f"ge2e.{precision}")
+
+
+def fit_student(ds, train_idx, genotypes, teacher: list[np.ndarray], seed: int, epochs: int = 30) -> SERModel:
+    """The teacher's architecture (input gates, searched towers, SupCon) on the student's inputs,
+    trained on the teacher's probabilities (T = 2, 0.7 KL + 0.3 CE)."""
+    model = SERModel(ds, train_idx, gate=TEACHER["gate"], genotypes=genotypes)
+    return train(model, ds, train_idx, epochs=epochs, supcon_weight=TEACHER["supcon"], seed=seed,
+                 teacher=padded(teacher))
+
+
 def evaluate(seed: int = data.SEED, log=print) -> dict:
     """Per language and fold: teacher UA/WA, and each student (KD) on fp32 and int8 encoders."""
     ds = load_dataset(data.corpora())
+    students = {p: student_dataset(p) for p in ("fp32", "int8")}
     rounds = folds(ds)
     res = {lang: {"teacher": {"ua": [], "wa": []}} for lang in ds.langs}
     for r, test in enumerate(rounds):
         tr = np.setdiff1d(np.arange(len(ds)), test)
-        probs, _ = teacher_probs(ds, tr, seed)
+        probs, genotypes = teacher_probs(ds, tr, seed)
+        md = {}
+        for precision, sds in students.items():
+            model = fit_student(sds, tr, genotypes, probs, seed)
+            md[precision] = np.zeros(len(ds), int)
+            md[precision][test] = [int(np.argmax(p)) for p in predict(model, sds, test)]
         for li, (lang, corpus) in enumerate(zip(ds.langs, ds.corpora)):
             idx = ds.of(li)
             off, n = idx[0], len(ds.labels[li])
@@ -61,7 +83,11 @@ def evaluate(seed: int = data.SEED, log=print) -> dict:
             t = np.stack([probs[i] for i in idx])
             res[lang]["teacher"]["ua"].append(ua(y[te_l], t[te_l].argmax(1), n))
             res[lang]["teacher"]["wa"].append(wa(y[te_l], t[te_l].argmax(1)))
-            for name, variants in STUDENTS.items():
+            for precision, pred in md.items():
+                o = res[lang].setdefault(f"multi-domain student {precision}", {"ua": [], "wa": []})
+                o["ua"].append(ua(y[te_l], pred[idx][te_l], n))
+                o["wa"].append(wa(y[te_l], pred[idx][te_l]))
+            for name, variants in LINEAR_STUDENTS.items():
                 for precision in ("fp32", "int8"):
                     vs = swap_precision(variants, precision)
                     feats = student_features(corpus, vs)
@@ -70,8 +96,8 @@ def evaluate(seed: int = data.SEED, log=print) -> dict:
                     o = res[lang].setdefault(f"{name} {precision}", {"ua": [], "wa": []})
                     o["ua"].append(ua(y[te_l], p, n))
                     o["wa"].append(wa(y[te_l], p))
-        log(f"round {r}: " + ", ".join(f"{lang} teacher {v['teacher']['ua'][-1]:.3f} base+ge2e int8 "
-                                       f"{v['base+ge2e int8']['ua'][-1]:.3f}" for lang, v in res.items()))
+        log(f"round {r}: " + ", ".join(f"{lang} teacher {v['teacher']['ua'][-1]:.3f} student int8 "
+                                       f"{v['multi-domain student int8']['ua'][-1]:.3f}" for lang, v in res.items()))
     return res
 
 
@@ -91,9 +117,10 @@ def main() -> None:
     lines = ["## Distillation: teacher vs edge students (`python -m train.distill`)", "",
              f"Machine: {machine()}. Seed {args.seed}, run time {time.time() - t0:.0f} s. Same 4 speaker-independent "
              "folds as above. Teacher: the full multi-domain model (g) on fp32 whisper-base + tiny.en + GE2E, "
-             "trained on each round's training speakers. Students: one head per language (learned layer weights "
-             "over time mean + std, linear classifier) trained with KD (T = 2, 0.7 KL + 0.3 CE) on the "
-             "teacher's probabilities, on fp32 or on the int8 encoders the runtime ships. UA mean over folds.", "",
+             "trained on each round's training speakers. Students, all trained with KD (T = 2, 0.7 KL + 0.3 CE) "
+             "on the teacher's probabilities, on fp32 or on int8 encoders: the multi-domain student (the teacher's "
+             "architecture and searched towers on whisper-base + GE2E only; what ships) and linear heads per "
+             "language (learned layer weights over time mean + std) on a few encoder choices. UA mean over folds.", "",
              "| lang | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for lang, r in res.items():
         lines.append(f"| {lang} | " + " | ".join(f"{np.mean(r[c]['ua']):.3f}" for c in cols) + " |")

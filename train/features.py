@@ -25,7 +25,7 @@ from rtser.vad import VadConfig, speech_audio
 from . import data
 
 SHARD = 64
-PREPROCESS = "speech-v1"  # bump when clip_audio changes
+PREPROCESS = "speech-v2"  # bump when clip_audio changes
 BUILD = Path(__file__).resolve().parents[1] / "build" / "encoders"
 
 

@@ -23,19 +23,31 @@ def class_weights(ds: Dataset, idx) -> list[torch.Tensor]:
 
 
 def loss_fn(model: SERModel, batch, weights, supcon_weight: float = 0.0, tau: float = 0.1,
-            soft: torch.Tensor | None = None) -> torch.Tensor:
+            kd_weight: float = 0.7, temperature: float = 2.0) -> torch.Tensor:
+    """Class-weighted cross-entropy (+ SupCon); with ``batch["soft"]`` (teacher probabilities,
+    padded to the largest label set) knowledge distillation: kd x T² x KL + (1 - kd) x CE."""
     towers, groups = model(batch)
-    loss = sum(nn.functional.cross_entropy(logits, batch["y"][idx], weight=weights[li], reduction="sum")
-               for li, idx, logits in groups) / len(batch["y"])
+    loss = 0
+    for li, idx, logits in groups:
+        ce = nn.functional.cross_entropy(logits, batch["y"][idx], weight=weights[li], reduction="sum")
+        if "soft" in batch:
+            teacher = batch["soft"][idx, : logits.shape[1]].clamp_min(1e-8)
+            soft = torch.softmax(teacher.log() / temperature, -1)
+            kl = nn.functional.kl_div(torch.log_softmax(logits / temperature, -1), soft, reduction="sum")
+            ce = (1 - kd_weight) * ce + kd_weight * temperature ** 2 * kl
+        loss = loss + ce
+    loss = loss / len(batch["y"])
     if supcon_weight:
         loss = loss + supcon_weight * supcon(towers, batch["y"], batch["lang"], tau)
     return loss
 
 
 def train(model: SERModel, ds: Dataset, idx, epochs: int = 30, lr: float = 2e-3, supcon_weight: float = 0.0,
-          seed: int = 12345, batch_size: int = 64, search_idx=None, cost_weight: float = 0.0) -> SERModel:
+          seed: int = 12345, batch_size: int = 64, search_idx=None, cost_weight: float = 0.0,
+          teacher: torch.Tensor | None = None) -> SERModel:
     """AdamW (one-cycle) on the weights; with ``search_idx`` also first-order DARTS on the towers'
-    ``alpha`` (on those validation clips, plus ``cost_weight`` x the towers' expected multiply-adds)."""
+    ``alpha`` (on those validation clips, plus ``cost_weight`` x the towers' expected multiply-adds).
+    ``teacher``: ``(N, max classes)`` probabilities of every clip, for distillation."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     alphas = [p for n, p in model.named_parameters() if n.endswith("alpha")]
@@ -55,7 +67,10 @@ def train(model: SERModel, ds: Dataset, idx, epochs: int = 30, lr: float = 2e-3,
                 (loss_fn(model, ds.batch(val[step % len(val)]), weights) + cost_weight * cost).backward()
                 arch_opt.step()
             opt.zero_grad()
-            loss_fn(model, ds.batch(b), weights, supcon_weight).backward()
+            batch = ds.batch(b)
+            if teacher is not None:
+                batch["soft"] = teacher[torch.as_tensor(b)]
+            loss_fn(model, batch, weights, supcon_weight).backward()
             opt.step()
             sched.step()
     return model.eval()
@@ -71,6 +86,14 @@ def predict(model: SERModel, ds: Dataset, idx) -> list[np.ndarray]:
     for li, rows, logits in groups:
         for j, p in zip(rows.tolist(), torch.softmax(logits, -1).numpy()):
             out[j] = p
+    return out
+
+
+def padded(probs: list[np.ndarray]) -> torch.Tensor:
+    """Per-clip probabilities of different label-set sizes -> ``(N, max classes)``, zero padded."""
+    out = torch.zeros(len(probs), max(len(p) for p in probs))
+    for i, p in enumerate(probs):
+        out[i, : len(p)] = torch.as_tensor(p)
     return out
 
 

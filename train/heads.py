@@ -1,11 +1,9 @@
-"""Small heads on pooled encoder features, trainable from the feature cache and exportable to
-ONNX for the runtime (the exported graph pools the hidden states itself).
+"""Linear heads per language on pooled encoder features (the distillation baselines).
 
 Input per Whisper encoder: per-layer time mean and std ``(B, L+1, 2D)``; per GE2E: ``(B, 256)``.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -101,36 +99,3 @@ def fit(feats: dict[str, np.ndarray], y: np.ndarray, n_classes: int, epochs: int
 def predict(model: PooledHead, feats: dict[str, np.ndarray]) -> np.ndarray:
     with torch.no_grad():
         return torch.softmax(model({n: torch.as_tensor(x, dtype=torch.float32) for n, x in feats.items()}), -1).numpy()
-
-
-class ExportedHead(nn.Module):
-    """Runtime graph: hidden states ``(L+1, T, D)`` per Whisper encoder and a GE2E embedding
-    ``(256,)`` -> class probabilities ``(C,)``. Pools exactly as ``train.features`` does."""
-
-    def __init__(self, head: PooledHead):
-        super().__init__()
-        self.head = head.eval()
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        feats = {}
-        for name, x in zip(self.head.names, inputs):
-            if x.dim() == 1:
-                feats[name] = x[None]
-            else:
-                feats[name] = torch.cat([x.mean(1), x.std(1, unbiased=False)], -1)[None]
-        return torch.softmax(self.head(feats), -1)[0]
-
-
-def export_head(head: PooledHead, widths: dict[str, tuple[int, int]], bundle_names: dict[str, str], path: Path) -> Path:
-    """``widths``: feature name -> (layers, width) for Whisper, (0, 256) for GE2E; the graph's
-    input names are the bundle's encoder names."""
-    module = ExportedHead(head)
-    args = tuple(torch.randn(w) if layers == 0 else torch.randn(layers, 50, w) for layers, w in
-                 (widths[n] for n in head.names))
-    names = [bundle_names[n] for n in head.names]
-    axes = {bundle_names[n]: {1: "steps"} for n in head.names if widths[n][0]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        torch.onnx.export(module, args, str(path), input_names=names, output_names=["probs"],
-                          dynamic_axes=axes, opset_version=17, dynamo=False)
-    return path

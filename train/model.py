@@ -186,6 +186,10 @@ class SERModel(nn.Module):
             fused = fused + self.ge2e_proj(batch["ge2e"])
         return fused
 
+    def language_logits(self, batch, li: int) -> torch.Tensor:
+        """Logits of language ``li`` for every sample (traceable: used by the ONNX export)."""
+        return self.heads[li](self.towers[li](self.embed(batch)))
+
     def forward(self, batch) -> tuple[torch.Tensor, list[tuple[int, torch.Tensor, torch.Tensor]]]:
         """Tower outputs ``(B, DIM)`` and, per language in the batch, ``(lang, indices, logits)``."""
         z = self.embed(batch)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from . import data
-from .features import clip_audio, CACHE
+from .features import CACHE, PREPROCESS, clip_audio
 from .fit import gate_means, predict, train
 from .metrics import confusion, ua, wa
 from .model import SERModel, load_dataset
@@ -55,7 +55,7 @@ def score(ds, test, pred, out: dict) -> None:
 
 def egemaps(corpus: str) -> np.ndarray:
     import opensmile
-    path = CACHE / "features" / f"egemaps-{opensmile.__version__}-speech-v1" / f"{corpus}.npy"
+    path = CACHE / "features" / f"egemaps-{opensmile.__version__}-{PREPROCESS}" / f"{corpus}.npy"
     if not path.exists():
         smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
                                 feature_level=opensmile.FeatureLevel.Functionals)
