@@ -35,9 +35,10 @@ def test_mulaw_telephony_8k(recognizer, utterances, tmp_path):
     narrow, sr = sf.read(path, dtype="float32")
     found = segments(run(recognizer, narrow, sr))
     assert len(found) == len(utterances)
+    frame = sr * 30 // 1000  # cut one VAD frame wider: the 8 kHz filter rings just outside the clip
     for e, (start, onset) in zip(found, marks):
         assert abs(e.start - onset) <= 0.15
-        clip = narrow[int(start * sr): int(start * sr) + int(2.0 * sr)]
+        clip = narrow[int(start * sr) - frame: int(start * sr) + int(2.0 * sr) + frame]
         assert e.label == recognizer.predict(clip, sr).label
 
 
