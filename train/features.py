@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from export.sources import CACHE
 from rtser.audio import load
+from rtser.bundle import sha256
 from rtser.encoders import Encoders
 from rtser.vad import VadConfig, speech_audio
 
@@ -29,21 +30,13 @@ PREPROCESS = "speech-v2"  # bump when clip_audio changes
 BUILD = Path(__file__).resolve().parents[1] / "build" / "encoders"
 
 
-def file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def clip_audio(path: Path) -> np.ndarray:
     """What the runtime classifies for a clip: its speech span (``Recognizer.predict``'s input)."""
     return speech_audio(load(path), VadConfig())
 
 
 def variant_dir(onnx: Path, root: Path = CACHE / "features") -> Path:
-    return root / f"{onnx.name.removesuffix('.onnx')}-{file_hash(onnx)[:12]}-{PREPROCESS}"
+    return root / f"{onnx.name.removesuffix('.onnx')}-{sha256(onnx)[:12]}-{PREPROCESS}"
 
 
 def _shard_name(items: list[data.Clip]) -> str:
