@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 from dataclasses import asdict, dataclass
 
@@ -70,11 +69,3 @@ class Formatter:
         if self.fmt == "json":
             self.out.write(json.dumps(self.collected, indent=1) + "\n")
 
-
-def render(events: list[Event], fmt: str, labels: list[str]) -> str:
-    buf = io.StringIO()
-    f = Formatter(fmt, buf, labels)
-    for e in events:
-        f.write(e)
-    f.close()
-    return buf.getvalue()
