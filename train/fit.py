@@ -23,7 +23,7 @@ def class_weights(ds: Dataset, idx) -> list[torch.Tensor]:
 
 
 def loss_fn(model: SERModel, batch, weights, supcon_weight: float = 0.0, tau: float = 0.1,
-            kd_weight: float = 0.7, temperature: float = 2.0) -> torch.Tensor:
+            kd_weight: float = 0.9, temperature: float = 4.0) -> torch.Tensor:
     """Class-weighted cross-entropy (+ SupCon); with ``batch["soft"]`` (teacher probabilities,
     padded to the largest label set) knowledge distillation: kd x T² x KL + (1 - kd) x CE."""
     towers, groups = model(batch)
