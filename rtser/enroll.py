@@ -94,7 +94,7 @@ def fit_head(pooled: dict[str, np.ndarray], y: np.ndarray, n_classes: int, steps
     m = {k: np.zeros_like(params[k]) for k in learn}
     v = {k: np.zeros_like(params[k]) for k in learn}
     for t in range(1, steps + 1):
-        feats, p = head.features(pooled), None
+        feats = head.features(pooled)
         p = softmax(feats @ params["W"] + params["b"])
         g_logits = (p - target) * cw[:, None] / cw.sum()
         grads = {"W": feats.T @ g_logits + 2 * l2 * params["W"], "b": g_logits.sum(0)}
@@ -146,7 +146,7 @@ def enroll(lang: str, manifest: str | Path, out: str | Path, base: str | Path | 
     for c, n in sorted(Counter(labels).items()):
         if n < MIN_PER_CLASS:
             warn(f"warning: class {c!r} has only {n} clip(s); results for it will be unreliable (aim for 20+)")
-    names = [n for n in base_bundle.manifest["encoders"] if n in ("whisper-base", "ge2e")] or list(base_bundle.manifest["encoders"])
+    names = list(base_bundle.manifest["encoders"])
     encoders = Encoders({n: base_bundle.encoder(n) for n in names}, threads)
     t0 = time.time()
     pooled = embed(clips, encoders, progress)

@@ -1,7 +1,6 @@
 """A head evaluated in numpy: learned layer weights over standardised per-layer time mean + std of
 each Whisper encoder (and the GE2E embedding), then a linear softmax classifier. ``rtser enroll``
-writes these (``.npz``), so new languages need neither torch nor onnx; the ONNX heads of the
-shipped bundle compute the same function."""
+writes these (``.npz``), so new languages need neither torch nor onnx."""
 from __future__ import annotations
 
 from pathlib import Path
