@@ -24,7 +24,7 @@ from rtser import __version__, frontend
 from rtser.bundle import DEFAULT, FORMAT, Bundle, sha256
 from train import data
 from train.distill import STUDENT, fit_student, student_dataset, teacher_probs
-from train.model import SERModel, load_dataset
+from train.model import SERModel, downsample, load_dataset
 
 GE2E = "ge2e.int8"
 
@@ -52,7 +52,7 @@ def ms_per_clip(bundle: Path, lang: str, seconds: float = 3.0, reps: int = 20) -
 
 class LanguageGraph(torch.nn.Module):
     """One language of a multi-domain model as a runtime graph: raw encoder outputs (Whisper
-    ``(L+1, T, D)``, GE2E ``(256,)``) -> class probabilities, pooled as ``train.features`` pools."""
+    ``(L+1, T, D)``, GE2E ``(256,)``) -> class probabilities; downsampled and standardised as in training."""
 
     def __init__(self, model: SERModel, li: int):
         super().__init__()
@@ -60,14 +60,15 @@ class LanguageGraph(torch.nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         *whisper, ge2e = inputs
-        batch = {v: torch.cat([h.mean(1), h.std(1, unbiased=False)], -1)[None] for v, h in zip(self.model.variants, whisper)}
-        batch.update(ge2e=ge2e[None], lang=torch.tensor([self.li]))
+        batch = {v: b.standardize(downsample(h)[None]) for v, b, h in zip(self.model.variants, self.model.branches, whisper)}
+        mask = torch.ones_like(batch[self.model.variants[0]][:, 0, :, 0], dtype=torch.bool)  # (1, steps)
+        batch.update(ge2e=ge2e[None], lang=torch.tensor([self.li]), mask=mask)
         return torch.softmax(self.model.language_logits(batch, self.li), -1)[0]
 
 
 def export_language(model: SERModel, li: int, names: dict[str, str], path: Path) -> Path:
     """``names``: cache variant -> bundle encoder name (the graph's input names)."""
-    args = tuple(torch.randn(layers, 50, branch.mu.shape[-1] // 2) for layers, branch in zip(model.layers, model.branches))
+    args = tuple(torch.randn(layers, 50, branch.mu.shape[-1]) for layers, branch in zip(model.layers, model.branches))
     args += (torch.rand(256),)
     inputs = [names[v] for v in model.variants] + [names[GE2E]]
     with torch.no_grad():
@@ -86,7 +87,7 @@ def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
     ds = load_dataset(data.corpora())
     everyone = np.arange(len(ds))
     probs, genotypes = teacher_probs(ds, everyone, seed)  # the teacher sees every speaker
-    sds = student_dataset("int8")
+    sds = student_dataset("int8").standardized(everyone)
     student = fit_student(sds, everyone, genotypes, probs, seed)
     languages = {}
     for li, (lang, corpus) in enumerate(zip(sds.langs, sds.corpora)):
@@ -96,7 +97,8 @@ def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
         mean = lambda k, m="ua": round(float(np.mean(r[k][m])), 4)  # noqa: E731
         languages[lang] = {
             "labels": sds.labels[li], "head": head_file, "training": summary(data.clips(corpus)),
-            "metrics": {"protocol": "speaker-independent, 4 folds (python -m train.distill)",
+            "metrics": {"protocol": f"speaker-independent, 4 folds x {len(r['teacher']['ua']) // 4} seeds "
+                                    "(python -m train.distill)",
                         "ua_mean": mean("multi-domain student int8"),
                         "ua_std": round(float(np.std(r["multi-domain student int8"]["ua"])), 4),
                         "wa_mean": mean("multi-domain student int8", "wa"), "teacher_ua": mean("teacher"),
@@ -134,7 +136,7 @@ def write_report(manifest: dict, out: Path) -> None:
     size = sum((out / f).stat().st_size for f in manifest["files"])
     lines = ["## Shipped bundle (`python -m export.bundle`)", "",
              f"Student: {manifest['student']}, distilled from the teacher trained on every speaker. "
-             f"Bundle size {size / 1e6:.1f} MB. UA from `python -m train.distill` (4 speaker-independent folds); "
+             f"Bundle size {size / 1e6:.1f} MB. UA from `python -m train.distill` (4 speaker-independent folds × seeds); "
              f"ms per 3 s clip: encoders + head, 1 thread, median of 20, on {machine()}.", "",
              "| lang | teacher fp32 UA | student fp32 UA | student int8 UA (shipped) | student − teacher | ms / 3 s clip |",
              "|---|---|---|---|---|---|"]

@@ -9,7 +9,7 @@ from rtser.encoders import Encoders  # noqa: E402
 from train import data  # noqa: E402
 from train.features import clip_audio  # noqa: E402
 from train.fit import gate_means, predict, train  # noqa: E402
-from train.model import OPS, Dataset, SERModel, supcon  # noqa: E402
+from train.model import MAX_STEPS, OPS, POOLS, SERModel, make_dataset, supcon  # noqa: E402
 from train.nas import search  # noqa: E402
 
 PER_CORPUS = 48
@@ -18,7 +18,7 @@ PER_CORPUS = 48
 @pytest.fixture(scope="module")
 def small(data_dir):
     enc = Encoders({"whisper-base.int8": DEFAULT / "whisper-base.int8.onnx", "ge2e.int8": DEFAULT / "ge2e.int8.onnx"}, threads=2)
-    pooled, emb, lang, y, spk, labels, langs = [], [], [], [], [], [], []
+    seq, emb, lang, y, spk, labels, langs = [], [], [], [], [], [], []
     for li, corpus in enumerate(["emodb", "emovo"]):
         items = data.clips(corpus)
         labels.append(data.labels(items))
@@ -26,19 +26,18 @@ def small(data_dir):
         pick = np.random.default_rng(0).choice(len(items), PER_CORPUS, replace=False)
         for i in pick:
             out = enc(clip_audio(items[i].path))
-            h = out["whisper-base.int8"]
-            pooled.append(np.concatenate([h.mean(1), h.std(1)], -1))
+            seq.append(out["whisper-base.int8"].transpose(1, 0, 2))  # the cache's (T, L, D)
             emb.append(out["ge2e.int8"])
             lang.append(li)
             y.append(labels[-1].index(items[i].label))
             spk.append(items[i].speaker)
-    return Dataset(langs, labels, ["emodb", "emovo"], {"whisper-base.int8": torch.tensor(np.stack(pooled))},
-                   torch.tensor(np.stack(emb)), torch.tensor(lang), torch.tensor(y), np.array(spk))
+    ds = make_dataset(langs, labels, ["emodb", "emovo"], {"whisper-base.int8": seq}, np.stack(emb), lang, y, spk)
+    return ds.standardized(np.arange(len(ds)))
 
 
 def test_gates_are_distributions_and_differ_by_language(small):
     idx = np.arange(len(small))
-    model = train(SERModel(small, idx, gate="input"), small, idx, epochs=15)
+    model = train(SERModel(small, gate="input"), small, idx, epochs=15)
     g = model.gate_weights(small.batch(idx))
     assert torch.allclose(g.sum(1), torch.ones(len(idx)), atol=1e-5) and (g >= 0).all()
     means = gate_means(model, small, idx)
@@ -49,8 +48,8 @@ def test_nas_genotype_is_valid_and_retrained_head_runs(small):
     idx = np.arange(len(small))
     genotypes = search(small, idx, epochs=4)
     assert set(genotypes) == {"de", "it"}
-    assert all(len(g) == 2 and set(g) <= set(OPS) for g in genotypes.values())
-    model = train(SERModel(small, idx, gate="input", genotypes=genotypes), small, idx, epochs=3)
+    assert all(len(g) == 3 and set(g[:2]) <= set(OPS) and g[2] in POOLS for g in genotypes.values())
+    model = train(SERModel(small, gate="input", genotypes=genotypes), small, idx, epochs=3)
     probs = predict(model, small, idx[:10])
     assert all(abs(p.sum() - 1) < 1e-5 for p in probs)
 
@@ -70,3 +69,30 @@ def test_supcon_falls_on_a_separable_batch_and_is_finite_for_singletons():
     assert supcon(z, y, lang).item() < first
     single = supcon(torch.randn(5, 16, requires_grad=True), torch.arange(5), torch.zeros(5, dtype=torch.long))
     assert torch.isfinite(single) and single.item() == 0
+
+
+def test_exported_language_graph_matches_the_model(small, tmp_path):
+    """The head graph takes raw encoder outputs: its downsampling and standardisation must be training's."""
+    ort = pytest.importorskip("onnxruntime")
+    from export.bundle import export_language
+
+    genotypes = {"de": ["conv3_dil2", "self_attention", "attn_stats"], "it": ["conv5", "mlp128_gelu", "stats"]}
+    idx = np.arange(len(small))
+    model = train(SERModel(small, gate="input", genotypes=genotypes), small, idx, epochs=1)
+    path = export_language(model, 1, {"whisper-base.int8": "whisper-base", "ge2e.int8": "ge2e"}, tmp_path / "h.onnx")
+    enc = Encoders({"whisper-base": DEFAULT / "whisper-base.int8.onnx", "ge2e": DEFAULT / "ge2e.int8.onnx"})
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    items, compared = data.clips("emovo"), 0
+    for i in np.random.default_rng(0).choice(len(items), PER_CORPUS, replace=False):
+        out = enc(clip_audio(items[i].path))
+        row = make_dataset(small.langs, small.labels, small.corpora,
+                           {"whisper-base.int8": [out["whisper-base"].transpose(1, 0, 2)]}, out["ge2e"][None], [1], [0], ["x"])
+        if row.steps[0] == MAX_STEPS:
+            continue  # the dataset centre-crops long clips; the graph does not
+        ref = predict(model, row.standardized(norm=small.norm), [0])[0]
+        got = sess.run(None, {"whisper-base": out["whisper-base"], "ge2e": out["ge2e"]})[0]
+        np.testing.assert_allclose(got, ref, atol=1e-4)
+        compared += 1
+        if compared == 3:
+            break
+    assert compared == 3

@@ -1,14 +1,16 @@
 """Distillation: the multi-domain teacher (fp32 whisper-base + tiny.en + GE2E) -> students on what
 the edge runtime computes cheaply (int8 encoders), measured on the report's speaker-independent
-folds. Students: the same multi-domain gated model with the teacher's searched towers, on int8
-whisper-base + GE2E only (what ships), and, for comparison, linear heads per language on a few
-encoder choices.
+folds. The teacher of each round is the report's (g), kept by ``python -m train.report``. Students:
+the same multi-domain gated model with the round's searched towers, on int8 whisper-base + GE2E
+only (what ships), and, for comparison, linear heads per language on a few encoder choices.
 
+    python -m train.report             # first: the teachers -> build/teacher-rounds.npz
     python -m train.distill            # -> docs/results.md (section "distill"), build/distill.json
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -21,7 +23,7 @@ from .fit import padded, predict, train
 from .metrics import ua, wa
 from .model import SERModel, load_dataset
 from .nas import search
-from .report import folds
+from .report import folds, teacher_rounds
 
 ROOT = Path(__file__).resolve().parents[1]
 TEACHER = {"gate": "input", "nas": True, "supcon": 0.1}  # the report's full model (g)
@@ -32,12 +34,15 @@ LINEAR_STUDENTS = {  # linear heads per language on candidate edge inputs
 }
 
 
-def teacher_probs(ds, train_idx, seed: int, epochs: int = 30) -> tuple[np.ndarray, dict]:
-    """Train the teacher on ``train_idx``; its probabilities for every clip (list, own label sets)."""
-    genotypes = search(ds, train_idx, epochs=max(10, epochs // 2), seed=seed) if TEACHER["nas"] else None
-    model = train(SERModel(ds, train_idx, gate=TEACHER["gate"], genotypes=genotypes), ds, train_idx,
+def teacher_probs(ds, train_idx, seed: int, genotypes=None, epochs: int = 30) -> tuple[torch.Tensor, dict]:
+    """Train the teacher on ``train_idx`` (searching its towers unless ``genotypes`` are given);
+    its probabilities for every clip ``(N, max classes)`` and the genotypes."""
+    ds = ds.standardized(train_idx)
+    if genotypes is None and TEACHER["nas"]:
+        genotypes = search(ds, train_idx, epochs=10, seed=seed)
+    model = train(SERModel(ds, gate=TEACHER["gate"], genotypes=genotypes), ds, train_idx,
                   epochs=epochs, supcon_weight=TEACHER["supcon"], seed=seed)
-    return predict(model, ds, np.arange(len(ds))), genotypes
+    return padded(predict(model, ds, np.arange(len(ds)))), genotypes
 
 
 def student_features(corpus: str, variants) -> dict[str, np.ndarray]:
@@ -53,26 +58,36 @@ def student_dataset(precision: str = "int8"):
     return load_dataset(data.corpora(), whisper, f"ge2e.{precision}")
 
 
-def fit_student(ds, train_idx, genotypes, teacher: list[np.ndarray], seed: int, epochs: int = 40) -> SERModel:
+def fit_student(ds, train_idx, genotypes, teacher: torch.Tensor, seed: int, epochs: int = 40) -> SERModel:
     """The teacher's architecture (input gates, searched towers, SupCon) on the student's inputs,
-    trained on the teacher's probabilities (T = 4, 0.9 KL + 0.1 CE)."""
-    model = SERModel(ds, train_idx, gate=TEACHER["gate"], genotypes=genotypes)
+    trained on the teacher's probabilities ``(N, max classes)`` (T = 4, 0.9 KL + 0.1 CE).
+    ``ds``: standardised."""
+    model = SERModel(ds, gate=TEACHER["gate"], genotypes=genotypes)
     return train(model, ds, train_idx, epochs=epochs, supcon_weight=TEACHER["supcon"], seed=seed,
-                 teacher=padded(teacher))
+                 teacher=teacher)
 
 
-def evaluate(seed: int = data.SEED, log=print) -> dict:
-    """Per language and fold: teacher UA/WA, and each student (KD) on fp32 and int8 encoders."""
-    ds = load_dataset(data.corpora())
+def evaluate(seed: int = data.SEED, repeats: int = 1, log=print) -> dict:
+    """Per language, fold and repeat: teacher UA/WA, and each student (KD) on fp32 and int8 encoders.
+    Repeat 0 uses the report's teachers; repeat k retrains each round's teacher (same genotypes) and
+    the students with seed + k."""
+    teachers, genotypes = teacher_rounds()
     students = {p: student_dataset(p) for p in ("fp32", "int8")}
+    tds = load_dataset(data.corpora()) if repeats > 1 else None
+    ds = students["int8"]
     rounds = folds(ds)
     res = {lang: {"teacher": {"ua": [], "wa": []}} for lang in ds.langs}
-    for r, test in enumerate(rounds):
+    for (r, test), k in itertools.product(enumerate(rounds), range(repeats)):
         tr = np.setdiff1d(np.arange(len(ds)), test)
-        probs, genotypes = teacher_probs(ds, tr, seed)
+        if k == 0:
+            probs = torch.from_numpy(teachers[r])
+        else:
+            probs = teacher_probs(tds, tr, seed + k, genotypes[r])[0]
+        t_all = probs.numpy()
         md = {}
-        for precision, sds in students.items():
-            model = fit_student(sds, tr, genotypes, probs, seed)
+        for precision, student in students.items():
+            sds = student.standardized(tr)
+            model = fit_student(sds, tr, genotypes[r], probs, seed + k)
             md[precision] = np.zeros(len(ds), int)
             md[precision][test] = [int(np.argmax(p)) for p in predict(model, sds, test)]
         for li, (lang, corpus) in enumerate(zip(ds.langs, ds.corpora)):
@@ -80,7 +95,7 @@ def evaluate(seed: int = data.SEED, log=print) -> dict:
             off, n = idx[0], len(ds.labels[li])
             tr_l, te_l = np.intersect1d(tr, idx) - off, np.intersect1d(test, idx) - off
             y = ds.y.numpy()[idx]
-            t = np.stack([probs[i] for i in idx])
+            t = t_all[idx, :n]
             res[lang]["teacher"]["ua"].append(ua(y[te_l], t[te_l].argmax(1), n))
             res[lang]["teacher"]["wa"].append(wa(y[te_l], t[te_l].argmax(1)))
             for precision, pred in md.items():
@@ -91,39 +106,54 @@ def evaluate(seed: int = data.SEED, log=print) -> dict:
                 for precision in ("fp32", "int8"):
                     vs = swap_precision(variants, precision)
                     feats = student_features(corpus, vs)
-                    model = heads.fit({v: x[tr_l] for v, x in feats.items()}, y[tr_l], n, seed=seed, teacher=t[tr_l])
+                    model = heads.fit({v: x[tr_l] for v, x in feats.items()}, y[tr_l], n, seed=seed + k, teacher=t[tr_l])
                     p = heads.predict(model, {v: x[te_l] for v, x in feats.items()}).argmax(1)
                     o = res[lang].setdefault(f"{name} {precision}", {"ua": [], "wa": []})
                     o["ua"].append(ua(y[te_l], p, n))
                     o["wa"].append(wa(y[te_l], p))
-        log(f"round {r}: " + ", ".join(f"{lang} teacher {v['teacher']['ua'][-1]:.3f} student int8 "
+        log(f"round {r}, repeat {k}: " + ", ".join(f"{lang} teacher {v['teacher']['ua'][-1]:.3f} student int8 "
                                        f"{v['multi-domain student int8']['ua'][-1]:.3f}" for lang, v in res.items()))
     return res
 
 
 def main() -> None:
-    from bench.report import machine, write_section
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=data.SEED)
+    ap.add_argument("--repeats", type=int, default=3, help="seeds per fold (teacher and students)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     t0 = time.time()
-    res = evaluate(args.seed)
+    res = evaluate(args.seed, args.repeats)
     out = ROOT / "build" / "distill.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
+    write_report(res, args.seed, args.repeats, time.time() - t0)
+
+
+def write_report(res: dict, seed: int, repeats: int, seconds: float) -> None:
+    from bench.report import machine, write_section
+
     cols = list(next(iter(res.values())))
     lines = ["## Distillation: teacher vs edge students (`python -m train.distill`)", "",
-             f"Machine: {machine()}. Seed {args.seed}, run time {time.time() - t0:.0f} s. Same 4 speaker-independent "
-             "folds as above. Teacher: the full multi-domain model (g) on fp32 whisper-base + tiny.en + GE2E, "
-             "trained on each round's training speakers. Students, trained with KD on the teacher's probabilities "
+             f"Machine: {machine()}. Seeds {seed}..{seed + repeats - 1}, run time {seconds:.0f} s. "
+             "Same 4 speaker-independent folds as above, each repeated with "
+             f"{repeats} seeds. Teacher: the full multi-domain model (g) on fp32 whisper-base + tiny.en + GE2E, "
+             "trained on each round's training speakers (seed 0: the report's (g); further seeds retrain it with "
+             "the round's genotypes). Students, trained with KD on the teacher's probabilities "
              "(multi-domain: T = 4, 0.9 KL + 0.1 CE, 40 epochs; linear: T = 2, 0.7 KL + 0.3 CE), on fp32 or on int8 encoders: the multi-domain student (the teacher's "
              "architecture and searched towers on whisper-base + GE2E only; what ships) and linear heads per "
-             "language (learned layer weights over time mean + std) on a few encoder choices. UA mean over folds.", "",
+             "language (learned layer weights over time mean + std) on a few encoder choices. UA mean over folds and "
+             "seeds.", "",
              "| lang | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for lang, r in res.items():
         lines.append(f"| {lang} | " + " | ".join(f"{np.mean(r[c]['ua']):.3f}" for c in cols) + " |")
+    lines += ["", "Shipped student (int8) − teacher, UA, paired over folds × seeds (mean ± standard error):", "",
+              "| lang | student int8 − teacher | student fp32 − teacher |", "|---|---|---|"]
+    for lang, r in res.items():
+        t = np.array(r["teacher"]["ua"])
+        diffs = [np.array(r[f"multi-domain student {p}"]["ua"]) - t for p in ("int8", "fp32")]
+        lines.append(f"| {lang} | " + " | ".join(f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f}"
+                                                 for d in diffs) + " |")
     write_section(ROOT / "docs" / "results.md", "distill", "\n".join(lines), title="# Results\n")
 
 

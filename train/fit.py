@@ -50,8 +50,9 @@ def train(model: SERModel, ds: Dataset, idx, epochs: int = 30, lr: float = 2e-3,
     ``teacher``: ``(N, max classes)`` probabilities of every clip, for distillation."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    alphas = [p for n, p in model.named_parameters() if n.endswith("alpha")]
-    params = [p for n, p in model.named_parameters() if not n.endswith("alpha")]
+    is_arch = lambda name: name.rsplit(".", 1)[-1].startswith("alpha")  # noqa: E731
+    alphas = [p for n, p in model.named_parameters() if is_arch(n)]
+    params = [p for n, p in model.named_parameters() if not is_arch(n)]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
     steps = epochs * len(batches(idx, batch_size, rng))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
@@ -81,11 +82,13 @@ def predict(model: SERModel, ds: Dataset, idx) -> list[np.ndarray]:
     """Class probabilities per clip (each of its own language's size), in ``idx`` order."""
     model.eval()
     idx = np.asarray(idx)
-    out = [None] * len(idx)
-    _, groups = model(ds.batch(idx))
-    for li, rows, logits in groups:
-        for j, p in zip(rows.tolist(), torch.softmax(logits, -1).numpy()):
-            out[j] = p
+    out = []
+    for start in range(0, len(idx), 256):
+        part = [None] * len(idx[start:start + 256])
+        for li, rows, logits in model(ds.batch(idx[start:start + 256]))[1]:
+            for j, p in zip(rows.tolist(), torch.softmax(logits, -1).numpy()):
+                part[j] = p
+        out += part
     return out
 
 
@@ -102,6 +105,6 @@ def gate_means(model: SERModel, ds: Dataset, idx) -> dict[str, np.ndarray]:
     """Mean gate weights over encoder x layer experts, per language."""
     model.eval()
     idx = np.asarray(idx)
-    g = model.gate_weights(ds.batch(idx)).numpy()
+    g = model.gate_weights({"ge2e": ds.ge2e[idx], "lang": ds.lang[idx]}).numpy()
     lang = ds.lang.numpy()[idx]
     return {name: g[lang == li].mean(0) for li, name in enumerate(ds.langs) if (lang == li).any()}

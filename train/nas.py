@@ -25,8 +25,8 @@ def split_by_speaker(ds, idx, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def search(ds, idx, gate: str = "input", epochs: int = 15, seed: int = data.SEED,
            cost_weight: float = COST_WEIGHT) -> dict[str, list[str]]:
-    """Genotype per language, searched on the clips ``idx`` only."""
+    """Genotype per language, searched on the clips ``idx`` only (``ds`` standardised)."""
     w_idx, a_idx = split_by_speaker(ds, np.asarray(idx), seed)
-    model = SERModel(ds, w_idx, gate=gate, genotypes={lang: None for lang in ds.langs})
+    model = SERModel(ds, gate=gate, genotypes={lang: None for lang in ds.langs})
     train(model, ds, w_idx, epochs=epochs, seed=seed, search_idx=a_idx, cost_weight=cost_weight)
     return {lang: tower.derive() for lang, tower in zip(ds.langs, model.towers)}

@@ -6,7 +6,8 @@ Per language, speaker-independent folds (4: leave-one-speaker-out for EMOVO's 4 
 4 speaker groups; round r tests fold r of every language at once), UA/WA mean ± std over folds:
 (a) openSMILE eGeMAPS + SVM, (b) best single-layer linear probe, (c) language-specific model,
 (d) multi-domain without gates, (e) + multi-gating, (f) + NAS, (g) + supervised contrastive loss.
-Writes confusion matrices of (g) and the mean gate weights of (g) as PNGs under docs/img/.
+Writes confusion matrices of (g) and the mean gate weights of (g) as PNGs under docs/img/, and
+keeps (g)'s per-round probabilities for ``train.distill`` (build/teacher-rounds.npz).
 """
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data
+from . import data, heads
 from .features import CACHE, PREPROCESS, clip_audio
-from .fit import gate_means, predict, train
+from .fit import gate_means, padded, predict, train
 from .metrics import confusion, ua, wa
 from .model import SERModel, load_dataset
 from .nas import search
@@ -28,6 +29,7 @@ from .nas import search
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 K = 4
+TEACHER_ROUNDS = ROOT / "build" / "teacher-rounds.npz"  # (g) per round, for train.distill
 SUPCON = {"weight": 0.1, "tau": 0.1}
 
 
@@ -51,6 +53,15 @@ def score(ds, test, pred, out: dict) -> None:
         o["ua"].append(ua(y[sel], pred[sel], n))
         o["wa"].append(wa(y[sel], pred[sel]))
         o["cm"] += confusion(y[sel], pred[sel], n)
+
+
+def teacher_rounds() -> tuple[np.ndarray, list[dict]]:
+    """What ``python -m train.report`` kept of (g): every clip's probabilities ``(K, N, max classes)``
+    from each round's model, and each round's genotypes."""
+    if not TEACHER_ROUNDS.exists():
+        raise SystemExit(f"{TEACHER_ROUNDS} missing: run python -m train.report first")
+    f = np.load(TEACHER_ROUNDS)
+    return f["probs"], json.loads(str(f["genotypes"]))
 
 
 def egemaps(corpus: str) -> np.ndarray:
@@ -88,9 +99,9 @@ def probe_rows(ds, rounds) -> tuple[dict, dict]:
     from sklearn.preprocessing import StandardScaler
 
     best, chosen = {}, {}
-    x_all = ds.pooled["whisper-base.fp32"].numpy()
-    for layer in range(x_all.shape[1]):
-        res = sklearn_rows(ds, rounds, lambda li: x_all[ds.of(li), layer],
+    feats = {li: heads.pooled("whisper-base.fp32", corpus) for li, corpus in enumerate(ds.corpora)}
+    for layer in range(feats[0].shape[1]):
+        res = sklearn_rows(ds, rounds, lambda li: feats[li][:, layer],
                            lambda: make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000)))
         for lang, r in res.items():
             if lang not in best or np.mean(r["ua"]) > np.mean(best[lang]["ua"]):
@@ -98,24 +109,30 @@ def probe_rows(ds, rounds) -> tuple[dict, dict]:
     return best, chosen
 
 
-def model_rows(ds, rounds, gate, epochs, seed, nas=False, supcon=0.0, per_language=False, log=print):
-    out, extras = {}, {"genotypes": [], "gates": []}
+def model_rows(ds, rounds, gate, epochs, seed, genotypes=None, supcon=0.0, per_language=False, log=print):
+    """``genotypes``: None (default towers), "search" (DARTS per round) or a list per round.
+    ``extras``: per round the genotypes, the test clips' mean gate weights and every clip's probabilities."""
+    out, extras = {}, {"genotypes": [], "gates": [], "probs": []}
     for r, test in enumerate(rounds):
         tr = np.setdiff1d(np.arange(len(ds)), test)
-        genotypes = None
-        if nas:
-            genotypes = search(ds, tr, epochs=max(10, epochs // 2), seed=seed)
-            extras["genotypes"].append(genotypes)
+        sds = ds.standardized(tr)
+        searched = None
+        if genotypes == "search":
+            searched = search(sds, tr, epochs=10, seed=seed)
+        elif genotypes is not None:
+            searched = genotypes[r]
+        extras["genotypes"].append(searched)
         pred = np.zeros(len(test), int)
         groups = [[li] for li in range(len(ds.langs))] if per_language else [list(range(len(ds.langs)))]
         for group in groups:
             tr_g = tr[np.isin(ds.lang.numpy()[tr], group)]
             te_mask = np.isin(ds.lang.numpy()[test], group)
-            model = train(SERModel(ds, tr_g, gate=gate, genotypes=genotypes), ds, tr_g, epochs=epochs,
+            model = train(SERModel(sds, gate=gate, genotypes=searched), sds, tr_g, epochs=epochs,
                           supcon_weight=supcon, seed=seed)
-            pred[te_mask] = [int(np.argmax(p)) for p in predict(model, ds, test[te_mask])]
+            pred[te_mask] = [int(np.argmax(p)) for p in predict(model, sds, test[te_mask])]
             if not per_language:
-                extras["gates"].append(gate_means(model, ds, test))
+                extras["gates"].append(gate_means(model, sds, test))
+                extras["probs"].append(padded(predict(model, sds, np.arange(len(ds)))))
         score(ds, test, pred, out)
         log(f"  round {r}: " + ", ".join(f"{k} UA {v['ua'][-1]:.3f}" for k, v in out.items()))
     return out, extras
@@ -195,25 +212,34 @@ def main() -> None:
     runs = [("(c) language-specific model", dict(gate="static", per_language=True)),
             ("(d) multi-domain, no gates", dict(gate="shared")),
             ("(e) + multi-gating", dict(gate="input")),
-            ("(f) + NAS towers", dict(gate="input", nas=True)),
-            ("(g) + supervised contrastive loss", dict(gate="input", nas=True, supcon=SUPCON["weight"]))]
+            ("(f) + NAS towers", dict(gate="input", genotypes="search")),
+            ("(g) + supervised contrastive loss", dict(gate="input", supcon=SUPCON["weight"]))]
     extras = {}
     for name, kw in runs:
         print(name)
+        if name.startswith("(g)"):  # (f)'s searched towers, + SupCon
+            kw["genotypes"] = extras[runs[-2][0]]["genotypes"]
         rows[name], extras[name] = model_rows(ds, rounds, epochs=args.epochs, seed=args.seed, **kw)
     full = rows[runs[-1][0]]
     img = DOCS / "img"
     plot_confusions(ds, full, str(img / "confusion-{lang}.png"))
-    layers = {v: x.shape[1] for v, x in ds.pooled.items()}
+    layers = {v: x.shape[1] for v, x in ds.seq.items()}
     plot_gates(ds, extras[runs[-1][0]]["gates"], layers, img / "gates.png")
-    genotypes = extras[runs[-2][0]]["genotypes"]
-    (DOCS / "genotypes.json").write_text(json.dumps({"per_round": genotypes}, indent=1) + "\n")
+    teacher = extras[runs[-1][0]]
+    (DOCS / "genotypes.json").write_text(json.dumps({"per_round": teacher["genotypes"]}, indent=1) + "\n")
+    TEACHER_ROUNDS.parent.mkdir(exist_ok=True)
+    np.savez(TEACHER_ROUNDS, probs=torch.stack(teacher["probs"]).numpy(), genotypes=json.dumps(teacher["genotypes"]))
 
     best_model = max(rows, key=lambda k: np.mean([np.mean(rows[k][lang]["ua"]) for lang in ds.langs]))
     lines = ["## The paper's model (`python -m train.report`)", "",
              f"Machine: {machine()}. Seed {args.seed}, {args.epochs} epochs, run time {time.time() - t0:.0f} s. "
-             "Features: whisper-base + whisper-tiny.en (fp32 ONNX, every layer, time mean + std of the VAD speech "
-             "span) and the GE2E embedding, from `python -m train.features`.", "",
+             "Features (`python -m train.features`): every layer's hidden-state sequence of whisper-base and "
+             "whisper-tiny.en (fp32 ONNX) on the VAD speech span, averaged to 80 ms steps and centre-cropped to "
+             "3.2 s, and the GE2E embedding; (a) and (b) use whole-span features (eGeMAPS functionals; per-layer "
+             "time mean + std). (c)–(g): per encoder a gated layer mixture projected per step, fused, then a tower "
+             "over time per language (default: a residual MLP and attentive statistics pooling; (f), (g): the "
+             "DARTS-searched ops over time and pooling, searched once per round on the training speakers and "
+             "retrained from scratch; (g) adds SupCon, weight 0.1, τ 0.1, to (f)'s genotypes).", "",
              "Folds: speaker-independent, 4 per language (EMOVO leave-one-speaker-out; EmoDB, RAVDESS, URDU 4 "
              "speaker groups, seed 12345); one multi-domain model per round is tested on every language's "
              "held-out speakers. Mean ± std over the 4 folds. (b) picks the best layer per language on the test "
@@ -230,7 +256,8 @@ def main() -> None:
         lines.append(f"| {name} | " + " | ".join(f"{m:.3f}" for m in means) + f" | {np.mean(means):.3f} |")
     lines += ["", f"Best mean UA: **{best_model}**.", "",
               "Gate weights of (g), mean over each language's test clips:", "", "![gates](img/gates.png)", "",
-              "Searched tower genotypes per round (f): see `docs/genotypes.json`."]
+              "Searched genotypes per round (tower ops over time, then the pooling; (f), reused by (g)): "
+              "`docs/genotypes.json`."]
     write_section(DOCS / "results.md", "model", "\n".join(lines), title="# Results\n")
     print(f"done in {time.time() - t0:.0f} s")
 
