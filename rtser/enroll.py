@@ -113,14 +113,22 @@ def fit_head(pooled: dict[str, np.ndarray], y: np.ndarray, n_classes: int, steps
     return head
 
 
+def speaker_folds(speakers, max_loso: int = 10, n_groups: int = 5, seed: int = SEED) -> list[np.ndarray]:
+    """Test-speaker sets: leave-one-speaker-out with up to ``max_loso`` speakers, otherwise
+    ``n_groups`` speaker groups of similar size (shuffled with ``seed``)."""
+    unique = sorted(set(speakers))
+    if len(unique) <= max_loso:
+        return [np.array([s]) for s in unique]
+    order = np.random.default_rng(seed).permutation(unique)
+    return [np.array(sorted(g)) for g in np.array_split(order, n_groups)]
+
+
 def speaker_cv(pooled, y, speakers, n_classes, **kw) -> dict:
-    """Speaker-independent UA/WA: leave-one-speaker-out up to 10 speakers, else 5 speaker groups."""
+    """Speaker-independent UA/WA over ``speaker_folds``."""
     spk = np.asarray(speakers)
-    unique = np.unique(spk)
-    groups = [[s] for s in unique] if len(unique) <= 10 else np.array_split(np.random.default_rng(SEED).permutation(unique), 5)
     pred = np.full(len(y), -1)
     fold_ua = []
-    for test in groups:
+    for test in speaker_folds(speakers):
         te = np.isin(spk, test)
         if te.all() or len(np.unique(y[~te])) < 2:
             continue

@@ -27,21 +27,32 @@ class _Channel:
         self.segmenter = Segmenter(vad)
         self.smoother = LabelSmoother(labels)
         self.keep = keep                      # samples kept behind the present when idle
-        self.audio = np.zeros(0, np.float32)  # samples [offset, offset + len(audio))
+        self.buf = np.zeros(2 * SAMPLE_RATE, np.float32)
+        self.size = 0                         # buf[:size] holds samples [offset, offset + size)
         self.offset = 0
         self.seg_start: int | None = None
         self.next_hop = 0
 
+    @property
+    def end(self) -> int:
+        return self.offset + self.size
+
     def append(self, x: np.ndarray) -> None:
-        self.audio = np.concatenate([self.audio, x])
+        if self.size + len(x) > len(self.buf):  # grow geometrically: appends stay amortised O(len(x))
+            self.buf = np.concatenate([self.buf[: self.size], np.zeros(max(len(self.buf), len(x)), np.float32)])
+        self.buf[self.size: self.size + len(x)] = x
+        self.size += len(x)
 
     def span(self, a: int, b: int) -> np.ndarray:
-        return self.audio[max(a, self.offset) - self.offset: max(b, self.offset) - self.offset]
+        """Samples [a, b): a view, valid until the next ``append`` or ``trim``."""
+        return self.buf[max(a, self.offset) - self.offset: max(b, self.offset) - self.offset]
 
     def trim(self, now: int) -> None:
         oldest = now - self.keep if self.seg_start is None else min(self.seg_start, now) - self.keep
-        if oldest - self.offset > SAMPLE_RATE:  # trim in 1 s steps, not every frame
-            self.audio = self.audio[oldest - self.offset:]
+        drop = oldest - self.offset
+        if drop > SAMPLE_RATE:  # trim in 1 s steps, not every frame
+            self.buf[: self.size - drop] = self.buf[drop: self.size]
+            self.size -= drop
             self.offset = oldest
 
 
@@ -84,7 +95,7 @@ class StreamSession:
             for ch, y in zip(self.channels, self.convert.flush()):
                 ch.append(y)
             events = self._run()
-            end = self.channels[0].offset + len(self.channels[0].audio)
+            end = self.channels[0].end
             for ch in self.channels:
                 for kind, at in ch.segmenter.finish(end):
                     events += self._change(ch, kind, at, end)
@@ -97,7 +108,7 @@ class StreamSession:
     def _run(self) -> list[Event]:
         frame = self.vad.frame
         events: list[Event] = []
-        available = self.channels[0].offset + len(self.channels[0].audio)
+        available = self.channels[0].end
         while self.pos + frame <= available:
             start, end = self.pos, self.pos + frame
             for ch in self.channels:

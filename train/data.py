@@ -8,8 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from rtser.enroll import SEED, speaker_folds  # one fold rule for training and enrolment
+
+__all__ = ["DATA", "SEED", "Clip", "corpora", "clips", "labels", "speaker_folds", "fold_indices"]
+
 DATA = Path(os.environ.get("RTSER_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-SEED = 12345
 
 
 @dataclass(frozen=True)
@@ -33,16 +36,6 @@ def clips(corpus: str, root: Path = DATA) -> list[Clip]:
 
 def labels(items: list[Clip]) -> list[str]:
     return sorted({c.label for c in items})
-
-
-def speaker_folds(speakers: list[str], max_loso: int = 10, n_groups: int = 5, seed: int = SEED) -> list[np.ndarray]:
-    """Test-speaker sets: leave-one-speaker-out with up to ``max_loso`` speakers, otherwise
-    ``n_groups`` speaker groups of similar size (shuffled with ``seed``)."""
-    unique = sorted(set(speakers))
-    if len(unique) <= max_loso:
-        return [np.array([s]) for s in unique]
-    order = np.random.default_rng(seed).permutation(unique)
-    return [np.array(sorted(g)) for g in np.array_split(order, n_groups)]
 
 
 def fold_indices(speakers: list[str], **kw) -> list[tuple[np.ndarray, np.ndarray]]:
