@@ -1,7 +1,8 @@
 """Build the shipped bundle: the multi-domain teacher trained on every speaker, distilled into the
-multi-domain student on int8 whisper-base + GE2E, exported as one ONNX head per language, + the int8
-encoder graphs + ``manifest.json`` (hashes, labels, front-end parameters, training data summary,
-measured metrics).
+multi-domain student on int8 whisper-base + GE2E and a linear whisper-base head per language, exported
+as one ONNX head per language (the mean of the two students' probabilities), + the int8 encoder
+graphs + ``manifest.json`` (hashes, labels, front-end parameters, training data summary, measured
+metrics).
 
     python -m train.distill            # first: speaker-independent metrics -> build/distill.json
     python -m export.bundle [--out rtser/bundle]
@@ -22,8 +23,8 @@ import torch
 
 from rtser import __version__, frontend
 from rtser.bundle import DEFAULT, FORMAT, Bundle, sha256
-from train import data
-from train.distill import STUDENT, fit_student, student_dataset, teacher_probs
+from train import data, heads
+from train.distill import ENSEMBLE, LINEAR_STUDENTS, STUDENT, fit_student, student_dataset, teacher_probs
 from train.model import SERModel, downsample, load_dataset
 
 GE2E = "ge2e.int8"
@@ -52,27 +53,37 @@ def ms_per_clip(bundle: Path, lang: str, seconds: float = 3.0, reps: int = 20) -
 
 class LanguageGraph(torch.nn.Module):
     """One language of a multi-domain model as a runtime graph: raw encoder outputs (Whisper
-    ``(L+1, T, D)``, GE2E ``(256,)``) -> class probabilities; downsampled and standardised as in training."""
+    ``(L+1, T, D)``, GE2E ``(256,)``) -> class probabilities; downsampled and standardised as in training.
+    With ``linear``, the mean of the model's and the linear head's probabilities; the linear head
+    reads each Whisper input's per-layer time mean and std, as the feature cache pools them."""
 
-    def __init__(self, model: SERModel, li: int):
+    def __init__(self, model: SERModel, li: int, linear: heads.PooledHead | None = None):
         super().__init__()
-        self.model, self.li = model.eval(), li
+        self.model, self.li, self.linear = model, li, linear
+        self.eval()  # the exporter restores this mode on every submodule afterwards
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         *whisper, ge2e = inputs
         batch = {v: b.standardize(downsample(h)[None]) for v, b, h in zip(self.model.variants, self.model.branches, whisper)}
         mask = torch.ones_like(batch[self.model.variants[0]][:, 0, :, 0], dtype=torch.bool)  # (1, steps)
         batch.update(ge2e=ge2e[None], lang=torch.tensor([self.li]), mask=mask)
-        return torch.softmax(self.model.language_logits(batch, self.li), -1)[0]
+        probs = torch.softmax(self.model.language_logits(batch, self.li), -1)[0]
+        if self.linear is None:
+            return probs
+        raw = dict(zip(self.model.variants, whisper))
+        pooled = {v: torch.cat([raw[v].mean(1), raw[v].std(1, unbiased=False)], -1)[None] for v in self.linear.names}
+        return (probs + torch.softmax(self.linear(pooled), -1)[0]) / 2
 
 
-def export_language(model: SERModel, li: int, names: dict[str, str], path: Path) -> Path:
-    """``names``: cache variant -> bundle encoder name (the graph's input names)."""
+def export_language(model: SERModel, li: int, names: dict[str, str], path: Path,
+                    linear: heads.PooledHead | None = None) -> Path:
+    """``names``: cache variant -> bundle encoder name (the graph's input names); ``linear``: a
+    linear head on some of ``model``'s Whisper inputs, averaged in."""
     args = tuple(torch.randn(layers, 50, branch.mu.shape[-1]) for layers, branch in zip(model.layers, model.branches))
     args += (torch.rand(256),)
     inputs = [names[v] for v in model.variants] + [names[GE2E]]
     with torch.no_grad():
-        torch.onnx.export(LanguageGraph(model, li), args, str(path), input_names=inputs, output_names=["probs"],
+        torch.onnx.export(LanguageGraph(model, li, linear), args, str(path), input_names=inputs, output_names=["probs"],
                           dynamic_axes={names[v]: {1: "steps"} for v in model.variants}, opset_version=17, dynamo=False)
     return path
 
@@ -91,18 +102,21 @@ def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
     student = fit_student(sds, everyone, genotypes, probs, seed)
     languages = {}
     for li, (lang, corpus) in enumerate(zip(sds.langs, sds.corpora)):
+        idx, n = sds.of(li), len(sds.labels[li])
+        feats = {v: heads.pooled(v, corpus) for v in LINEAR_STUDENTS[ENSEMBLE]}
+        linear = heads.fit(feats, sds.y.numpy()[idx], n, seed=seed, teacher=probs.numpy()[idx, :n])
         head_file = f"head-{lang}.onnx"
-        export_language(student, li, STUDENT, out / head_file)
+        export_language(student, li, STUDENT, out / head_file, linear)
         r = cv[lang]
         mean = lambda k, m="ua": round(float(np.mean(r[k][m])), 4)  # noqa: E731
         languages[lang] = {
             "labels": sds.labels[li], "head": head_file, "training": summary(data.clips(corpus)),
             "metrics": {"protocol": f"speaker-independent, 4 folds x {len(r['teacher']['ua']) // 4} seeds "
                                     "(python -m train.distill)",
-                        "ua_mean": mean("multi-domain student int8"),
-                        "ua_std": round(float(np.std(r["multi-domain student int8"]["ua"])), 4),
-                        "wa_mean": mean("multi-domain student int8", "wa"), "teacher_ua": mean("teacher"),
-                        "student_fp32_ua": mean("multi-domain student fp32")},
+                        "ua_mean": mean("ensemble int8"),
+                        "ua_std": round(float(np.std(r["ensemble int8"]["ua"])), 4),
+                        "wa_mean": mean("ensemble int8", "wa"), "teacher_ua": mean("teacher"),
+                        "student_fp32_ua": mean("ensemble fp32")},
             "tower_genotype": genotypes[lang],
         }
     encoders = {}
@@ -118,7 +132,8 @@ def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
         "format": FORMAT, "name": "rtser-default", "rtser_version": __version__, "created": time.strftime("%Y-%m-%d"),
         "frontend": {"sample_rate": frontend.SAMPLE_RATE, "n_fft": frontend.N_FFT, "hop": frontend.HOP,
                      "whisper_mels": 80, "ge2e_mels": 40},
-        "window_s": 3.0, "hop_s": 0.5, "student": "multi-domain (input gates, searched towers) on int8 whisper-base + GE2E",
+        "window_s": 3.0, "hop_s": 0.5, "student": "mean of a multi-domain head (input gates, searched towers) on int8 whisper-base + GE2E "
+                   "and a linear head on int8 whisper-base",
         "encoders": encoders, "languages": languages,
         "files": {f: sha256(out / f) for f in files},
         "built_with": {"seed": seed, "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",

@@ -72,26 +72,37 @@ def test_supcon_falls_on_a_separable_batch_and_is_finite_for_singletons():
 
 
 def test_exported_language_graph_matches_the_model(small, tmp_path):
-    """The head graph takes raw encoder outputs: its downsampling and standardisation must be training's."""
+    """The head graph takes raw encoder outputs: its downsampling, standardisation and (for the
+    linear head it averages in) time pooling must be training's."""
     ort = pytest.importorskip("onnxruntime")
     from export.bundle import export_language
+    from train import heads
 
     genotypes = {"de": ["conv3_dil2", "self_attention", "attn_stats"], "it": ["conv5", "mlp128_gelu", "stats"]}
     idx = np.arange(len(small))
     model = train(SERModel(small, gate="input", genotypes=genotypes), small, idx, epochs=1)
-    path = export_language(model, 1, {"whisper-base.int8": "whisper-base", "ge2e.int8": "ge2e"}, tmp_path / "h.onnx")
+    rng = np.random.default_rng(0)
+    linear = heads.fit({"whisper-base.int8": rng.standard_normal((20, 7, 1024)).astype(np.float32)},
+                       np.arange(20) % 7, 7, epochs=1)
+    names = {"whisper-base.int8": "whisper-base", "ge2e.int8": "ge2e"}
+    plain = ort.InferenceSession(str(export_language(model, 1, names, tmp_path / "h.onnx")), providers=["CPUExecutionProvider"])
+    ensemble = ort.InferenceSession(str(export_language(model, 1, names, tmp_path / "e.onnx", linear)),
+                                    providers=["CPUExecutionProvider"])
     enc = Encoders({"whisper-base": DEFAULT / "whisper-base.int8.onnx", "ge2e": DEFAULT / "ge2e.int8.onnx"})
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     items, compared = data.clips("emovo"), 0
-    for i in np.random.default_rng(0).choice(len(items), PER_CORPUS, replace=False):
+    for i in rng.choice(len(items), PER_CORPUS, replace=False):
         out = enc(clip_audio(items[i].path))
+        h = out["whisper-base"]  # (L, T, D)
         row = make_dataset(small.langs, small.labels, small.corpora,
-                           {"whisper-base.int8": [out["whisper-base"].transpose(1, 0, 2)]}, out["ge2e"][None], [1], [0], ["x"])
+                           {"whisper-base.int8": [h.transpose(1, 0, 2)]}, out["ge2e"][None], [1], [0], ["x"])
         if row.steps[0] == MAX_STEPS:
             continue  # the dataset centre-crops long clips; the graph does not
         ref = predict(model, row.standardized(norm=small.norm), [0])[0]
-        got = sess.run(None, {"whisper-base": out["whisper-base"], "ge2e": out["ge2e"]})[0]
-        np.testing.assert_allclose(got, ref, atol=1e-4)
+        inputs = {"whisper-base": h, "ge2e": out["ge2e"]}
+        np.testing.assert_allclose(plain.run(None, inputs)[0], ref, atol=1e-4)
+        pooled = np.concatenate([h.mean(1), h.std(1)], -1)[None]  # as train.features caches it
+        ref = (ref + heads.predict(linear, {"whisper-base.int8": pooled})[0]) / 2
+        np.testing.assert_allclose(ensemble.run(None, inputs)[0], ref, atol=1e-4)
         compared += 1
         if compared == 3:
             break

@@ -1,4 +1,5 @@
-"""Linear heads per language on pooled encoder features (the distillation baselines).
+"""Linear heads per language on pooled encoder features (distillation students; the shipped head
+averages one of them with the multi-domain student).
 
 Input per Whisper encoder: per-layer time mean and std ``(B, L+1, 2D)``; per GE2E: ``(B, 256)``.
 """
@@ -97,5 +98,6 @@ def fit(feats: dict[str, np.ndarray], y: np.ndarray, n_classes: int, epochs: int
 
 
 def predict(model: PooledHead, feats: dict[str, np.ndarray]) -> np.ndarray:
+    model.eval()
     with torch.no_grad():
         return torch.softmax(model({n: torch.as_tensor(x, dtype=torch.float32) for n, x in feats.items()}), -1).numpy()
