@@ -47,10 +47,6 @@ def teacher_probs(ds, train_idx, seed: int, genotypes=None, epochs: int = 30) ->
     return padded(predict(model, ds, np.arange(len(ds)))), genotypes
 
 
-def student_features(corpus: str, variants) -> dict[str, np.ndarray]:
-    return {v: heads.pooled(v, corpus) for v in variants}
-
-
 def swap_precision(variants, to: str) -> list[str]:
     return [v.replace(".int8", f".{to}") for v in variants]
 
@@ -78,6 +74,8 @@ def evaluate(seed: int = data.SEED, repeats: int = 1, log=print) -> dict:
     tds = load_dataset(data.corpora()) if repeats > 1 else None
     ds = students["int8"]
     rounds = folds(ds)
+    linear_inputs = {(name, p): {c: {v: heads.pooled(v, c) for v in swap_precision(variants, p)} for c in ds.corpora}
+                     for name, variants in LINEAR_STUDENTS.items() for p in ("fp32", "int8")}  # loaded once
     res = {lang: {} for lang in ds.langs}
     for (r, test), k in itertools.product(enumerate(rounds), range(repeats)):
         tr = np.setdiff1d(np.arange(len(ds)), test)
@@ -101,12 +99,10 @@ def evaluate(seed: int = data.SEED, repeats: int = 1, log=print) -> dict:
             scores = {"teacher": t[te_l]}
             for precision, p in md.items():
                 scores[f"multi-domain student {precision}"] = p[idx][te_l, :n]
-            for name, variants in LINEAR_STUDENTS.items():
-                for precision in ("fp32", "int8"):
-                    vs = swap_precision(variants, precision)
-                    feats = student_features(corpus, vs)
-                    model = heads.fit({v: x[tr_l] for v, x in feats.items()}, y[tr_l], n, seed=seed + k, teacher=t[tr_l])
-                    scores[f"{name} {precision}"] = heads.predict(model, {v: x[te_l] for v, x in feats.items()})
+            for (name, precision), inputs in linear_inputs.items():
+                feats = inputs[corpus]
+                model = heads.fit({v: x[tr_l] for v, x in feats.items()}, y[tr_l], n, seed=seed + k, teacher=t[tr_l])
+                scores[f"{name} {precision}"] = heads.predict(model, {v: x[te_l] for v, x in feats.items()})
             for precision in ("fp32", "int8"):
                 scores[f"ensemble {precision}"] = (scores[f"multi-domain student {precision}"]
                                                    + scores[f"{ENSEMBLE} {precision}"]) / 2
