@@ -20,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.report import machine, write_section  # noqa: E402
+from train.markdown import machine, write_section  # noqa: E402
 from rtser.enroll import fit_head  # noqa: E402
 from train import data, heads  # noqa: E402
 from train.metrics import ua  # noqa: E402

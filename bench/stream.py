@@ -26,7 +26,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.report import machine, write_section  # noqa: E402
+from train.markdown import machine, write_section  # noqa: E402
 from rtser import Recognizer  # noqa: E402
 from rtser.audio import load  # noqa: E402
 from train import data  # noqa: E402

@@ -139,15 +139,31 @@ def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
         "built_with": {"seed": seed, "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
                        "seconds": round(time.time() - t0)},
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
     for lang, spec in languages.items():  # speed of the written bundle, then the final manifest
         spec["metrics"]["ms_per_3s_clip_1_thread"] = ms_per_clip(out, lang)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
     return manifest
 
 
+CORPUS_NAMES = {"emodb": "EmoDB", "emovo": "EMOVO", "ravdess": "RAVDESS", "urdu": "URDU"}
+
+
+def accuracy_table(manifest: dict) -> str:
+    """README's accuracy table, from the manifest's metrics (which ``train.distill`` measured)."""
+    lines = ["| lang | corpus | classes | UA (± std over folds × seeds) | WA | teacher UA (fp32, bigger model) |",
+             "|---|---|---|---|---|---|"]
+    for lang, spec in manifest["languages"].items():
+        m, t = spec["metrics"], spec["training"]
+        lines.append(f"| {lang} | {CORPUS_NAMES.get(t['corpus'], t['corpus'])} ({t['speakers']} speakers) | "
+                     f"{len(spec['labels'])} | {m['ua_mean']:.2f} ± {m['ua_std']:.2f} | {m['wa_mean']:.2f} | "
+                     f"{m['teacher_ua']:.2f} |")
+    return "\n".join(lines)
+
+
 def write_report(manifest: dict, out: Path) -> None:
-    from bench.report import machine, write_section
+    from train.markdown import machine, write_section
+    write_section(ROOT / "README.md", "accuracy", accuracy_table(manifest))
     size = sum((out / f).stat().st_size for f in manifest["files"])
     lines = ["## Shipped bundle (`python -m export.bundle`)", "",
              f"Student: {manifest['student']}, distilled from the teacher trained on every speaker. "

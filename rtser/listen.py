@@ -30,7 +30,7 @@ def default_rate(device) -> int:
     try:
         return int(sd.query_devices(device, "input")["default_samplerate"])
     except (ValueError, sd.PortAudioError):
-        which = f"input device {device!r}" if device is not None else "a default input device"
+        which = f"input device {device!r}" if device is not None else "default input device"
         raise RtserError(f"there is no {which}; connect a microphone or pick one from "
                          "'rtser listen --list-devices' with --device N") from None
 
@@ -69,6 +69,7 @@ def listen(recognizer, device=None, sample_rate: int | None = None, out=sys.stde
     try:
         with input_stream(samplerate=sample_rate, channels=1, dtype="float32", device=device,
                           blocksize=sample_rate // 50, callback=on_audio):
+            out.write(f"listening ({recognizer.lang}: {', '.join(recognizer.labels)}); Ctrl-C to stop\n")
             while not stop.is_set() and (max_seconds is None or session.stream_time < max_seconds):
                 try:
                     handle(session.push(blocks.get(timeout=0.1)))

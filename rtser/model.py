@@ -5,11 +5,12 @@ import numpy as np
 
 from .bundle import Bundle
 from .encoders import Encoders, session
+from .errors import RtserError
 from .head import NumpyHead
 
 
 class Classifier:
-    def __init__(self, bundle: Bundle, lang: str | None, threads: int = 1):
+    def __init__(self, bundle: Bundle, lang: str | None, threads: int = 1, spinning: bool = False):
         spec = bundle.language(lang)
         self.lang, self.labels = spec["lang"], list(spec["labels"])
         owner: Bundle = spec["bundle"]
@@ -18,10 +19,14 @@ class Classifier:
             self.head = NumpyHead.load(path)
             self.inputs = self.head.inputs
         else:
-            self.head = session(path, threads)
+            self.head = session(path, threads, spinning)
             self.inputs = [i.name for i in self.head.get_inputs()]
-        self.encoders = Encoders({name: owner.encoder(name) for name in self.inputs}, threads)
+        self.encoders = Encoders({name: owner.encoder(name) for name in self.inputs}, threads, spinning)
 
     def probs(self, audio16k: np.ndarray) -> np.ndarray:
         feats = self.encoders(audio16k)
-        return self.head.run(None, {name: feats[name] for name in self.inputs})[0].astype(np.float64)
+        probs = self.head.run(None, {name: feats[name] for name in self.inputs})[0].astype(np.float64)
+        if not np.all(np.isfinite(probs)):  # never hand out NaN: that is a bug, not an answer
+            raise RtserError(f"the {self.lang} head gave non-finite probabilities; please report this "
+                             "with the audio (RTSER_DEBUG=1)")
+        return probs

@@ -26,13 +26,19 @@ class Envelope:
         self.rest = x[n:]
 
 
-def plot_timeline(path: str, env: Envelope, events: list[Event], labels: list[str], split: bool) -> None:
+def pyplot():
+    """matplotlib's pyplot on a file backend; called before the analysis so a missing install fails early."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         raise RtserError("--plot needs matplotlib: pip install 'rtser[plot]'") from None
+    return plt
+
+
+def plot_timeline(path: str, env: Envelope, events: list[Event], labels: list[str], split: bool) -> None:
+    plt = pyplot()
     lo, hi = np.concatenate(env.lo), np.concatenate(env.hi)
     if not split:
         lo, hi = lo.mean(axis=1, keepdims=True), hi.mean(axis=1, keepdims=True)

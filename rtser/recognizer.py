@@ -6,7 +6,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .audio import AudioFile, as_float
+from .audio import AudioFile, as_float, check_sample_rate
 from .bundle import Bundle
 from .errors import RtserError
 from .events import Event, Prediction
@@ -23,6 +23,8 @@ class Recognizer:
     def __init__(self, lang: str | None = None, bundle: str | Path | Bundle | None = None,
                  threads: int = 1, window_s: float | None = None, hop_s: float | None = None,
                  vad: VadConfig | None = None):
+        if not (isinstance(threads, int) and threads >= 1):
+            raise RtserError(f"threads must be a whole number >= 1, not {threads!r}")
         self.bundle = bundle if isinstance(bundle, Bundle) else Bundle(bundle)
         self.classifier = Classifier(self.bundle, lang, threads)
         self.lang, self.labels = self.classifier.lang, self.classifier.labels
@@ -33,12 +35,14 @@ class Recognizer:
         self.vad = vad or VadConfig()
 
     def predict(self, samples, sample_rate: int = SAMPLE_RATE) -> Prediction:
-        """Label a whole clip (mono or multi-channel, any rate). Like a stream's segment event, it
-        classifies the clip's speech (first to last VAD speech frame, plus the VAD padding)."""
+        """Label a whole clip (mono or multi-channel, any rate): one label for the clip's speech,
+        from its first to its last VAD speech frame (plus the VAD padding). A stream gives the same
+        label in its segment event when the clip is one segment (no pause of ``min_silence_ms``)."""
+        rate = check_sample_rate(sample_rate)
         x = as_float(samples).mean(axis=1)
         if len(x) == 0:
             raise RtserError("the clip is empty")
-        probs = self.classifier.probs(speech_audio(resample(x, int(sample_rate), SAMPLE_RATE), self.vad))
+        probs = self.classifier.probs(speech_audio(resample(x, rate, SAMPLE_RATE), self.vad))
         return Prediction(self.labels[int(np.argmax(probs))], {k: float(p) for k, p in zip(self.labels, probs)})
 
     def stream(self, sample_rate: int = SAMPLE_RATE, channels: int = 1, split: bool = False,

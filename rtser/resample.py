@@ -5,6 +5,8 @@ from math import gcd
 
 import numpy as np
 
+BLOCK = 1 << 14  # input samples per step: bounds the (outputs x taps) product matrix to a few MB
+
 
 class Resampler:
     """Convert a mono stream between sample rates, block by block; ``flush()`` ends the stream.
@@ -46,6 +48,8 @@ class Resampler:
         x = np.asarray(x, np.float32)
         if self.identity:
             return x
+        if len(x) > BLOCK:
+            return np.concatenate([self.process(x[i:i + BLOCK]) for i in range(0, len(x), BLOCK)])
         self.buf = np.concatenate([self.buf, x])
         self.n_in += len(x)
         return self._emit((self.n_in * self.up - 1 - self.centre) // self.down + 1)

@@ -1,7 +1,9 @@
 """Streaming: audio blocks -> 16 kHz -> VAD frames -> rolling windows -> smoothed label events.
 
 Every channel advances in lockstep, frame by frame, so the events depend only on the audio and
-never on how it was chunked into ``push`` calls.
+never on how it was chunked into ``push`` calls. A stream starts and ends in silence: the VAD and
+the model see the same zero padding around it that ``speech_audio`` gives a lone clip, so a clip
+streamed alone gets the segment label that ``Recognizer.predict`` gives it.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from .audio import ToMono16k, as_float
+from .audio import ToMono16k, as_float, check_sample_rate
 from .errors import RtserError
 from .events import Event
 from .frontend import SAMPLE_RATE
@@ -22,16 +24,17 @@ from .vad import Segmenter, VadConfig
 class _Channel:
     """One channel's VAD state, recent audio and label smoother."""
 
-    def __init__(self, index: int, vad: VadConfig, labels: list[str], keep: int):
+    def __init__(self, index: int, vad: VadConfig, labels: list[str], keep: int, lead: int):
         self.index = index
         self.segmenter = Segmenter(vad)
         self.smoother = LabelSmoother(labels)
         self.keep = keep                      # samples kept behind the present when idle
         self.buf = np.zeros(2 * SAMPLE_RATE, np.float32)
-        self.size = 0                         # buf[:size] holds samples [offset, offset + size)
-        self.offset = 0
+        self.size = lead                      # buf[:size] holds samples [offset, offset + size):
+        self.offset = -lead                   # the stream starts after ``lead`` samples of silence
         self.seg_start: int | None = None
         self.next_hop = 0
+        self.labelled_to = 0                  # where the last rolling label's speech ended
 
     @property
     def end(self) -> int:
@@ -58,34 +61,42 @@ class _Channel:
 
 class StreamSession:
     """``push(samples)`` returns the events the new audio completes; ``close()`` flushes the rest.
-    Thread-safe; ``callback(event)`` (optional) is called for every event as well."""
+
+    Thread-safe. ``callback(event)`` (optional) gets every event as well, in order, after the
+    session's lock is released: a callback may call ``close()``, and one that raises leaves the
+    session consistent (its error is raised from ``push``/``close`` once every event was delivered)."""
 
     def __init__(self, classifier: Classifier, sample_rate: int = SAMPLE_RATE, channels: int = 1,
                  split: bool = False, window_s: float = 3.0, hop_s: float = 0.5,
                  vad: VadConfig = VadConfig(), callback: Callable[[Event], None] | None = None):
         self.clf, self.vad, self.callback = classifier, vad, callback
-        self.sample_rate, self.n_channels = int(sample_rate), int(channels)
+        self.sample_rate, self.n_channels = check_sample_rate(sample_rate), int(channels)
         self.window, self.hop = int(window_s * SAMPLE_RATE), int(hop_s * SAMPLE_RATE)
         self.min_window = min(self.window, SAMPLE_RATE)  # shorter windows give unreliable labels
         self.pad = vad.pad_ms * SAMPLE_RATE // 1000
+        lead = -(-self.pad // vad.frame) * vad.frame  # whole frames: the VAD grid stays on sample 0
         self.convert = ToMono16k(self.sample_rate, self.n_channels, split)
         n = self.n_channels if split else 1
-        self.channels = [_Channel(i, vad, self.clf.labels, self.window + self.pad) for i in range(n)]
-        self.pos = 0      # 16 kHz samples already cut into VAD frames
+        self.channels = [_Channel(i, vad, self.clf.labels, self.window + self.pad, lead) for i in range(n)]
+        self.pos = -lead  # 16 kHz samples already cut into VAD frames
         self.seq = 0
         self.closed = False
+        self.audio_end: int | None = None  # set by close(); events never run past it
         self.lock = threading.Lock()
 
     def push(self, samples) -> list[Event]:
         x = as_float(samples, self.n_channels)
         if x.shape[1] != self.n_channels:
             raise RtserError(f"expected {self.n_channels} channel(s), got {x.shape[1]}")
+        events: list[Event] = []
         with self.lock:
             if self.closed:
-                raise RuntimeError("push() after close()")
-            for ch, y in zip(self.channels, self.convert.process(x)):
-                ch.append(y)
-            return self._run()
+                raise RtserError("push() after close(): start a new session for new audio")
+            for i in range(0, len(x), self.sample_rate):  # 1 s at a time: memory stays bounded
+                for ch, y in zip(self.channels, self.convert.process(x[i:i + self.sample_rate])):
+                    ch.append(y)
+                events += self._run()
+        return self._deliver(events)
 
     def close(self) -> list[Event]:
         with self.lock:
@@ -94,16 +105,32 @@ class StreamSession:
             self.closed = True
             for ch, y in zip(self.channels, self.convert.flush()):
                 ch.append(y)
+            self.audio_end = self.channels[0].end
+            for ch in self.channels:  # trailing silence, as around a lone clip
+                ch.append(np.zeros(self.pad + self.vad.frame, np.float32))
             events = self._run()
-            end = self.channels[0].end
             for ch in self.channels:
-                for kind, at in ch.segmenter.finish(end):
-                    events += self._change(ch, kind, at, end)
+                for kind, at in ch.segmenter.finish(ch.end):
+                    events += self._change(ch, kind, at, ch.end)
+        return self._deliver(events)
+
+    def _deliver(self, events: list[Event]) -> list[Event]:
+        if self.callback is None:
             return events
+        errors = []
+        for e in events:
+            try:
+                self.callback(e)
+            except Exception as error:  # the other events still reach the callback
+                errors.append(error)
+        if errors:
+            raise errors[0]
+        return events
 
     @property
     def stream_time(self) -> float:
-        return self.pos / SAMPLE_RATE
+        """Seconds of audio analysed so far."""
+        return (self.audio_end if self.closed else max(self.pos, 0)) / SAMPLE_RATE
 
     def _run(self) -> list[Event]:
         frame = self.vad.frame
@@ -116,29 +143,35 @@ class StreamSession:
                     events += self._change(ch, kind, at, end)
                 if ch.seg_start is not None and end >= ch.next_hop:
                     ch.next_hop += self.hop
-                    events.append(self._label(ch, end))
+                    events += self._label(ch, end)
                 ch.trim(end)
             self.pos = end
         return events
 
     def _change(self, ch: _Channel, kind: str, at: int, now: int) -> list[Event]:
         if kind == "start":  # first rolling label once the segment holds min_window of audio
-            ch.seg_start, ch.next_hop = at, at + max(self.hop, self.min_window)
+            ch.seg_start, ch.next_hop, ch.labelled_to = at, at + max(self.hop, self.min_window), at
             ch.smoother.reset()
             return []
         start, ch.seg_start = ch.seg_start, None
         probs = self.clf.probs(ch.span(start - self.pad, min(at + self.pad, now)))
         return [self._event("segment", ch, start, at, self.clf.labels[int(np.argmax(probs))], probs)]
 
-    def _label(self, ch: _Channel, now: int) -> Event:
-        a = max(ch.seg_start, now - self.window)
-        label, smooth = ch.smoother.update(self.clf.probs(ch.span(max(ch.seg_start - self.pad, now - self.window), now)))
-        return self._event("label", ch, a, now, label, smooth)
+    def _label(self, ch: _Channel, now: int) -> list[Event]:
+        """The segment's last ``window`` of speech (a trailing pause left out), when it has grown."""
+        end = ch.segmenter.speech_end(now)
+        if end <= ch.labelled_to:
+            return []
+        ch.labelled_to = end
+        start = max(ch.seg_start, end - self.window)
+        audio = ch.span(max(ch.seg_start - self.pad, end - self.window), min(end + self.pad, now))
+        label, smooth = ch.smoother.update(self.clf.probs(audio))
+        return [self._event("label", ch, start, end, label, smooth)]
 
     def _event(self, kind, ch, start, end, label, probs) -> Event:
+        if self.audio_end is not None:
+            end = min(end, self.audio_end)
         e = Event(kind, ch.index, start / SAMPLE_RATE, end / SAMPLE_RATE, self.clf.lang, label,
                   {k: float(p) for k, p in zip(self.clf.labels, probs)}, self.seq)
         self.seq += 1
-        if self.callback:
-            self.callback(e)
         return e

@@ -1,5 +1,5 @@
-"""Speech segments from webrtcvad frame decisions, with minimum speech / silence durations and a
-maximum segment length. Times are in samples at 16 kHz from the start of the stream."""
+"""Speech segments from per-frame speech decisions (webrtcvad), with minimum speech / silence
+durations and a maximum segment length. Times are in samples at 16 kHz from the start of the stream."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,6 +25,9 @@ class VadConfig:
             raise RtserError(f"VAD frame length must be 10, 20 or 30 ms, not {self.frame_ms}")
         if self.aggressiveness not in (0, 1, 2, 3):
             raise RtserError(f"VAD aggressiveness must be 0-3, not {self.aggressiveness}")
+        if not self.max_segment_s * 1000 >= self.min_speech_ms > 0:
+            raise RtserError(f"need 0 < min_speech_ms ({self.min_speech_ms}) <= max_segment_s "
+                             f"({self.max_segment_s}) * 1000")
 
     @property
     def frame(self) -> int:
@@ -35,7 +38,9 @@ class VadConfig:
 
 
 class Segmenter:
-    """Feed whole frames; ``step`` returns ``("start", sample)`` / ``("end", sample)`` changes."""
+    """Feed whole frames to ``step`` (or frame decisions to ``decide``); both return the changes
+    ``("start", sample)`` / ``("end", sample)``. Every segment holds at least ``min_speech_ms`` of
+    speech, so it never ends where it starts."""
 
     def __init__(self, config: VadConfig):
         self.cfg = config
@@ -51,20 +56,21 @@ class Segmenter:
         return self.vad.is_speech(pcm, SAMPLE_RATE)
 
     def step(self, frame: np.ndarray, frame_start: int) -> list[tuple[str, int]]:
-        cfg, end = self.cfg, frame_start + len(frame)
-        speech = self.is_speech(frame)
-        changes = []
+        return self.decide(self.is_speech(frame), frame_start, len(frame))
+
+    def decide(self, speech: bool, frame_start: int, frame_len: int) -> list[tuple[str, int]]:
+        cfg, end = self.cfg, frame_start + frame_len
         if not self.in_speech:
-            if speech:
-                if self.run == 0:
-                    self.start = frame_start
-                self.run += 1
-                if self.run >= cfg.frames(cfg.min_speech_ms):
-                    self.in_speech, self.run, self.last_speech_end = True, 0, end
-                    changes.append(("start", self.start))
-            else:
+            if not speech:
                 self.run = 0
-            return changes
+                return []
+            if self.run == 0:
+                self.start = frame_start
+            self.run += 1
+            if self.run < cfg.frames(cfg.min_speech_ms):
+                return []
+            self.in_speech, self.run, self.last_speech_end = True, 0, end
+            return [("start", self.start)]
         if speech:
             self.run, self.last_speech_end = 0, end
         else:
@@ -72,11 +78,18 @@ class Segmenter:
         if self.run >= cfg.frames(cfg.min_silence_ms):
             self.in_speech, self.run = False, 0
             self.vad = webrtcvad.Vad(cfg.aggressiveness)  # each segment's onset: same state as a lone clip's
-            changes.append(("end", self.last_speech_end))
-        elif (end - self.start) // cfg.frame >= self.max_frames:
-            changes += [("end", end), ("start", end)]
-            self.start, self.last_speech_end = end, end
-        return changes
+            return [("end", self.last_speech_end)]
+        if (end - self.start) // cfg.frame >= self.max_frames:
+            # cut: in a pause, where speech stopped; in speech, here. Speech that goes on opens the
+            # next segment (from its first frame) once it has lasted min_speech_ms.
+            at = self.last_speech_end if self.run else end
+            self.in_speech, self.run = False, 0
+            return [("end", at)]
+        return []
+
+    def speech_end(self, now: int) -> int:
+        """Where the open segment's speech ends so far: ``now``, or the start of a trailing pause."""
+        return self.last_speech_end if self.run else now
 
     def finish(self, stream_end: int) -> list[tuple[str, int]]:
         if not self.in_speech:

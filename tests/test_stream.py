@@ -6,6 +6,7 @@ import pytest
 import soundfile as sf
 
 from conftest import build_call
+from rtser import RtserError
 from rtser.resample import resample
 
 
@@ -96,22 +97,148 @@ def test_silence_gives_no_events(recognizer):
     assert run(recognizer, np.zeros(16000 * 5, np.float32)) == []
 
 
-def test_push_from_threads(recognizer, utterances):
+def test_sessions_on_threads_equal_serial_runs(recognizer, utterances):
+    """Four call legs pushed at once from four threads through one Recognizer (one shared set of
+    ONNX sessions) get exactly the events each leg gets alone."""
+    calls = [build_call(utterances[i:i + 2])[0] for i in range(4)]
+    alone = [[e.to_dict() for e in run(recognizer, audio)] for audio in calls]
+    start, results = threading.Barrier(len(calls)), [None] * len(calls)
+
+    def leg(i):
+        s, out = recognizer.stream(16000), []
+        start.wait()
+        for chunk in np.array_split(calls[i], 60):
+            out += s.push(chunk)
+        results[i] = [e.to_dict() for e in out + s.close()]
+
+    threads = [threading.Thread(target=leg, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == alone and all(segments_of(r) for r in results)
+
+
+def test_push_and_close_race_from_two_threads(recognizer, utterances):
+    """close() from another thread while push() runs: no crash, no event twice, no push after close."""
     audio, _ = build_call(utterances[:2])
     s = recognizer.stream(16000)
-    chunks = np.array_split(audio, 40)
-    lock, out = threading.Lock(), []
+    pushed, errors = [], []
 
-    def feed(part):  # pushes serialise; one feeder keeps order
-        for c in part:
-            with lock:
-                out.extend(s.push(c))
+    def feed():
+        try:
+            for chunk in np.array_split(audio, 200):
+                pushed.extend(s.push(chunk))
+        except RtserError as e:
+            errors.append(e)
 
-    t = threading.Thread(target=feed, args=(chunks,))
+    t = threading.Thread(target=feed)
     t.start()
+    closed = s.close()
     t.join()
-    out += s.close()
-    assert len(segments(out)) == 2
+    seqs = [e.seq for e in pushed + closed]
+    assert sorted(seqs) == list(range(len(seqs)))
+    assert all("after close" in str(e) for e in errors)
+
+
+def segments_of(dicts):
+    return [d for d in dicts if d["type"] == "segment"]
+
+
+def test_a_callback_may_close_its_own_session(recognizer, utterances):
+    audio, _ = build_call(utterances[:2])
+    s = recognizer.stream(16000, callback=lambda e: s.close())
+    t = threading.Thread(target=lambda: s.push(audio), daemon=True)
+    t.start()
+    t.join(timeout=120)
+    assert not t.is_alive(), "push() deadlocked in a callback that closes the session"
+    assert s.closed
+
+
+def test_a_raising_callback_leaves_the_session_consistent(recognizer, utterances):
+    audio, _ = build_call(utterances[:3])
+    expected = [e.to_dict() for e in run(recognizer, audio)]
+    seen = []
+
+    def flaky(e):
+        seen.append(e.to_dict())
+        if e.type == "label":
+            raise ValueError("subscriber failed")
+
+    s, got = recognizer.stream(16000, callback=flaky), []
+    for chunk in np.array_split(audio, 30):
+        try:
+            got += s.push(chunk)
+        except ValueError:
+            pass
+    try:
+        s.close()
+    except ValueError:
+        pass
+    assert seen == expected  # every event reached the callback once, in order, seq unbroken
+
+
+def test_lone_clip_segment_equals_predict(recognizer, data_dir):
+    """A clip streamed alone (speech up to its edges) gets predict()'s label and probabilities."""
+    from conftest import clip
+    from rtser.audio import load
+    compared = 0
+    for name in ["08a01Na.flac", "03a01Fa.flac", "03a02Wb.flac", "08a02Ac.flac", "03a04Ad.flac"]:
+        x = load(clip("emodb", name))
+        found = segments(run(recognizer, x))
+        p = recognizer.predict(x)
+        if len(found) == 1:
+            assert found[0].label == p.label
+            np.testing.assert_allclose(list(found[0].probs.values()), list(p.probs.values()), atol=1e-5)
+            compared += 1
+    assert compared >= 3
+
+
+def test_no_empty_segments_at_max_length_cuts(data_dir):
+    """A max-length cut inside a short pause used to leave a segment with start == end."""
+    from rtser import Recognizer, VadConfig
+    from rtser.audio import load
+    from conftest import ROOT
+    x = load(ROOT / "examples" / "ravdess-anger-actor01.flac")
+    for max_s in (0.9, 1.2, 1.5, 1.8):
+        rec = Recognizer("en", vad=VadConfig(max_segment_s=max_s))
+        events = run(rec, x)
+        assert all(e.end > e.start for e in events)
+        assert all(e.end - e.start <= max_s + 1e-6 for e in segments(events))
+
+
+def test_rolling_labels_stay_inside_their_segment(recognizer, utterances):
+    audio, _ = build_call(utterances[:3])
+    events = run(recognizer, audio)
+    for seg in segments(events):
+        inside = [e for e in events if e.type == "label" and seg.start <= e.start and e.seq < seg.seq]
+        assert inside and all(e.end <= seg.end + 1e-9 for e in inside)
+
+
+def test_bad_rates_and_scales_are_refused_alike(recognizer):
+    x = np.zeros(16000, np.float32)
+    for rate in (0, 1000, -8000, 8000.5):
+        with pytest.raises(RtserError, match="sample rate"):
+            recognizer.predict(x, rate)
+        with pytest.raises(RtserError, match="sample rate"):
+            recognizer.stream(rate)
+    loud = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 1e18
+    with pytest.raises(RtserError, match="outside"):
+        recognizer.predict(loud)
+    with pytest.raises(RtserError, match="outside"):
+        recognizer.stream().push(loud)
+
+
+def test_one_huge_push_takes_bounded_memory(recognizer):
+    """Ten minutes pushed at once are processed a second at a time: no copy of the input is made."""
+    import tracemalloc
+    x = np.zeros(44100 * 600, np.float32)  # 10 min at 44.1 kHz (106 MB)
+    s = recognizer.stream(44100)
+    tracemalloc.start()
+    assert s.push(x) == []
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50e6
 
 
 def test_bad_api_input(recognizer):

@@ -10,9 +10,10 @@ import numpy as np
 
 from rtser.enroll import SEED, speaker_folds  # one fold rule for training and enrolment
 
-__all__ = ["DATA", "SEED", "Clip", "corpora", "clips", "labels", "speaker_folds", "fold_indices"]
+__all__ = ["DATA", "CACHE", "SEED", "Clip", "corpora", "clips", "labels", "speaker_folds", "fold_indices"]
 
 DATA = Path(os.environ.get("RTSER_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+CACHE = Path(os.environ.get("RTSER_CACHE", Path.home() / ".cache" / "rtser"))  # features, joined weights
 
 
 @dataclass(frozen=True)

@@ -126,12 +126,12 @@ def main() -> None:
     res = evaluate(args.seed, args.repeats)
     out = ROOT / "build" / "distill.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(res, indent=1))
+    out.write_text(json.dumps(res, indent=1, allow_nan=False))
     write_report(res, args.seed, args.repeats, time.time() - t0)
 
 
 def write_report(res: dict, seed: int, repeats: int, seconds: float) -> None:
-    from bench.report import machine, write_section
+    from train.markdown import machine, write_section
 
     cols = list(next(iter(res.values())))
     lines = ["## Distillation: teacher vs edge students (`python -m train.distill`)", "",

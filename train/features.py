@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from export.sources import CACHE
 from rtser.audio import load
 from rtser.bundle import sha256
 from rtser.encoders import Encoders
 from rtser.vad import VadConfig, speech_audio
 
 from . import data
+from .data import CACHE
 
 SHARD = 64
 PREPROCESS = "speech-v2"  # bump when clip_audio changes

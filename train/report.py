@@ -189,7 +189,7 @@ def fmt(r) -> str:
 
 
 def main() -> None:
-    from bench.report import machine, write_section
+    from train.markdown import machine, write_section
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
@@ -226,7 +226,7 @@ def main() -> None:
     layers = {v: x.shape[1] for v, x in ds.seq.items()}
     plot_gates(ds, extras[runs[-1][0]]["gates"], layers, img / "gates.png")
     teacher = extras[runs[-1][0]]
-    (DOCS / "genotypes.json").write_text(json.dumps({"per_round": teacher["genotypes"]}, indent=1) + "\n")
+    (DOCS / "genotypes.json").write_text(json.dumps({"per_round": teacher["genotypes"]}, indent=1, allow_nan=False) + "\n")
     TEACHER_ROUNDS.parent.mkdir(exist_ok=True)
     np.savez(TEACHER_ROUNDS, probs=torch.stack(teacher["probs"]).numpy(), genotypes=json.dumps(teacher["genotypes"]))
 
