@@ -1,4 +1,6 @@
 """Decoding, conversion and resampling on real speech."""
+import warnings
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -82,3 +84,51 @@ def test_as_float_layouts():
     assert as_float(x.tobytes(), 2).shape == (5, 2)
     with pytest.raises(RtserError):
         as_float(np.array(["a"]))
+
+
+def _wav(tmp_path, speech, name="x.wav"):
+    path = tmp_path / name
+    sf.write(path, speech, 16000, subtype="PCM_16")
+    return path
+
+
+def test_wav_cut_short_of_its_header_is_truncated(speech, tmp_path):
+    path = _wav(tmp_path, speech)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(RtserError, match="truncated"):
+        AudioFile(path)
+
+
+@pytest.mark.parametrize("size", [0, 0xFFFFFFFF])
+def test_wav_from_a_streaming_recorder_is_read_with_a_warning(speech, tmp_path, size):
+    import struct
+    from rtser.audio import wav_data_chunk
+    from rtser.errors import RtserWarning
+    path = _wav(tmp_path, speech)
+    offset, _ = wav_data_chunk(path)
+    data = bytearray(path.read_bytes())
+    data[offset - 4: offset] = struct.pack("<I", size)
+    data[4:8] = struct.pack("<I", size)
+    path.write_bytes(bytes(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        back = load(path)
+    np.testing.assert_allclose(back, load(_wav(tmp_path, speech, "ref.wav")), atol=1e-6)
+    assert (size == 0) == any(issubclass(w.category, RtserWarning) for w in caught)
+
+
+def test_long_audio_resamples_in_bounded_memory():
+    import tracemalloc
+    x = np.zeros(44100 * 300, np.float32)  # 5 min at 44.1 kHz: 53 MB in, 19 MB out
+    tracemalloc.start()
+    y = resample(x, 44100, 16000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(y) == 16000 * 300 and peak < 3 * y.nbytes
+
+
+def test_float_samples_far_outside_full_scale_are_refused():
+    with pytest.raises(RtserError, match="outside"):
+        as_float(np.full(100, 1e18, np.float32))
+    assert as_float(np.full(100, 1.5, np.float32)).max() == 1.5  # mild overshoot is normal

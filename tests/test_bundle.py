@@ -25,11 +25,23 @@ def first_clip(corpus):
 
 
 @pytest.mark.parametrize("lang", sorted(FIRST_CLIP))
-def test_every_language_predicts_a_real_clip(data_dir, lang):
+def test_every_language_labels_its_corpus_well_above_chance(data_dir, lang):
+    """Sanity of the shipped heads on 6 clips per class of their corpus. The shipped heads were
+    trained on every speaker, so this catches a broken head (shuffled labels, a wrong input), not
+    held-out accuracy: that is train.distill's (README table), and test_enroll checks the runtime
+    on a held-out speaker."""
+    import csv
+    with open(DATA / FIRST_CLIP[lang] / "manifest.csv") as f:
+        rows = list(csv.DictReader(f))
     rec = Recognizer(lang)
-    p = rec.predict(load(first_clip(FIRST_CLIP[lang])))
-    assert p.label in rec.labels and set(p.probs) == set(rec.labels)
-    assert abs(sum(p.probs.values()) - 1) < 1e-4
+    rng = np.random.default_rng(0)
+    picked = [r for label in rec.labels for r in rng.permutation([r for r in rows if r["label"] == label])[:6]]
+    right = 0
+    for r in picked:
+        p = rec.predict(load(DATA / FIRST_CLIP[lang] / r["path"]))
+        assert set(p.probs) == set(rec.labels) and abs(sum(p.probs.values()) - 1) < 1e-4
+        right += p.label == r["label"]
+    assert right / len(picked) >= min(0.9, 3 / len(rec.labels))
 
 
 def test_predict_any_rate_and_layout(recognizer, utterances):
@@ -73,8 +85,54 @@ def test_bundle_manifest_is_complete():
     assert {"languages", "encoders", "files", "frontend", "window_s", "hop_s"} <= set(m)
     for spec in m["languages"].values():
         assert {"labels", "head", "training", "metrics"} <= set(spec)
-        assert spec["metrics"]["ua_mean"] > 1 / len(spec["labels"])  # better than chance
     assert sum((DEFAULT / f).stat().st_size for f in m["files"]) <= 40e6
+
+
+def _edit(bundle_dir, change):
+    path = bundle_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("change,needle", [
+    (lambda m: m.update(extends="."), "cycle"),
+    (lambda m: m.pop("files"), "'files' is missing"),
+    (lambda m: m.pop("languages"), "'languages' is missing"),
+    (lambda m: m.update(window_s="3"), "'window_s' has the wrong type"),
+    (lambda m: m["languages"]["de"].pop("head"), "needs 'labels' and 'head'"),
+    (lambda m: m.update(extends=7), "'extends' must be"),
+])
+def test_broken_manifests_are_one_line_errors(bundle_copy, change, needle):
+    _edit(bundle_copy, change)
+    with pytest.raises(RtserError, match=needle):
+        Bundle(bundle_copy)
+    r = subprocess.run([sys.executable, "-m", "rtser", "info", "--bundle", bundle_copy], capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and needle in r.stderr
+
+
+def test_an_extends_cycle_through_two_overlays_is_refused(bundle_copy, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(bundle_copy, other)
+    _edit(bundle_copy, lambda m: m.update(extends=str(other)))
+    _edit(other, lambda m: m.update(extends=str(bundle_copy)))
+    with pytest.raises(RtserError, match="cycle"):
+        Bundle(bundle_copy)
+
+
+def test_readme_accuracy_table_is_the_manifests():
+    export_bundle = pytest.importorskip("export.bundle")
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("<!-- accuracy:start -->\n")[1].split("\n<!-- accuracy:end -->")[0]
+    assert table == export_bundle.accuracy_table(Bundle().manifest)
+
+
+def test_encoder_sizes_in_the_docs_are_the_files():
+    import re
+    doc = (ROOT / "docs" / "encoders.md").read_text()
+    for name in ("whisper-base.int8.onnx", "ge2e.int8.onnx"):
+        stated = float(re.search(rf"`{re.escape(name)}`, ([\d.]+) MB", doc).group(1))
+        assert stated == round((DEFAULT / name).stat().st_size / 1e6, 1)
 
 
 @pytest.mark.skipif(os.environ.get("RTSER_SKIP_WHEEL") == "1", reason="RTSER_SKIP_WHEEL=1")

@@ -50,6 +50,7 @@ def test_machine_formats(call, fmt):
 
 def test_split_channels(call):
     r = rtser("file", call, "--lang", "de", "--channels", "split", "--format", "jsonl", "--segments-only")
+    assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(rows) == 3 and {row["channel"] for row in rows} == {0}
 
@@ -102,7 +103,75 @@ def test_info_json():
     assert rtser("info").stdout.startswith("bundle")
 
 
-def test_listen_without_a_microphone_is_a_clear_error():
-    r = rtser("listen", "--lang", "de")
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "PortAudio" in r.stderr or "input device" in r.stderr
+def test_listen_on_a_device_that_does_not_exist_is_a_clear_error():
+    """Fails the same way with or without a microphone (or PortAudio) on the machine."""
+    r = rtser("listen", "--lang", "de", "--device", "98765")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "PortAudio" in r.stderr or "no input device 98765" in r.stderr
+    assert "listening" not in r.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["file", "{tmp}", "--lang", "de"], "is a directory"),
+    (["file", "{clip}", "{clip}", "--lang", "de"], "unexpected extra argument"),
+    (["file", "{clip}", "--lang", "de", "--vad", "7"], "--vad"),
+    (["file", "{clip}", "--lang", "de", "--format", "xml"], "--format"),
+    (["file", "{clip}", "--lang", "de", "--threads", "0"], "--threads"),
+    (["fiel", "{clip}"], "No such command"),
+])
+def test_usage_errors_are_one_line_exit_2(tmp_path, data_dir, args, needle):
+    r = rtser(*[a.format(tmp=tmp_path, clip=clip("emodb", EMODB[0])) for a in args])
+    assert r.returncode == 2 and needle in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("rtser: error: ")
+
+
+def test_plot_without_matplotlib_fails_before_the_analysis(call):
+    code = ("import sys; sys.modules['matplotlib'] = None; from rtser.cli import main; "
+            f"sys.argv = ['rtser', 'file', {str(call)!r}, '--lang', 'de', '--plot', 'x.png']; main()")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "pip install 'rtser[plot]'" in r.stderr
+    assert r.stdout == ""  # no rows: it stopped before analysing
+
+
+def test_truncated_wav_and_huge_samples_exit_2(tmp_path, utterances):
+    cut = tmp_path / "cut.wav"
+    sf.write(cut, utterances[0], 16000)
+    cut.write_bytes(cut.read_bytes()[:-2000])
+    loud = tmp_path / "loud.wav"
+    sf.write(loud, utterances[0] * 1e18, 16000, subtype="FLOAT")
+    for path, needle in [(cut, "truncated"), (loud, "outside [-1, 1]")]:
+        r = rtser("file", path, "--lang", "de")
+        assert r.returncode == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def _on_a_terminal(args, stdout_tty: bool) -> tuple[str, str]:
+    """Run rtser with stderr (and maybe stdout) on a pseudo-terminal, as a person at a shell does."""
+    import os
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "rtser", *map(str, args)], stdout=slave if stdout_tty else subprocess.PIPE,
+                         stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    terminal = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        terminal += chunk
+    piped = p.stdout.read().decode() if p.stdout else ""
+    p.wait(timeout=300)
+    os.close(master)
+    return terminal.decode(errors="replace"), piped
+
+
+def test_progress_bar_never_shares_a_terminal_with_the_rows(tmp_path, utterances):
+    audio, _ = build_call(utterances[:2], gap_s=30.0)  # > 60 s: long enough for a bar
+    path = tmp_path / "long.wav"
+    sf.write(path, audio, 16000)
+    terminal, _ = _on_a_terminal(["file", path, "--lang", "de"], stdout_tty=True)
+    assert " segment " in terminal and "analysing" not in terminal
+    terminal, piped = _on_a_terminal(["file", path, "--lang", "de"], stdout_tty=False)
+    assert "analysing" in terminal and " segment " in piped and "analysing" not in piped

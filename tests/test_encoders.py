@@ -142,3 +142,11 @@ def test_front_end_matches_whisper_and_is_the_one_both_paths_use(speech):
     ref = fe._np_extract_fbank_features(x[None], "cpu")[0]
     assert np.abs(log_mel(x) - ref).max() < 1e-4
     assert train.features.Encoders is rtser.encoders.Encoders and rtser.encoders.log_mel is log_mel
+
+
+def test_source_weights_are_pinned(monkeypatch):
+    for name in sources.SHA256:
+        assert sources.pinned(name).is_file()
+    monkeypatch.setitem(sources.SHA256, "resemblyzer/pretrained.pt", "0" * 64)
+    with pytest.raises(RuntimeError, match="pinned"):
+        sources.ge2e_weights()

@@ -89,3 +89,41 @@ def test_few_clips_warn(tmp_path, subset):
     r = subprocess.run([sys.executable, "-m", "rtser", "enroll", "--lang", "xx", "--manifest", manifest,
                         "--out", tmp_path / "o"], capture_output=True, text=True)
     assert r.returncode == 0 and "has only 2 clip(s)" in r.stderr
+
+
+def test_held_out_speaker_is_labelled_well_above_chance(data_dir, tmp_path):
+    """Enrol from three EMOVO speakers, then label the fourth speaker's clips through Recognizer."""
+    with open(DATA / "emovo" / "manifest.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["label"] in LABELS]
+    train = [(str(DATA / "emovo" / r["path"]), r["label"], r["speaker"])
+             for lab in LABELS for r in [r for r in rows if r["label"] == lab and r["speaker"] != "m2"][::3]]
+    test = [r for r in rows if r["speaker"] == "m2"]
+    from rtser.enroll import enroll
+    enroll("xx", write_manifest(tmp_path / "m.csv", train), tmp_path / "o", warn=lambda s: None)
+    rec = Recognizer("xx", bundle=tmp_path / "o")
+    right = [rec.predict(load(DATA / "emovo" / r["path"])).label == r["label"] for r in test]
+    assert np.mean(right) >= 0.6  # chance: 1/3
+
+
+def test_no_possible_cv_is_said_and_the_manifest_stays_json(tmp_path, subset):
+    # two speakers, one emotion each: holding either out leaves one class to train on
+    rows = [(p, lab, f"speaker-{lab}") for p, lab, _ in subset if lab != "sadness"]
+    manifest = write_manifest(tmp_path / "m.csv", rows)
+    r = subprocess.run([sys.executable, "-m", "rtser", "enroll", "--lang", "xx", "--manifest", manifest,
+                        "--out", tmp_path / "o"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "no speaker-independent estimate" in r.stderr and "nan" not in (r.stdout + r.stderr).lower()
+    assert "Warning" not in r.stderr  # no numpy RuntimeWarning spill
+
+    def refuse(constant):
+        raise ValueError(constant)
+    m = json.loads((tmp_path / "o" / "manifest.json").read_text(), parse_constant=refuse)
+    assert m["languages"]["xx"]["metrics"] == {}
+
+
+def test_a_blank_speaker_cell_names_its_row(tmp_path, subset):
+    rows = [list(r) for r in subset[:3] + subset[8:11]]
+    rows[3][2] = ""
+    manifest = write_manifest(tmp_path / "m.csv", rows)
+    with pytest.raises(RtserError, match=r"row\(s\) 5 have no speaker"):
+        read_manifest(manifest)
