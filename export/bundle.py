@@ -27,6 +27,8 @@ from train import data, heads
 from train.distill import ENSEMBLE, LINEAR_STUDENTS, STUDENT, fit_student, student_dataset, teacher_probs
 from train.model import SERModel, downsample, load_dataset
 
+from . import vad
+
 GE2E = "ge2e.int8"
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,7 +128,7 @@ def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
             shutil.copyfile(src, dst)
         encoders[name] = {"file": dst.name, "sha256": sha256(dst)}
     files = sorted([spec["head"] for spec in languages.values()] + [e["file"] for e in encoders.values()])
-    for stale in {p.name for p in out.glob("*.onnx")} - set(files):
+    for stale in {p.name for p in out.glob("*.onnx")} - set(files) - {vad.FILE}:
         (out / stale).unlink()
     manifest = {
         "format": FORMAT, "name": "rtser-default", "rtser_version": __version__, "created": time.strftime("%Y-%m-%d"),
@@ -139,6 +141,8 @@ def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
         "built_with": {"seed": seed, "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
                        "seconds": round(time.time() - t0)},
     }
+    vad.add_silero(out, manifest)
+    manifest["files"] = dict(sorted(manifest["files"].items()))
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
     for lang, spec in languages.items():  # speed of the written bundle, then the final manifest
         spec["metrics"]["ms_per_3s_clip_1_thread"] = ms_per_clip(out, lang)

@@ -109,6 +109,16 @@ class Bundle:
                              "re-enroll against the installed bundle")
         return path
 
+    def vad_model(self, kind: str) -> Path:
+        """The ONNX graph of a neural VAD (``manifest["vad"][kind]``), here or in the base bundle."""
+        spec = self.manifest.get("vad", {}).get(kind)
+        if spec is None:
+            if self.base:
+                return self.base.vad_model(kind)
+            raise RtserError(f"{self.path}: this bundle has no {kind} VAD model; use --vad webrtc or "
+                             "rebuild the bundle (python -m export.vad)")
+        return self.file(spec["file"])
+
     def verify(self) -> None:
         for name, digest in self.manifest["files"].items():
             path = self.path / name

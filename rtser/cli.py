@@ -19,13 +19,15 @@ bundle_option = click.option("--bundle", type=click.Path(), default=None,
 lang_option = click.option("--lang", default=None, help="Language code; optional when the bundle has one.")
 threads_option = click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
                               help="CPU threads per inference call (1 is fastest for one stream; see docs/benchmarks.md).")
-vad_option = click.option("--vad", "aggressiveness", type=click.IntRange(0, 3), default=2, show_default=True,
-                          help="webrtcvad aggressiveness, 0 (keeps most) to 3 (drops most).")
+vad_option = click.option("--vad", type=click.Choice(["silero", "webrtc", "0", "1", "2", "3"]), default="silero",
+                          show_default=True, help="Speech finder: silero (neural, ignores line noise, tones and "
+                          "music) or webrtc (cheaper); 0-3 is webrtc at that aggressiveness (3 drops most).")
 
 
-def _recognizer(lang, bundle, threads, aggressiveness=2):
+def _recognizer(lang, bundle, threads, vad="silero"):
     from .recognizer import Recognizer
-    return Recognizer(lang=lang, bundle=bundle, threads=threads, vad=VadConfig(aggressiveness=aggressiveness))
+    config = VadConfig() if vad == "silero" else VadConfig(kind="webrtc", aggressiveness=int(vad) if vad.isdigit() else 2)
+    return Recognizer(lang=lang, bundle=bundle, threads=threads, vad=config)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,7 +47,7 @@ def cli():
 @bundle_option
 @threads_option
 @vad_option
-def file_cmd(call, lang, fmt, channels, segments_only, plot, bundle, threads, aggressiveness):
+def file_cmd(call, lang, fmt, channels, segments_only, plot, bundle, threads, vad):
     """Emotion labels of a recording (WAV, FLAC, OGG; any rate, mono or stereo).
 
     \b
@@ -61,7 +63,7 @@ def file_cmd(call, lang, fmt, channels, segments_only, plot, bundle, threads, ag
 
     if plot:
         pyplot()  # fail before the analysis, not after it
-    rec = _recognizer(lang, bundle, threads, aggressiveness)
+    rec = _recognizer(lang, bundle, threads, vad)
     with AudioFile(call) as f:  # fail early on a bad file, before any output
         duration, rate = f.duration, f.sample_rate
     split = channels == "split"
@@ -92,7 +94,7 @@ def file_cmd(call, lang, fmt, channels, segments_only, plot, bundle, threads, ag
 @bundle_option
 @threads_option
 @vad_option
-def listen(lang, device, list_devices, bundle, threads, aggressiveness):
+def listen(lang, device, list_devices, bundle, threads, vad):
     """Live emotion labels from a microphone; Ctrl-C stops and prints a summary."""
     from .listen import default_rate, input_devices, listen as run
 
@@ -106,7 +108,7 @@ def listen(lang, device, list_devices, bundle, threads, aggressiveness):
     if device is not None and device.isdigit():
         device = int(device)
     rate = default_rate(device)  # no microphone: say so before loading anything
-    summary = run(_recognizer(lang, bundle, threads, aggressiveness), device=device, sample_rate=rate)
+    summary = run(_recognizer(lang, bundle, threads, vad), device=device, sample_rate=rate)
     click.echo("\n" + json.dumps(summary, indent=1, allow_nan=False), err=True)
 
 

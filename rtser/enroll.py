@@ -20,7 +20,7 @@ from .bundle import FORMAT, Bundle, sha256
 from .encoders import Encoders
 from .errors import RtserError
 from .head import NumpyHead, pool, softmax
-from .vad import VadConfig, speech_audio
+from .vad import SILERO, Vad, VadConfig
 
 COLUMNS = ("path", "label", "speaker")
 MIN_PER_CLASS = 5
@@ -65,12 +65,15 @@ def read_manifest(path: str | Path) -> tuple[list[Path], list[str], list[str] | 
     return clips, labels, [r["speaker"] for r in rows]
 
 
-def embed(clips: list[Path], encoders: Encoders, progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
-    """Per encoder: pooled features of each clip's speech span, as the runtime computes them."""
+def embed(clips: list[Path], encoders: Encoders, vad: Vad,
+          progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+    """Per encoder: pooled features of each clip's speech span, as ``Recognizer.predict`` cuts it
+    (the whole clip when the VAD finds no speech: the clip was labelled as speech)."""
     out: dict[str, list] = {}
-    vad = VadConfig()
     for path in clips:
-        for name, value in encoders(speech_audio(load(path), vad)).items():
+        audio = load(path)
+        speech = vad.speech_audio(audio)
+        for name, value in encoders(speech if len(speech) else audio).items():
             out.setdefault(name, []).append(pool(value))
         if progress:
             progress(1)
@@ -165,7 +168,7 @@ def enroll(lang: str, manifest: str | Path, out: str | Path, base: str | Path | 
     names = list(base_bundle.manifest["encoders"])
     encoders = Encoders({n: base_bundle.encoder(n) for n in names}, threads)
     t0 = time.time()
-    pooled = embed(clips, encoders, progress)
+    pooled = embed(clips, encoders, Vad(VadConfig(), base_bundle.vad_model(SILERO)), progress)
     y = np.array([classes.index(lab) for lab in labels])
     metrics = {}
     if speakers and len(set(speakers)) >= 2:

@@ -26,7 +26,7 @@ class Event:
 
 @dataclass(frozen=True)
 class Prediction:
-    label: str
+    label: str | None          # None when the clip holds no speech (then probs is empty)
     probs: dict[str, float]
 
 

@@ -14,7 +14,7 @@ from .frontend import SAMPLE_RATE
 from .model import Classifier
 from .resample import resample
 from .stream import StreamSession
-from .vad import VadConfig, speech_audio
+from .vad import SILERO, Vad, VadConfig
 
 
 class Recognizer:
@@ -32,24 +32,29 @@ class Recognizer:
         self.hop_s = hop_s or self.bundle.manifest["hop_s"]
         if not 0 < self.hop_s <= self.window_s <= 30:
             raise RtserError(f"need 0 < hop ({self.hop_s}) <= window ({self.window_s}) <= 30 seconds")
-        self.vad = vad or VadConfig()
+        config = vad or VadConfig()
+        self.vad = Vad(config, self.bundle.vad_model(config.kind) if config.kind == SILERO else None)
 
     def predict(self, samples, sample_rate: int = SAMPLE_RATE) -> Prediction:
         """Label a whole clip (mono or multi-channel, any rate): one label for the clip's speech,
         from its first to its last VAD speech frame (plus the VAD padding). A stream gives the same
-        label in its segment event when the clip is one segment (no pause of ``min_silence_ms``)."""
+        label in its segment event when the clip is one segment (no pause of ``min_silence_ms``).
+        A clip without speech gives ``Prediction(label=None, probs={})``."""
         rate = check_sample_rate(sample_rate)
         x = as_float(samples).mean(axis=1)
         if len(x) == 0:
             raise RtserError("the clip is empty")
-        probs = self.classifier.probs(speech_audio(resample(x, rate, SAMPLE_RATE), self.vad))
+        speech = self.vad.speech_audio(resample(x, rate, SAMPLE_RATE))
+        if len(speech) == 0:  # tones, music, noise: no speech, no emotion
+            return Prediction(None, {})
+        probs = self.classifier.probs(speech)
         return Prediction(self.labels[int(np.argmax(probs))], {k: float(p) for k, p in zip(self.labels, probs)})
 
     def stream(self, sample_rate: int = SAMPLE_RATE, channels: int = 1, split: bool = False,
                callback: Callable[[Event], None] | None = None) -> StreamSession:
         """A live session: ``push(samples or 16-bit PCM bytes) -> [Event]``, then ``close()``."""
-        return StreamSession(self.classifier, sample_rate, channels, split, self.window_s, self.hop_s,
-                             self.vad, callback)
+        return StreamSession(self.classifier, self.vad, sample_rate, channels, split, self.window_s, self.hop_s,
+                             callback)
 
     def file(self, path: str | Path, split: bool = False,
              on_block: Callable[[np.ndarray, AudioFile], None] | None = None) -> Iterator[Event]:

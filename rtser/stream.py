@@ -1,9 +1,9 @@
 """Streaming: audio blocks -> 16 kHz -> VAD frames -> rolling windows -> smoothed label events.
 
 Every channel advances in lockstep, frame by frame, so the events depend only on the audio and
-never on how it was chunked into ``push`` calls. A stream starts and ends in silence: the VAD and
-the model see the same zero padding around it that ``speech_audio`` gives a lone clip, so a clip
-streamed alone gets the segment label that ``Recognizer.predict`` gives it.
+never on how it was chunked into ``push`` calls. The VAD sees a stream start and end in silence,
+as it sees a lone clip in ``Vad.speech_audio``, and the model reads only the stream's own audio, so
+a clip streamed alone gets the segment label that ``Recognizer.predict`` gives it.
 """
 from __future__ import annotations
 
@@ -18,15 +18,18 @@ from .events import Event
 from .frontend import SAMPLE_RATE
 from .model import Classifier
 from .smoothing import LabelSmoother
-from .vad import Segmenter, VadConfig
+from .vad import Vad
+
+
+ECHO_RATIO = 10 ** (12 / 10)  # a split channel 12 dB below another one hears that one's echo
 
 
 class _Channel:
     """One channel's VAD state, recent audio and label smoother."""
 
-    def __init__(self, index: int, vad: VadConfig, labels: list[str], keep: int, lead: int):
+    def __init__(self, index: int, vad: Vad, labels: list[str], keep: int, lead: int):
         self.index = index
-        self.segmenter = Segmenter(vad)
+        self.segmenter = vad.segmenter()
         self.smoother = LabelSmoother(labels)
         self.keep = keep                      # samples kept behind the present when idle
         self.buf = np.zeros(2 * SAMPLE_RATE, np.float32)
@@ -35,6 +38,7 @@ class _Channel:
         self.seg_start: int | None = None
         self.next_hop = 0
         self.labelled_to = 0                  # where the last rolling label's speech ended
+        self.early: tuple[int, int, np.ndarray] | None = None  # (start, end, probs) of the open segment
 
     @property
     def end(self) -> int:
@@ -66,15 +70,16 @@ class StreamSession:
     session's lock is released: a callback may call ``close()``, and one that raises leaves the
     session consistent (its error is raised from ``push``/``close`` once every event was delivered)."""
 
-    def __init__(self, classifier: Classifier, sample_rate: int = SAMPLE_RATE, channels: int = 1,
+    def __init__(self, classifier: Classifier, vad: Vad, sample_rate: int = SAMPLE_RATE, channels: int = 1,
                  split: bool = False, window_s: float = 3.0, hop_s: float = 0.5,
-                 vad: VadConfig = VadConfig(), callback: Callable[[Event], None] | None = None):
-        self.clf, self.vad, self.callback = classifier, vad, callback
+                 callback: Callable[[Event], None] | None = None):
+        self.clf, self.callback = classifier, callback
+        self.frame = vad.config.frame
         self.sample_rate, self.n_channels = check_sample_rate(sample_rate), int(channels)
         self.window, self.hop = int(window_s * SAMPLE_RATE), int(hop_s * SAMPLE_RATE)
         self.min_window = min(self.window, SAMPLE_RATE)  # shorter windows give unreliable labels
-        self.pad = vad.pad_ms * SAMPLE_RATE // 1000
-        lead = -(-self.pad // vad.frame) * vad.frame  # whole frames: the VAD grid stays on sample 0
+        self.pad, self.post_pad = vad.config.pad, vad.config.post_pad
+        lead = vad.lead()
         self.convert = ToMono16k(self.sample_rate, self.n_channels, split)
         n = self.n_channels if split else 1
         self.channels = [_Channel(i, vad, self.clf.labels, self.window + self.pad, lead) for i in range(n)]
@@ -107,7 +112,7 @@ class StreamSession:
                 ch.append(y)
             self.audio_end = self.channels[0].end
             for ch in self.channels:  # trailing silence, as around a lone clip
-                ch.append(np.zeros(self.pad + self.vad.frame, np.float32))
+                ch.append(np.zeros(self.pad + self.frame, np.float32))
             events = self._run()
             for ch in self.channels:
                 for kind, at in ch.segmenter.finish(ch.end):
@@ -133,14 +138,20 @@ class StreamSession:
         return (self.audio_end if self.closed else max(self.pos, 0)) / SAMPLE_RATE
 
     def _run(self) -> list[Event]:
-        frame = self.vad.frame
+        frame = self.frame
         events: list[Event] = []
         available = self.channels[0].end
         while self.pos + frame <= available:
             start, end = self.pos, self.pos + frame
-            for ch in self.channels:
-                for kind, at in ch.segmenter.step(ch.span(start, end), start):
+            frames = [ch.span(start, end) for ch in self.channels]
+            energy = [float(np.dot(f, f)) for f in frames]
+            for ch, f, e in zip(self.channels, frames, energy):
+                # split channels are the two sides of one call: a frame far below the other side's
+                # is that side's voice leaking in (echo, crosstalk), not speech of this channel
+                echo = len(frames) > 1 and e * ECHO_RATIO < max(energy)
+                for kind, at in ch.segmenter.step(f, start, mute=echo):
                     events += self._change(ch, kind, at, end)
+                self._classify_early(ch, end)
                 if ch.seg_start is not None and end >= ch.next_hop:
                     ch.next_hop += self.hop
                     events += self._label(ch, end)
@@ -154,7 +165,11 @@ class StreamSession:
             ch.smoother.reset()
             return []
         start, ch.seg_start = ch.seg_start, None
-        probs = self.clf.probs(ch.span(start - self.pad, min(at + self.pad, now)))
+        if ch.early and ch.early[:2] == (start, at) and at + self.post_pad <= now:
+            probs = ch.early[2]  # the same audio, classified while the closing silence ran
+        else:
+            probs = self.clf.probs(self._audio(ch, start - self.pad, min(at + self.post_pad, now)))
+        ch.early = None
         return [self._event("segment", ch, start, at, self.clf.labels[int(np.argmax(probs))], probs)]
 
     def _label(self, ch: _Channel, now: int) -> list[Event]:
@@ -164,9 +179,25 @@ class StreamSession:
             return []
         ch.labelled_to = end
         start = max(ch.seg_start, end - self.window)
-        audio = ch.span(max(ch.seg_start - self.pad, end - self.window), min(end + self.pad, now))
+        audio = self._audio(ch, max(ch.seg_start - self.pad, end - self.window), min(end + self.post_pad, now))
         label, smooth = ch.smoother.update(self.clf.probs(audio))
         return [self._event("label", ch, start, end, label, smooth)]
+
+    def _classify_early(self, ch: _Channel, now: int) -> None:
+        """Once a pause after speech holds ``post_pad`` of audio, classify the segment as it would
+        close there, so that its event leaves as soon as the pause is long enough to close it. The
+        probabilities are those of the close (same audio), so events do not depend on it."""
+        seg = ch.segmenter
+        if ch.seg_start is None or not seg.run or now - seg.last_speech_end < self.post_pad:
+            return
+        key = (ch.seg_start, seg.last_speech_end)
+        if ch.early is None or ch.early[:2] != key:
+            ch.early = (*key, self.clf.probs(self._audio(ch, key[0] - self.pad, key[1] + self.post_pad)))
+
+    def _audio(self, ch: _Channel, a: int, b: int) -> np.ndarray:
+        """What the model reads of [a, b): only the stream's own audio, never the silence the VAD
+        is primed with before it or flushed with after it (as ``Vad.speech_audio`` cuts a clip)."""
+        return ch.span(max(a, 0), b if self.audio_end is None else min(b, self.audio_end))
 
     def _event(self, kind, ch, start, end, label, probs) -> Event:
         if self.audio_end is not None:

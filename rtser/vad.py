@@ -1,8 +1,11 @@
-"""Speech segments from per-frame speech decisions (webrtcvad), with minimum speech / silence
-durations and a maximum segment length. Times are in samples at 16 kHz from the start of the stream."""
+"""Voice activity: per-frame speech scores (Silero VAD in onnxruntime, or webrtcvad) and the
+segmenter that turns them into speech segments, with hysteresis, minimum speech / silence, padding
+and a maximum length cut at the quietest frame. Times are in samples at 16 kHz from the start of
+the stream."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import webrtcvad
@@ -10,103 +13,217 @@ import webrtcvad
 from .errors import RtserError
 from .frontend import SAMPLE_RATE
 
+SILERO, WEBRTC = "silero", "webrtc"
+SILERO_FRAME = 512     # samples per Silero VAD step at 16 kHz (32 ms)
+SILERO_CONTEXT = 64    # samples of the previous step that Silero VAD reads with each step
+CUT_SEARCH_S = 2.0     # a max-length cut falls on the quietest frame of the segment's last 2 s
+
 
 @dataclass(frozen=True)
 class VadConfig:
-    aggressiveness: int = 2       # 0 (keeps most) .. 3 (drops most)
-    frame_ms: int = 30            # 10, 20 or 30
+    """How speech is found. ``kind``: ``"silero"`` (the default: a neural VAD that tells speech from
+    line noise, tones and music, shipped in the bundle) or ``"webrtc"`` (webrtcvad: cheaper, flags
+    most non-silence as speech). Defaults chosen with ``bench/calls.py`` (docs/benchmarks.md)."""
+    kind: str = SILERO
+    threshold: float = 0.5        # silero: a frame with this speech probability or more is speech ...
+    neg_threshold: float = 0.5    # ... and inside a segment, speech lasts while it stays at or above this
+    aggressiveness: int = 2       # webrtc: 0 (keeps most) .. 3 (drops most)
+    frame_ms: int = 30            # webrtc: 10, 20 or 30 (silero's frame is fixed at 32 ms)
     min_speech_ms: int = 150      # speech this long opens a segment
-    min_silence_ms: int = 500     # silence this long closes it
-    pad_ms: int = 200             # audio context kept before and after a segment for the model
+    min_silence_ms: int = 128     # non-speech this long closes it
+    pad_ms: int = 200             # audio context the model gets before a segment ...
+    post_pad_ms: int = 64         # ... and after it (at most min_silence_ms: all there is at the close)
     max_segment_s: float = 15.0   # longer speech is cut into segments of at most this length
 
     def __post_init__(self):
+        if self.kind not in (SILERO, WEBRTC):
+            raise RtserError(f"VAD must be {SILERO!r} or {WEBRTC!r}, not {self.kind!r}")
         if self.frame_ms not in (10, 20, 30):
             raise RtserError(f"VAD frame length must be 10, 20 or 30 ms, not {self.frame_ms}")
         if self.aggressiveness not in (0, 1, 2, 3):
             raise RtserError(f"VAD aggressiveness must be 0-3, not {self.aggressiveness}")
+        if not 0 < self.neg_threshold <= self.threshold < 1:
+            raise RtserError(f"need 0 < neg_threshold ({self.neg_threshold}) <= threshold ({self.threshold}) < 1")
         if not self.max_segment_s * 1000 >= self.min_speech_ms > 0:
             raise RtserError(f"need 0 < min_speech_ms ({self.min_speech_ms}) <= max_segment_s "
                              f"({self.max_segment_s}) * 1000")
 
     @property
     def frame(self) -> int:
-        return SAMPLE_RATE * self.frame_ms // 1000
+        return SILERO_FRAME if self.kind == SILERO else SAMPLE_RATE * self.frame_ms // 1000
 
     def frames(self, ms: float) -> int:
-        return max(1, int(round(ms / self.frame_ms)))
+        return max(1, int(round(ms * SAMPLE_RATE / 1000 / self.frame)))
+
+    @property
+    def pad(self) -> int:
+        return self.pad_ms * SAMPLE_RATE // 1000
+
+    @property
+    def post_pad(self) -> int:
+        """Context after a segment's speech: ``post_pad_ms``, no more than the closing silence."""
+        return min(self.post_pad_ms * SAMPLE_RATE // 1000, self.frames(self.min_silence_ms) * self.frame)
+
+
+class WebrtcDetector:
+    """webrtcvad's decision for a frame, as a score of 0 or 1."""
+
+    def __init__(self, aggressiveness: int):
+        self.vad = webrtcvad.Vad(aggressiveness)
+
+    def __call__(self, frame: np.ndarray) -> float:
+        pcm = (np.clip(frame, -1, 1) * 32767).astype("<i2").tobytes()
+        return float(self.vad.is_speech(pcm, SAMPLE_RATE))
+
+
+class SileroDetector:
+    """Silero VAD's speech probability for each 512-sample frame. The onnxruntime session is shared
+    (it is stateless; each detector carries its own recurrent state and context)."""
+
+    def __init__(self, session):
+        self.session = session
+        self.state = np.zeros((2, 1, 128), np.float32)
+        self.context = np.zeros(SILERO_CONTEXT, np.float32)
+        self.rate = np.array(SAMPLE_RATE, np.int64)
+
+    def __call__(self, frame: np.ndarray) -> float:
+        x = np.concatenate([self.context, np.asarray(frame, np.float32)])
+        prob, self.state = self.session.run(None, {"input": x[None], "state": self.state, "sr": self.rate})
+        self.context = x[-SILERO_CONTEXT:]
+        return float(prob[0, 0])
+
+
+class Vad:
+    """A ``VadConfig`` with its model: a ``Segmenter`` per channel, and a clip's speech span."""
+
+    def __init__(self, config: VadConfig, model: Path | None = None):
+        self.config = config
+        self.session = None
+        if config.kind == SILERO:
+            from .encoders import session
+            if model is None:
+                raise RtserError("the silero VAD needs its model file (a bundle's vad_model('silero'))")
+            self.session = session(model)
+
+    def detector(self):
+        return SileroDetector(self.session) if self.session else WebrtcDetector(self.config.aggressiveness)
+
+    def segmenter(self) -> "Segmenter":
+        return Segmenter(self.config, self.detector())
+
+    def lead(self) -> int:
+        """Whole frames of silence a clip or stream is primed with (they keep the frame grid on sample 0)."""
+        return -(-self.config.pad // self.config.frame) * self.config.frame
+
+    def speech_bounds(self, audio: np.ndarray) -> tuple[int, int] | None:
+        """Where a stream's segment event would cut a 16 kHz clip that stood between silences: first
+        speech start to last speech end, ``pad`` earlier and ``post_pad`` later (samples of the clip;
+        beyond its edges when the speech reaches them). None when there is no speech."""
+        cfg, lead = self.config, self.lead()
+        frame, pad = cfg.frame, cfg.pad
+        x = np.pad(np.asarray(audio, np.float32), (lead, pad + frame))
+        seg, bounds = self.segmenter(), []
+        for start in range(0, len(x) - frame + 1, frame):
+            bounds += [at for _, at in seg.step(x[start:start + frame], start)]
+        bounds += [at for _, at in seg.finish(len(x))]
+        return (bounds[0] - pad - lead, bounds[-1] + cfg.post_pad - lead) if bounds else None
+
+    def speech_audio(self, audio: np.ndarray) -> np.ndarray:
+        """The clip's speech as ``Recognizer.predict`` classifies it (``speech_bounds`` within the
+        clip: nothing is made up beyond its edges). Empty when there is no speech."""
+        bounds = self.speech_bounds(audio)
+        if bounds is None:
+            return np.zeros(0, np.float32)
+        return np.asarray(audio[max(0, bounds[0]): bounds[1]], np.float32)
 
 
 class Segmenter:
-    """Feed whole frames to ``step`` (or frame decisions to ``decide``); both return the changes
-    ``("start", sample)`` / ``("end", sample)``. Every segment holds at least ``min_speech_ms`` of
-    speech, so it never ends where it starts."""
+    """Feed whole frames to ``step`` (or scores to ``decide``); both return the changes
+    ``("start", sample)`` / ``("end", sample)``.
 
-    def __init__(self, config: VadConfig):
+    A frame scoring ``threshold`` or more starts a candidate; it stays speech while frames score
+    ``neg_threshold`` or more, across pauses shorter than ``min_silence_ms``. The candidate becomes
+    a segment (a retroactive ``start``) once its speech spans ``min_speech_ms``; a pause of
+    ``min_silence_ms`` ends it where its speech ended. So a segment never ends where it starts, and
+    none is longer than ``max_segment_s``."""
+
+    def __init__(self, config: VadConfig, detector=None):
         self.cfg = config
-        self.vad = webrtcvad.Vad(config.aggressiveness)
-        self.in_speech = False
-        self.start = 0          # sample where the open segment (or the candidate run) began
-        self.run = 0            # consecutive frames of the state opposite to the current one
+        self.detector = detector
+        self.active = False     # a candidate or a segment is open
+        self.opened = False     # ... and it has been announced with "start"
+        self.start = 0          # sample where it began
+        self.run = 0            # consecutive non-speech frames at its end
         self.last_speech_end = 0
+        self.min_speech = config.min_speech_ms * SAMPLE_RATE // 1000
         self.max_frames = config.frames(config.max_segment_s * 1000)
+        self.recent: list[tuple[int, int, float, bool]] = []  # its frames: start, end, energy, speech
 
-    def is_speech(self, frame: np.ndarray) -> bool:
-        pcm = (np.clip(frame, -1, 1) * 32767).astype("<i2").tobytes()
-        return self.vad.is_speech(pcm, SAMPLE_RATE)
+    def step(self, frame: np.ndarray, frame_start: int, mute: bool = False) -> list[tuple[str, int]]:
+        """``mute``: the frame is not this channel's speech whatever the detector says (it still
+        hears the frame, so its state follows the audio)."""
+        energy = float(np.dot(frame, frame)) / max(1, len(frame))
+        score = self.detector(frame)
+        return self.decide(0.0 if mute else score, frame_start, len(frame), energy)
 
-    def step(self, frame: np.ndarray, frame_start: int) -> list[tuple[str, int]]:
-        return self.decide(self.is_speech(frame), frame_start, len(frame))
-
-    def decide(self, speech: bool, frame_start: int, frame_len: int) -> list[tuple[str, int]]:
+    def decide(self, score: float, frame_start: int, frame_len: int, energy: float = 0.0) -> list[tuple[str, int]]:
         cfg, end = self.cfg, frame_start + frame_len
-        if not self.in_speech:
-            if not speech:
-                self.run = 0
+        if not self.active:
+            if score < cfg.threshold:
                 return []
-            if self.run == 0:
-                self.start = frame_start
-            self.run += 1
-            if self.run < cfg.frames(cfg.min_speech_ms):
-                return []
-            self.in_speech, self.run, self.last_speech_end = True, 0, end
-            return [("start", self.start)]
+            self.active, self.opened, self.start, self.run, self.last_speech_end = True, False, frame_start, 0, end
+            self.recent = [(frame_start, end, energy, True)]
+            return self._open_when_long_enough()
+        speech = score >= cfg.neg_threshold
+        self.recent.append((frame_start, end, energy, speech))
         if speech:
             self.run, self.last_speech_end = 0, end
         else:
             self.run += 1
         if self.run >= cfg.frames(cfg.min_silence_ms):
-            self.in_speech, self.run = False, 0
-            self.vad = webrtcvad.Vad(cfg.aggressiveness)  # each segment's onset: same state as a lone clip's
-            return [("end", self.last_speech_end)]
+            was_open = self.opened
+            self.active = self.opened = False
+            self.run = 0
+            self.recent = []
+            return [("end", self.last_speech_end)] if was_open else []
+        if not self.opened:
+            return self._open_when_long_enough()
         if (end - self.start) // cfg.frame >= self.max_frames:
-            # cut: in a pause, where speech stopped; in speech, here. Speech that goes on opens the
-            # next segment (from its first frame) once it has lasted min_speech_ms.
-            at = self.last_speech_end if self.run else end
-            self.in_speech, self.run = False, 0
-            return [("end", at)]
+            return self._cut()
         return []
+
+    def _open_when_long_enough(self) -> list[tuple[str, int]]:
+        if self.last_speech_end - self.start < self.min_speech:
+            return []
+        self.opened = True
+        return [("start", self.start)]
+
+    def _cut(self) -> list[tuple[str, int]]:
+        """At the length limit: end the segment at the quietest frame of its last ``CUT_SEARCH_S``;
+        the speech after that frame opens the next segment (none when no speech follows it)."""
+        search = [f for f in self.recent[-self.cfg.frames(CUT_SEARCH_S * 1000):] if f[0] > self.start]
+        if not search:
+            search = self.recent[-1:]
+        quiet = min(range(len(search)), key=lambda i: (search[i][2], -i))
+        cut = search[quiet][0]
+        before = [f for f in self.recent if f[0] < cut and f[3]]
+        after = [f for f in self.recent if f[0] >= cut and f[3]]
+        changes = [("end", before[-1][1] if before else cut)]
+        if after:
+            self.start = after[0][0]
+            self.recent = [f for f in self.recent if f[0] >= self.start]
+            changes.append(("start", self.start))
+        else:
+            self.active = self.opened = False
+            self.run = 0
+            self.recent = []
+        return changes
 
     def speech_end(self, now: int) -> int:
         """Where the open segment's speech ends so far: ``now``, or the start of a trailing pause."""
         return self.last_speech_end if self.run else now
 
     def finish(self, stream_end: int) -> list[tuple[str, int]]:
-        if not self.in_speech:
-            return []
-        self.in_speech = False
-        return [("end", self.last_speech_end if self.run else stream_end)]
-
-
-def speech_audio(audio: np.ndarray, config: VadConfig) -> np.ndarray:
-    """The part of a 16 kHz clip that a stream's segment event would classify if the clip stood
-    between silences, starting on a VAD frame: first speech start to last speech end, plus
-    ``pad_ms`` either side (zeros beyond the clip's edges). The whole clip when no speech is found."""
-    frame, pad = config.frame, config.pad_ms * SAMPLE_RATE // 1000
-    lead = -(-pad // frame) * frame  # whole frames of silence ahead keep the frame grid on the clip
-    x = np.pad(np.asarray(audio, np.float32), (lead, pad + frame))
-    seg, bounds = Segmenter(config), []
-    for start in range(0, len(x) - frame + 1, frame):
-        bounds += [at for _, at in seg.step(x[start:start + frame], start)]
-    bounds += [at for _, at in seg.finish(len(x))]
-    return x[max(0, bounds[0] - pad): bounds[-1] + pad] if bounds else np.asarray(audio, np.float32)
+        was_open = self.opened
+        self.active = self.opened = False
+        return [("end", self.last_speech_end if self.run else stream_end)] if was_open else []

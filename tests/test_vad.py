@@ -9,11 +9,14 @@ from rtser.vad import Segmenter
 FRAME = 480  # 30 ms at 16 kHz
 
 
-def segments(decisions: str, **cfg) -> list[tuple[float, float]]:
-    """'S' = a speech frame, '.' = not; returns (start, end) in seconds of each segment."""
-    seg, changes = Segmenter(VadConfig(**cfg)), []
+def segments(decisions, **cfg) -> list[tuple[float, float]]:
+    """'S' = a speech frame, '.' = not (or a list of scores); 30 ms frames, 500 ms closing silence
+    unless ``cfg`` says otherwise; returns (start, end) in seconds of each segment."""
+    config = VadConfig(**{"kind": "webrtc", "min_silence_ms": 500, **cfg})
+    seg, changes = Segmenter(config), []
     for i, d in enumerate(decisions):
-        changes += seg.decide(d == "S", i * FRAME, FRAME)
+        score = d if isinstance(d, float) else float(d == "S")
+        changes += seg.decide(score, i * FRAME, FRAME, energy=0.0 if d == "." else 1.0)
     changes += seg.finish(len(decisions) * FRAME)
     assert [k for k, _ in changes] == ["start", "end"] * (len(changes) // 2)
     return [(a / 16000, b / 16000) for (_, a), (_, b) in zip(changes[::2], changes[1::2])]
@@ -36,19 +39,31 @@ def test_speech_to_the_end_ends_at_the_stream_end():
     assert segments("..SSSSSSSS") == [(0.06, 0.3)]
 
 
-def test_max_length_cut_in_speech_reopens_with_the_speech():
-    got = segments("S" * 100 + "." * 20, max_segment_s=1.2)
-    assert got[0] == (0.0, 1.2) and all(b - a <= 1.2 + 1e-9 for a, b in got)
-    assert [a for a, _ in got] == [0.0, 1.2, 2.4]  # no gap, no overlap
+def test_max_length_cut_falls_on_the_quietest_frame_near_the_limit():
+    scripted = ["S"] * 30 + ["."] + ["S"] * 69 + ["."] * 20  # a one-frame dip at 0.9 s
+    got = segments(scripted, max_segment_s=1.2)
+    assert got[0] == (0.0, 0.9)          # cut at the dip, not at 1.2 s
+    assert got[1][0] == 0.93 and all(b - a <= 1.2 + 1e-9 for a, b in got)
     assert got[-1][1] == 3.0
 
 
 def test_max_length_cut_in_a_pause_ends_where_speech_stopped():
     # the limit (40 frames) falls 3 frames into a pause: the segment ends at the pause, no empty one follows
-    got = segments("S" * 37 + "..." + "." * 20, max_segment_s=1.2)
-    assert got == [(0.0, 1.11)]
-    got = segments("S" * 37 + "..." + "S" * 10 + "." * 20, max_segment_s=1.2)
-    assert got == [(0.0, 1.11), (1.2, 1.5)]
+    assert segments("S" * 37 + "..." + "." * 20, max_segment_s=1.2) == [(0.0, 1.11)]
+    assert segments("S" * 37 + "..." + "S" * 10 + "." * 20, max_segment_s=1.2) == [(0.0, 1.11), (1.2, 1.5)]
+
+
+def test_hysteresis_keeps_weaker_frames_inside_a_segment():
+    scores = [0.9] * 6 + [0.4] * 4 + [0.9] * 6 + [0.1] * 20
+    assert segments(scores, threshold=0.5, neg_threshold=0.35) == [(0.0, 0.48)]
+    assert segments(scores, threshold=0.5, neg_threshold=0.5, min_silence_ms=90) == [(0.0, 0.18), (0.3, 0.48)]
+
+
+def test_a_candidate_opens_once_its_speech_spans_min_speech():
+    # two short bursts 60 ms apart: together 180 ms of speech span, so one segment from the first
+    assert segments("SS..SS" + "." * 20, min_speech_ms=150, min_silence_ms=120) == [(0.0, 0.18)]
+    # too far apart: the first burst is dropped
+    assert segments("SS" + "." * 5 + "SSSSS" + "." * 20, min_speech_ms=150, min_silence_ms=120) == [(0.21, 0.36)]
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -56,7 +71,7 @@ def test_no_segment_is_ever_empty_or_too_long(seed):
     rng = np.random.default_rng(seed)
     decisions = "".join(rng.choice(["S", "."], p=[0.7, 0.3]) for _ in range(600))
     for got in (segments(decisions, max_segment_s=0.9), segments(decisions)):
-        assert got and all(b - a >= 0.15 - 1e-9 for a, b in got)
+        assert got and all(b > a for a, b in got)
         assert all(b1 <= a2 for (_, b1), (a2, _) in zip(got, got[1:]))
     assert all(b - a <= 0.9 + 1e-9 for a, b in segments(decisions, max_segment_s=0.9))
 
@@ -84,3 +99,16 @@ def test_smoother_label_changes_only_past_the_margin():
     assert s.update(np.array([0.4, 0.6]))[0] == "b"     # b leads by 0.20: switch
     s.reset()
     assert s.update(np.array([0.45, 0.55]))[0] == "b"   # after reset the top label is taken
+
+
+def test_the_end_is_known_min_silence_after_the_last_speech_frame():
+    """The segment event's delay after speech, in audio: the closing silence and nothing more."""
+    cfg = VadConfig()  # silero's 32 ms frames, 128 ms closing silence
+    seg, frame = Segmenter(cfg), cfg.frame
+    scores = [0.9] * 20 + [0.1] * 10
+    for i, score in enumerate(scores):
+        changes = seg.decide(score, i * frame, frame)
+        if changes == [("end", 20 * frame)]:
+            assert (i + 1) * frame - 20 * frame == cfg.frames(cfg.min_silence_ms) * frame == 4 * frame
+            return
+    raise AssertionError("no end")

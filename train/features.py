@@ -15,12 +15,12 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+import webrtcvad
 from tqdm import tqdm
 
 from rtser.audio import load
 from rtser.bundle import sha256
 from rtser.encoders import Encoders
-from rtser.vad import VadConfig, speech_audio
 
 from . import data
 from .data import CACHE
@@ -31,8 +31,35 @@ BUILD = Path(__file__).resolve().parents[1] / "build" / "encoders"
 
 
 def clip_audio(path: Path) -> np.ndarray:
-    """What the runtime classifies for a clip: its speech span (``Recognizer.predict``'s input)."""
-    return speech_audio(load(path), VadConfig())
+    """A training clip's speech span (the whole clip when no speech is found)."""
+    return legacy_speech_audio(load(path))
+
+
+def legacy_speech_audio(audio: np.ndarray, pad: int = 3200, frame: int = 480, min_speech: int = 5,
+                        min_silence: int = 17) -> np.ndarray:
+    """The cut that the feature cache (PREPROCESS ``speech-v2``) and the shipped heads were made
+    with, frozen here: webrtcvad (aggressiveness 2, 30 ms frames) re-created after every segment,
+    a segment opening on 5 consecutive speech frames and closing after 17 silent ones; first start
+    to last end, 200 ms wider, zero-padded. The runtime has since moved to Silero VAD
+    (``rtser.vad``); re-cutting the cache with it is a new PREPROCESS, due with the next retraining."""
+    lead = -(-pad // frame) * frame
+    x = np.pad(np.asarray(audio, np.float32), (lead, pad + frame))
+    vad, speaking, run, start, last_end, bounds = webrtcvad.Vad(2), False, 0, 0, 0, []
+    for at in range(0, len(x) - frame + 1, frame):
+        speech = vad.is_speech((np.clip(x[at:at + frame], -1, 1) * 32767).astype("<i2").tobytes(), 16000)
+        if not speaking:
+            start, run = (at if run == 0 else start, run + 1) if speech else (start, 0)
+            if run >= min_speech:
+                speaking, run, last_end = True, 0, at + frame
+                bounds.append(start)
+            continue
+        run, last_end = (0, at + frame) if speech else (run + 1, last_end)
+        if run >= min_silence:
+            speaking, run, vad = False, 0, webrtcvad.Vad(2)
+            bounds.append(last_end)
+    if speaking:
+        bounds.append(last_end if run else len(x))
+    return x[max(0, bounds[0] - pad): bounds[-1] + pad] if bounds else np.asarray(audio, np.float32)
 
 
 def variant_dir(onnx: Path, root: Path = CACHE / "features") -> Path:

@@ -1,0 +1,163 @@
+"""Phone-line conditions for calls built from corpus clips: G.711 at 8 kHz, line noise (white,
+brown, mains hum) at a given SNR, the other side's voice as echo, and non-speech signals a call
+carries (tones, DTMF, music-like hold audio). numpy only; every generator takes a seeded rng."""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+
+from rtser.resample import resample
+
+SR = 16000
+DTMF = {"1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "4": (770, 1209), "5": (770, 1336),
+        "6": (770, 1477), "7": (852, 1209), "8": (852, 1336), "9": (852, 1477), "0": (941, 1336),
+        "*": (941, 1209), "#": (941, 1477)}
+
+
+@dataclass
+class Utterance:
+    start: float        # the clip's place in the call (s)
+    end: float
+    speech: tuple[float, float]  # where its speech is (s, by energy)
+    label: str
+    overlapped: bool = False
+
+
+def dbfs(x: np.ndarray) -> float:
+    return 10 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-20)
+
+
+def speech_extent(x: np.ndarray, sr: int = SR) -> tuple[float, float]:
+    """First and last 10 ms frame within 30 dB of the clip's loudest (seconds)."""
+    hop = sr // 100
+    frames = x[: len(x) // hop * hop].reshape(-1, hop)
+    energy = 10 * np.log10((frames.astype(np.float64) ** 2).mean(axis=1) + 1e-20)
+    loud = np.flatnonzero(energy > energy.max() - 30)
+    return loud[0] / 100, (loud[-1] + 1) / 100
+
+
+def white(n: int, rng) -> np.ndarray:
+    return rng.standard_normal(n).astype(np.float32)
+
+
+def brown(n: int, rng) -> np.ndarray:
+    x = np.cumsum(rng.standard_normal(n))
+    x -= np.convolve(x, np.ones(801) / 801, mode="same")  # keep it from wandering off (> ~20 Hz)
+    return (x / (x.std() + 1e-12)).astype(np.float32)
+
+
+def hum(n: int, rng, mains: float = 50.0) -> np.ndarray:
+    """Mains hum: the fundamental and odd harmonics, with a little noise."""
+    t = np.arange(n) / SR
+    phase = rng.uniform(0, 2 * np.pi, 6)
+    x = sum(np.sin(2 * np.pi * mains * k * t + p) / k for k, p in zip((1, 3, 5, 7, 9, 11), phase))
+    return (x / np.std(x) + 0.05 * rng.standard_normal(n)).astype(np.float32)
+
+
+NOISES = {"white": white, "brown": brown, "hum": hum}
+
+
+def at_level(x: np.ndarray, level_db: float) -> np.ndarray:
+    return (x * 10 ** ((level_db - dbfs(x)) / 20)).astype(np.float32)
+
+
+def add_noise(call: np.ndarray, speech_db: float, kind: str, snr_db: float, rng) -> np.ndarray:
+    return call + at_level(NOISES[kind](len(call), rng), speech_db - snr_db)
+
+
+def g711(x: np.ndarray, law: str = "ULAW") -> tuple[np.ndarray, int]:
+    """16 kHz -> 8 kHz G.711 (μ-law or A-law) and back to float at 8 kHz, as a phone line delivers it."""
+    narrow = resample(x, SR, 8000)
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(narrow, -1, 1), 8000, format="WAV", subtype=law)
+    buf.seek(0)
+    y, _ = sf.read(buf, dtype="float32")
+    return y, 8000
+
+
+def tone(seconds: float, freqs, level_db: float = -15.0) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    return at_level(sum(np.sin(2 * np.pi * f * t) for f in freqs).astype(np.float32), level_db)
+
+
+def dtmf(digits: str, on: float = 0.1, off: float = 0.1, level_db: float = -12.0) -> np.ndarray:
+    parts = [np.concatenate([tone(on, DTMF[d], level_db), np.zeros(int(off * SR), np.float32)]) for d in digits]
+    return np.concatenate(parts)
+
+
+def music(seconds: float, rng, level_db: float = -20.0) -> np.ndarray:
+    """Hold-music-like audio: chords of harmonic notes with vibrato and decaying envelopes, on a beat."""
+    n, out, beat = int(seconds * SR), np.zeros(int(seconds * SR), np.float32), int(0.5 * SR)
+    t = np.arange(beat * 2) / SR
+    for start in range(0, n, beat):
+        root = 220 * 2 ** (rng.integers(0, 12) / 12)
+        note = np.zeros(len(t))
+        for ratio in (1, 5 / 4, 3 / 2):
+            f = root * ratio * (1 + 0.004 * np.sin(2 * np.pi * 5 * t))
+            phase = 2 * np.pi * np.cumsum(f) / SR
+            note += sum(np.sin(k * phase) / k ** 1.5 for k in range(1, 6))
+        note *= np.exp(-t * 2.5)
+        seg = note[: n - start].astype(np.float32)
+        out[start: start + len(seg)] += seg
+    return at_level(out, level_db)
+
+
+def non_speech(rng, noise_db: float = -60.0) -> list[tuple[str, np.ndarray]]:
+    """The stretches of a call that hold no speech, each with a name."""
+    line = lambda s: at_level(white(int(s * SR), rng), noise_db)  # noqa: E731
+    return [
+        ("dial tone 350+440 Hz", tone(4.0, (350, 440))),
+        ("busy tone 480+620 Hz", np.concatenate([np.concatenate([tone(0.5, (480, 620)), line(0.5)]) for _ in range(4)])),
+        ("300 Hz tone", tone(3.0, (300,), -10)),
+        ("1 kHz tone", tone(3.0, (1000,), -10)),
+        ("DTMF digits", dtmf("0123456789*#", level_db=-10)),
+        ("hold music", music(12.0, rng)),
+        ("mains hum -30 dBFS", at_level(hum(int(4 * SR), rng), -30)),
+        ("white noise -35 dBFS", at_level(white(int(4 * SR), rng), -35)),
+        ("brown noise -30 dBFS", at_level(brown(int(4 * SR), rng), -30)),
+        ("line noise -60 dBFS", line(4.0)),
+    ]
+
+
+def build_call(clips: list[tuple[np.ndarray, str]], rng, gap=(0.3, 2.0), noise_db: float = -60.0,
+               between: list[np.ndarray] | None = None) -> tuple[np.ndarray, list[Utterance]]:
+    """Clips in a row, 0.3–2 s of quiet line noise between them (or the ``between`` stretches)."""
+    parts, utts, t = [], [], 0
+    for i, (x, label) in enumerate(clips):
+        g = between[i] if between is not None else np.zeros(int(rng.uniform(*gap) * SR), np.float32)
+        parts += [g, x]
+        t += len(g)
+        a, b = speech_extent(x)
+        utts.append(Utterance(t / SR, (t + len(x)) / SR, (t / SR + a, t / SR + b), label))
+        t += len(x)
+    tail = np.zeros(int(rng.uniform(*gap) * SR), np.float32)
+    call = np.concatenate(parts + [tail])
+    return call + at_level(white(len(call), rng), noise_db), utts
+
+
+def build_stereo(clips: list[tuple[np.ndarray, str]], rng, echo_db: float = -20.0, overlap_share: float = 0.15,
+                 noise_db: float = -60.0) -> tuple[np.ndarray, list[list[Utterance]]]:
+    """Agent (channel 0) and customer (channel 1) take turns; some turns start before the other
+    side has finished. Each channel carries the other side's voice ``echo_db`` lower."""
+    n = sum(len(x) for x, _ in clips) + int(2.5 * SR * len(clips))
+    sides = np.zeros((2, n), np.float32)
+    utts: list[list[Utterance]] = [[], []]
+    t = int(0.5 * SR)
+    for i, (x, label) in enumerate(clips):
+        ch = i % 2
+        overlap = i > 0 and rng.random() < overlap_share
+        if overlap:
+            t -= int(min(0.6, 0.4 * len(clips[i - 1][0]) / SR) * SR)
+            utts[1 - ch][-1].overlapped = True
+        sides[ch, t: t + len(x)] += x
+        a, b = speech_extent(x)
+        utts[ch].append(Utterance(t / SR, (t + len(x)) / SR, (t / SR + a, t / SR + b), label, overlap))
+        t += len(x) + int(rng.uniform(0.3, 2.0) * SR)
+    sides = sides[:, : t]
+    g = 10 ** (echo_db / 20)
+    mixed = np.stack([sides[0] + g * sides[1], sides[1] + g * sides[0]])
+    mixed += np.stack([at_level(white(mixed.shape[1], rng), noise_db) for _ in range(2)])
+    return mixed.T.copy(), utts

@@ -1,0 +1,78 @@
+"""Calls, not clips: real utterances on a noisy line are separated one to one, and non-speech
+(tones, DTMF, hold music, hum, noise) gives no events and no label."""
+import numpy as np
+import pytest
+
+from bench import linesim
+from conftest import EMODB, clip
+from rtser import Recognizer, VadConfig
+from rtser.audio import load
+
+
+def segments(rec, audio, sr=16000, **kw):
+    s = rec.stream(sr, **kw)
+    return [e for e in s.push(audio) + s.close() if e.type == "segment"]
+
+
+def separated(segs, utts):
+    """Each utterance has a segment covering >= 50 % of its speech and <= 30 % of any other's."""
+    def share(e, u):
+        return max(0.0, min(e.end, u.speech[1]) - max(e.start, u.speech[0])) / (u.speech[1] - u.speech[0])
+    return [any(share(e, u) >= 0.5 and all(share(e, v) <= 0.3 for v in utts if v is not u) for e in segs)
+            for u in utts]
+
+
+@pytest.fixture(scope="module")
+def noisy_call(data_dir):
+    rng = np.random.default_rng(7)
+    clips = [(load(clip("emodb", n)), n) for n in EMODB]
+    call, utts = linesim.build_call(clips, rng, gap=(0.3, 0.8))
+    speech = np.concatenate([call[int(u.speech[0] * 16000): int(u.speech[1] * 16000)] for u in utts])
+    return linesim.add_noise(call, linesim.dbfs(speech), "brown", 20, rng), utts
+
+
+def test_a_noisy_call_is_separated_one_to_one(recognizer, noisy_call):
+    call, utts = noisy_call
+    segs = segments(recognizer, call)
+    assert all(separated(segs, utts)) and len(segs) == len(utts)
+
+
+def test_the_same_call_through_an_8k_mulaw_line(recognizer, noisy_call):
+    call, utts = noisy_call
+    narrow, sr = linesim.g711(call)
+    assert all(separated(segments(recognizer, narrow, sr), utts))
+
+
+def test_stereo_with_echo_keeps_each_side_on_its_channel(recognizer, data_dir):
+    rng = np.random.default_rng(3)
+    clips = [(load(clip("emodb", n)), n) for n in EMODB[:4]]
+    stereo, utts = linesim.build_stereo(clips, rng, overlap_share=0.0)
+    segs = segments(recognizer, stereo, channels=2, split=True)
+    for ch in (0, 1):
+        mine = [e for e in segs if e.channel == ch]
+        assert all(separated(mine, utts[ch])) and len(mine) == len(utts[ch])  # the echo opens nothing
+
+
+@pytest.fixture(scope="module")
+def non_speech():
+    return linesim.non_speech(np.random.default_rng(11))
+
+
+def test_tones_dtmf_music_hum_and_noise_give_no_events(recognizer, non_speech):
+    audio = np.concatenate([x for _, x in non_speech])
+    s = recognizer.stream(16000)
+    assert s.push(audio) + s.close() == []
+
+
+def test_predict_on_non_speech_gives_no_label(recognizer, non_speech):
+    for name, x in non_speech:
+        p = recognizer.predict(x)
+        assert p.label is None and p.probs == {}, name
+
+
+def test_webrtc_is_still_there_and_flags_tones(data_dir, non_speech):
+    """The old path stays available (``--vad webrtc``); it is what the neural default fixes."""
+    rec = Recognizer("de", vad=VadConfig(kind="webrtc"))
+    tones = np.concatenate([x for name, x in non_speech if "tone" in name or "DTMF" in name])
+    s = rec.stream(16000)
+    assert any(e.type == "segment" for e in s.push(tones) + s.close())
