@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import webrtcvad
 
+from .encoders import session
 from .errors import RtserError
 from .frontend import SAMPLE_RATE
 
@@ -100,7 +101,6 @@ class Vad:
         self.config = config
         self.session = None
         if config.kind == SILERO:
-            from .encoders import session
             if model is None:
                 raise RtserError("the silero VAD needs its model file (a bundle's vad_model('silero'))")
             self.session = session(model)
