@@ -1,4 +1,4 @@
-"""The ``rtser`` command: ``file``, ``listen``, ``info``, ``enroll``."""
+"""The ``rtser`` command: ``file``, ``listen``, ``serve``, ``info``, ``enroll``."""
 from __future__ import annotations
 
 import json
@@ -43,11 +43,13 @@ def cli():
 @click.option("--channels", type=click.Choice(["mix", "split"]), default="mix", show_default=True,
               help="split: analyse each channel on its own (e.g. agent / customer).")
 @click.option("--segments-only", is_flag=True, help="Only the end-of-segment events, no rolling labels.")
+@click.option("--summary", is_flag=True, help="Print the call's summary per channel instead of the events "
+              "(--format json for JSON).")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a timeline PNG (needs matplotlib).")
 @bundle_option
 @threads_option
 @vad_option
-def file_cmd(call, lang, fmt, channels, segments_only, plot, bundle, threads, vad):
+def file_cmd(call, lang, fmt, channels, segments_only, summary, plot, bundle, threads, vad):
     """Emotion labels of a recording (WAV, FLAC, OGG; any rate, mono or stereo).
 
     \b
@@ -67,11 +69,11 @@ def file_cmd(call, lang, fmt, channels, segments_only, plot, bundle, threads, va
     with AudioFile(call) as f:  # fail early on a bad file, before any output
         duration, rate = f.duration, f.sample_rate
     split = channels == "split"
-    out = Formatter(fmt, sys.stdout, rec.labels, segments_only)
+    out = None if summary else Formatter(fmt, sys.stdout, rec.labels, segments_only)
     env = Envelope(rate) if plot else None
     events = []
     # the bar redraws its line: only where it cannot break the rows, i.e. stdout goes elsewhere
-    bar_shown = duration >= 60 and sys.stderr.isatty() and not sys.stdout.isatty()
+    bar_shown = duration >= 60 and sys.stderr.isatty() and (summary or not sys.stdout.isatty())
     with click.progressbar(length=int(duration * 10), file=sys.stderr, label="analysing", hidden=not bar_shown) as bar:
         def on_block(block, f):
             bar.update(int(len(block) / f.sample_rate * 10))
@@ -79,9 +81,16 @@ def file_cmd(call, lang, fmt, channels, segments_only, plot, bundle, threads, va
                 env.add(block)
 
         for e in rec.file(call, split=split, on_block=on_block):
-            out.write(e)
+            if out:
+                out.write(e)
             events.append(e)
-    out.close()
+    if summary:
+        from .summary import summarize, table
+        result = summarize(events)
+        click.echo(json.dumps({str(k): v for k, v in result.items()}, indent=1, allow_nan=False)
+                   if fmt in ("json", "jsonl") else table(result))
+    else:
+        out.close()
     if plot:
         plot_timeline(plot, env, events, rec.labels, split)
         click.echo(f"timeline written to {plot}", err=True)
@@ -110,6 +119,30 @@ def listen(lang, device, list_devices, bundle, threads, vad):
     rate = default_rate(device)  # no microphone: say so before loading anything
     summary = run(_recognizer(lang, bundle, threads, vad), device=device, sample_rate=rate)
     click.echo("\n" + json.dumps(summary, indent=1, allow_nan=False), err=True)
+
+
+@cli.command()
+@lang_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True,
+              help="HTTP and WebSocket port (/healthz, /metrics, /v1/calls, /v1/events, /audiohook, /twilio).")
+@click.option("--audiosocket-port", type=click.IntRange(1, 65535), default=None, help="TCP port for Asterisk AudioSocket.")
+@click.option("--api-key", envvar="RTSER_API_KEY", default=None,
+              help="Required on every request as X-API-KEY or ?key= (also from RTSER_API_KEY).")
+@click.option("--max-calls", type=click.IntRange(1), default=None, help="Refuse calls beyond this many at once.")
+@click.option("--events", type=click.Path(dir_okay=False), default=None, help="Append every event to this JSONL file.")
+@click.option("--webhook", default=None, help="POST every event as JSON to this URL.")
+@bundle_option
+@click.option("--threads", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Worker threads for audio (1 inference thread each).")
+def serve(lang, host, port, audiosocket_port, api_key, max_calls, events, webhook, bundle, threads):
+    """Live calls from the phone system in (AudioHook, Twilio, AudioSocket), emotion events out."""
+    try:
+        from .serve import main as run
+    except ImportError:
+        raise RtserError("rtser serve needs the websockets library: pip install 'rtser[serve]'") from None
+
+    run(lang, host, port, audiosocket_port, api_key, max_calls, events, webhook, bundle, threads)
 
 
 @cli.command()

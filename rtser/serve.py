@@ -1,0 +1,128 @@
+"""``rtser serve``: the contact-center service. One port for HTTP and WebSocket (the supervisor's
+page, health, Prometheus metrics, calls, the event feed, AudioHook and Twilio), one TCP port for
+AudioSocket.
+
+SIGTERM (or Ctrl-C): stop accepting, flush every call and emit its ``call_end``, exit 0."""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import signal
+from http import HTTPStatus
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import serve as ws_serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Response
+
+from . import protocols
+from .bundle import Bundle
+from .calls import Hub
+from .errors import RtserError
+
+log = logging.getLogger("rtser.serve")
+MAX_FRAME = 256 * 1024    # bytes; a larger WebSocket message ends that connection (close 1009)
+SHUTDOWN_S = 4.0          # calls get this long to flush on SIGTERM
+WS_ROUTES = {"/audiohook": protocols.audiohook, "/twilio": protocols.twilio}
+PAGE = Path(__file__).resolve().parent / "web" / "index.html"  # the supervisor's live view
+
+
+def _response(status: HTTPStatus, body: str, content_type: str = "text/plain; charset=utf-8") -> Response:
+    data = body.encode()
+    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(data)))])
+    return Response(status.value, status.phrase, headers, data)
+
+
+class Server:
+    def __init__(self, hub: Hub, api_key: str | None = None):
+        self.hub, self.api_key = hub, api_key
+
+    def authorized(self, request) -> bool:
+        if not self.api_key:
+            return True
+        given = request.headers.get("X-API-KEY") or parse_qs(urlsplit(request.path).query).get("key", [""])[0]
+        return hmac.compare_digest(given.encode(), self.api_key.encode())
+
+    def process_request(self, connection, request):
+        """Plain HTTP answers; ``None`` lets a WebSocket route go on to its handshake."""
+        path = urlsplit(request.path).path
+        if not self.authorized(request):
+            log.warning("refused path=%s reason=unauthorized", path)
+            return _response(HTTPStatus.UNAUTHORIZED, "unauthorized: send X-API-KEY or ?key=\n")
+        if path == "/":
+            return _response(HTTPStatus.OK, PAGE.read_text(encoding="utf-8"), "text/html; charset=utf-8")
+        if path == "/healthz":
+            return _response(HTTPStatus.OK, "ok\n")
+        if path == "/metrics":
+            return _response(HTTPStatus.OK, self.hub.metrics.text(len(self.hub.active)),
+                             "text/plain; version=0.0.4; charset=utf-8")
+        if path == "/v1/calls":
+            return _response(HTTPStatus.OK, json.dumps(self.hub.calls(), allow_nan=False), "application/json")
+        if path in WS_ROUTES or path == "/v1/events":
+            return None
+        return _response(HTTPStatus.NOT_FOUND, f"no such path {path}\n")
+
+    async def handle(self, ws) -> None:
+        url = urlsplit(ws.request.path)
+        if url.path == "/v1/events":
+            await self.events(ws, parse_qs(url.query).get("call", [None])[0])
+            return
+        await WS_ROUTES[url.path](ws, self.hub)
+
+    async def events(self, ws, call: str | None) -> None:
+        queue = self.hub.subscribe(call)
+        try:
+            while True:
+                await ws.send(json.dumps(await queue.get(), allow_nan=False))
+        except ConnectionClosed:
+            pass
+        finally:
+            self.hub.unsubscribe(queue)
+
+    async def audiosocket(self, reader, writer) -> None:
+        await protocols.audiosocket(reader, writer, self.hub)
+
+
+async def run(hub: Hub, host: str, port: int, audiosocket_port: int | None, api_key: str | None) -> None:
+    server = Server(hub, api_key)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    ws = await ws_serve(server.handle, host, port, process_request=server.process_request, max_size=MAX_FRAME,
+                        compression=None)
+    tcp = await asyncio.start_server(server.audiosocket, host, audiosocket_port) if audiosocket_port else None
+    log.info("listening http=%s:%d audiosocket=%s languages=%s", host, port,
+             f"{host}:{audiosocket_port}" if tcp else "off", ",".join(hub.bundle.languages))
+    await stop.wait()
+    log.info("shutting down: %d active call(s)", len(hub.active))
+    ws.close(close_connections=False)   # stop accepting; live calls go on until flushed
+    if tcp:
+        tcp.close()
+    try:
+        await asyncio.wait_for(hub.shutdown(), SHUTDOWN_S)
+    except asyncio.TimeoutError:
+        log.warning("shutdown: calls still flushing after %.0f s; leaving", SHUTDOWN_S)
+    ws.close()
+    try:
+        await asyncio.wait_for(ws.wait_closed(), 1.0)
+    except asyncio.TimeoutError:
+        pass
+
+
+def main(lang, host, port, audiosocket_port, api_key, max_calls, events, webhook, bundle, threads) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    try:
+        hub = Hub(Bundle(bundle), lang, threads, max_calls, events, webhook)
+    except OSError as e:
+        raise RtserError(f"--events {events}: cannot append to it ({e.strerror}); pick a writable file") from None
+    try:
+        asyncio.run(run(hub, host, port, audiosocket_port, api_key))
+    except OSError as e:  # the ports: in use, or an address this machine does not have
+        raise RtserError(f"cannot listen on {host} port {port}/{audiosocket_port}: {e.strerror}; "
+                         "pick other --host/--port values") from None

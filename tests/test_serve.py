@@ -1,0 +1,327 @@
+"""`rtser serve` as the phone system sees it: a real server on loopback, real protocol clients
+(Twilio Media Streams, Genesys AudioHook, Asterisk AudioSocket), the event feed, metrics, refusals,
+malformed input and SIGTERM."""
+import base64
+import contextlib
+import http.server
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import numpy as np
+import pytest
+import soundfile as sf
+from websockets.sync.client import connect
+
+from conftest import build_call
+from rtser.resample import resample
+
+KEY = "s3cret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, tmp_path, *extra):
+        self.port, self.as_port = free_port(), free_port()
+        self.events_file = tmp_path / "events.jsonl"
+        self.log = open(tmp_path / "server.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rtser", "serve", "--lang", "de", "--port", str(self.port),
+             "--audiosocket-port", str(self.as_port), "--events", str(self.events_file), *extra],
+            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, "RTSER_API_KEY": KEY})
+        for _ in range(600):
+            try:
+                if self.get("/healthz") == "ok\n":
+                    return
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.1)
+        raise RuntimeError("server did not come up")
+
+    def url(self, path, scheme="http"):
+        sep = "&" if "?" in path else "?"
+        return f"{scheme}://127.0.0.1:{self.port}{path}{sep}key={KEY}"
+
+    def get(self, path):
+        with urllib.request.urlopen(self.url(path), timeout=10) as r:
+            return r.read().decode()
+
+    def events(self):
+        return [json.loads(line) for line in self.events_file.read_text().splitlines()]
+
+    def wait_for(self, predicate, seconds=120):
+        for _ in range(int(seconds * 10)):
+            found = [e for e in self.events() if predicate(e)]
+            if found:
+                return found
+            time.sleep(0.1)
+        raise AssertionError("event never came")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=60)
+        self.log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, data_dir):
+    s = Server(tmp_path_factory.mktemp("serve"), "--max-calls", "3")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def speech8k(utterances):
+    audio, _ = build_call(utterances[:2], gap_s=0.6)
+    return resample(audio, 16000, 8000)
+
+
+def mulaw(x8k: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(x8k, -1, 1), 8000, format="RAW", subtype="ULAW")
+    return buf.getvalue()
+
+
+def twilio_messages(call_sid, x8k, lang=None, tracks=("inbound",), outbound=None):
+    """The messages of a Twilio stream; ``outbound`` (8 kHz) is the agent's audio, else ``x8k`` again."""
+    payloads = {"inbound": mulaw(x8k), "outbound": mulaw(x8k if outbound is None else outbound)}
+    payload = payloads["inbound"]
+    start = {"streamSid": "MZ1", "accountSid": "AC1", "callSid": call_sid, "tracks": list(tracks),
+             "customParameters": {"lang": lang} if lang else {},
+             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}
+    yield json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+    yield json.dumps({"event": "start", "sequenceNumber": "1", "start": start, "streamSid": "MZ1"})
+    for n, i in enumerate(range(0, len(payload), 160)):
+        for track in tracks:
+            yield json.dumps({"event": "media", "sequenceNumber": str(n + 2), "streamSid": "MZ1",
+                              "media": {"track": track, "chunk": str(n), "timestamp": str(n * 20),
+                                        "payload": base64.b64encode(payloads[track][i:i + 160]).decode()}})
+    yield json.dumps({"event": "stop", "stop": {"accountSid": "AC1", "callSid": call_sid}})
+
+
+def test_health_metrics_and_auth(server):
+    assert server.get("/healthz") == "ok\n"
+    metrics = server.get("/metrics")
+    for name in ("rtser_active_calls", "rtser_events_total", "rtser_audio_seconds_total",
+                 "rtser_dropped_audio_seconds_total", "rtser_rejected_calls_total", "rtser_event_latency_seconds_bucket"):
+        assert name in metrics
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10)
+    assert e.value.code == 401
+    req = urllib.request.Request(f"http://127.0.0.1:{server.port}/v1/calls", headers={"X-API-KEY": KEY})
+    assert set(json.loads(urllib.request.urlopen(req, timeout=10).read())) == {"active", "recent"}
+
+
+def test_twilio_call_gives_events_on_the_feed_and_in_the_file(server, speech8k):
+    with connect(server.url("/v1/events?call=CA-twilio-1", "ws")) as feed:
+        with connect(server.url("/twilio", "ws")) as ws:
+            for msg in twilio_messages("CA-twilio-1", speech8k, lang="de", tracks=("inbound", "outbound")):
+                ws.send(msg)
+        end = server.wait_for(lambda e: e["call"] == "CA-twilio-1" and e["type"] == "call_end")[0]
+        received = []
+        while not received or received[-1]["type"] != "call_end":
+            received.append(json.loads(feed.recv(timeout=60)))
+    mine = [e for e in server.events() if e["call"] == "CA-twilio-1"]
+    assert received == mine
+    assert mine[0]["type"] == "call_start" and [e["seq"] for e in mine] == list(range(len(mine)))
+    segments = [e for e in mine if e["type"] == "segment"]
+    assert {e["track"] for e in segments} == {"customer", "agent"}
+    assert sum(e["track"] == "customer" for e in segments) == 2
+    assert all(set(e) >= {"call", "track", "type", "start", "end", "lang", "label", "probs", "seq"} for e in mine)
+    assert end["summary"]["customer"]["segments"] == 2
+    assert abs(sum(end["summary"]["customer"]["label_share"].values()) - 1) < 0.01
+
+
+def test_audiohook_monitor_call(server, speech8k):
+    sid = str(uuid.uuid4())
+    stereo = np.stack([speech8k, 0.01 * speech8k], axis=1).reshape(-1)  # customer loud, agent quiet echo
+    payload = mulaw(stereo)
+    with connect(server.url("/audiohook", "ws")) as ws:
+        def send(kind, seq, params):
+            ws.send(json.dumps({"version": "2", "id": sid, "type": kind, "seq": seq, "serverseq": 0,
+                                "position": "PT0S", "parameters": params}))
+            return json.loads(ws.recv(timeout=60)) if kind in ("open", "ping", "close") else None
+
+        opened = send("open", 1, {"organizationId": "org", "conversationId": "conv-hook-1", "language": "it-IT",
+                                  "participant": {"id": "p"}, "media": [
+                                      {"type": "audio", "format": "PCMU", "channels": ["external", "internal"], "rate": 8000}]})
+        assert opened["type"] == "opened" and opened["parameters"]["media"][0]["format"] == "PCMU"
+        for i in range(0, len(payload), 3200):  # 200 ms frames
+            ws.send(payload[i:i + 3200])
+        assert send("ping", 2, {})["type"] == "pong"
+        assert send("close", 3, {"reason": "end"})["type"] == "closed"
+    events = server.wait_for(lambda e: e["call"] == "conv-hook-1" and e["type"] == "call_end")
+    mine = [e for e in server.events() if e["call"] == "conv-hook-1"]
+    assert all(e["lang"] == "it" for e in mine)
+    assert {e["track"] for e in mine if e["type"] == "segment"} == {"customer"}
+    assert events[0]["summary"]["customer"]["segments"] == 2
+
+
+def test_audiohook_probe_answers_without_a_call(server):
+    with connect(server.url("/audiohook", "ws")) as ws:
+        ws.send(json.dumps({"version": "2", "id": "probe", "type": "open", "seq": 1, "parameters": {
+            "conversationId": "00000000-0000-0000-0000-000000000000",
+            "media": [{"type": "audio", "format": "PCMU", "channels": ["external"], "rate": 8000}]}}))
+        assert json.loads(ws.recv(timeout=30))["type"] == "opened"
+    assert not any(e["call"] == "00000000-0000-0000-0000-000000000000" for e in server.events())
+
+
+def audiosocket_frames(call_uuid: uuid.UUID, x8k: np.ndarray):
+    yield b"\x01" + (16).to_bytes(2, "big") + call_uuid.bytes
+    pcm = (np.clip(x8k, -1, 1) * 32767).astype("<i2").tobytes()
+    for i in range(0, len(pcm), 320):
+        chunk = pcm[i:i + 320]
+        yield b"\x10" + len(chunk).to_bytes(2, "big") + chunk
+    yield b"\x00\x00\x00"
+
+
+def test_audiosocket_call(server, speech8k):
+    call_uuid = uuid.uuid4()
+    with socket.create_connection(("127.0.0.1", server.as_port)) as s:
+        s.sendall(b"".join(audiosocket_frames(call_uuid, speech8k)))
+        assert s.recv(16) == b""  # nothing is sent back; the server closes after the hang-up
+    end = server.wait_for(lambda e: e["call"] == str(call_uuid) and e["type"] == "call_end")[0]
+    assert end["summary"]["caller"]["segments"] == 2
+
+
+def test_a_malformed_call_ends_alone(server, speech8k):
+    """A bad AudioSocket frame ends that call; a Twilio call running at the same time is untouched."""
+    def good_call():
+        with connect(server.url("/twilio", "ws")) as ws:
+            for m in twilio_messages("CA-good", speech8k):
+                ws.send(m)
+
+    good = threading.Thread(target=good_call)
+    good.start()
+    bad = uuid.uuid4()
+    with socket.create_connection(("127.0.0.1", server.as_port)) as s:
+        s.sendall(b"\x01\x00\x10" + bad.bytes + b"\x10\x00\x04" + b"\x00" * 4 + b"\x42\x00\x01\x00")
+        assert s.recv(16) == b""
+    end = server.wait_for(lambda e: e["call"] == str(bad) and e["type"] == "call_end")[0]
+    assert "unknown frame type 0x42" in end["reason"]
+    good.join()
+    assert server.wait_for(lambda e: e["call"] == "CA-good" and e["type"] == "call_end")[0]["summary"]["customer"]["segments"] == 2
+    with connect(server.url("/twilio", "ws")) as ws:  # media before start
+        ws.send(json.dumps({"event": "media", "media": {"track": "inbound", "payload": ""}}))
+        with pytest.raises(Exception):
+            ws.recv(timeout=30)
+    assert server.get("/healthz") == "ok\n"
+
+
+def test_calls_beyond_max_calls_are_refused_and_counted(server, speech8k):
+    before = server.get("/metrics")
+    stack = contextlib.ExitStack()
+    holders = [stack.enter_context(connect(server.url("/twilio", "ws"))) for _ in range(3)]
+    for i, ws in enumerate(holders):
+        msgs = twilio_messages(f"CA-hold-{i}", speech8k[:800])
+        ws.send(next(msgs))
+        ws.send(next(msgs))
+    server.wait_for(lambda e: e["call"] == "CA-hold-2" and e["type"] == "call_start")
+    with connect(server.url("/twilio", "ws")) as ws:
+        msgs = twilio_messages("CA-over", speech8k[:800])
+        ws.send(next(msgs))
+        ws.send(next(msgs))
+        with pytest.raises(Exception) as closed:
+            ws.recv(timeout=30)
+    assert "capacity" in str(closed.value)
+    rejected = lambda text: float(next(line.split()[1] for line in text.splitlines()  # noqa: E731
+                                       if line.startswith("rtser_rejected_calls_total")))
+    assert rejected(server.get("/metrics")) == rejected(before) + 1
+    assert not any(e["call"] == "CA-over" for e in server.events())
+    stack.close()  # clients that go away without a stop are a hang-up: call_end follows
+    for i in range(3):
+        server.wait_for(lambda e, i=i: e["call"] == f"CA-hold-{i}" and e["type"] == "call_end")
+
+
+def test_unknown_language_is_refused_with_the_reason(server, speech8k):
+    with connect(server.url("/twilio", "ws")) as ws:
+        msgs = twilio_messages("CA-xx", speech8k[:800], lang="xx")
+        ws.send(next(msgs))
+        ws.send(next(msgs))
+        with pytest.raises(Exception) as closed:
+            ws.recv(timeout=30)
+    assert "not in the bundle" in str(closed.value)
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):
+        Hook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_webhook_and_sigterm_flush_an_open_call(tmp_path, data_dir, speech8k):
+    hook = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    s = Server(tmp_path, "--webhook", f"http://127.0.0.1:{hook.server_port}/events")
+    with connect(s.url("/twilio", "ws")) as ws:
+        for m in list(twilio_messages("CA-term", speech8k))[:-1]:  # no stop: the call is still open
+            ws.send(m)
+        s.wait_for(lambda e: e["call"] == "CA-term" and e["type"] == "segment")
+        assert s.stop() == 0
+    end = [e for e in s.events() if e["type"] == "call_end"]
+    assert end and end[0]["reason"] == "server shutdown" and end[0]["summary"]["customer"]["segments"] >= 1
+    for _ in range(100):
+        if any(e["type"] == "call_end" for e in Hook.received):
+            break
+        time.sleep(0.1)
+    assert [e["seq"] for e in Hook.received] == [e["seq"] for e in s.events()]
+    hook.shutdown()
+
+
+def test_audiohook_refuses_unknown_messages_and_oversized_frames(server):
+    def opened(ws, conversation):
+        ws.send(json.dumps({"version": "2", "id": "s", "type": "open", "seq": 1, "parameters": {
+            "conversationId": conversation, "media": [{"type": "audio", "format": "PCMU", "channels": ["external"], "rate": 8000}]}}))
+        assert json.loads(ws.recv(timeout=30))["type"] == "opened"
+
+    with connect(server.url("/audiohook", "ws")) as ws:
+        opened(ws, "conv-unknown")
+        ws.send(json.dumps({"version": "2", "id": "s", "type": "dance", "seq": 2, "parameters": {}}))
+        reply = json.loads(ws.recv(timeout=30))
+        assert reply["type"] == "disconnect" and "unknown message type 'dance'" in reply["parameters"]["info"]
+    with connect(server.url("/audiohook", "ws")) as ws:
+        opened(ws, "conv-oversized")
+        ws.send(b"\xff" * (300 * 1024))
+        with pytest.raises(Exception):
+            ws.recv(timeout=30)
+    assert "unknown message type" in server.wait_for(lambda e: e["call"] == "conv-unknown" and e["type"] == "call_end")[0]["reason"]
+    assert "size limit" in server.wait_for(lambda e: e["call"] == "conv-oversized" and e["type"] == "call_end")[0]["reason"]
+
+
+def test_audiosocket_at_16k(server, utterances):
+    audio, _ = build_call(utterances[:1], gap_s=0.6)
+    pcm = (audio * 32767).astype("<i2").tobytes()
+    call_uuid = uuid.uuid4()
+    frames = [b"\x01\x00\x10" + call_uuid.bytes] + [b"\x12" + len(pcm[i:i + 640]).to_bytes(2, "big") + pcm[i:i + 640]
+                                                      for i in range(0, len(pcm), 640)]
+    with socket.create_connection(("127.0.0.1", server.as_port)) as s:
+        s.sendall(b"".join(frames))  # no hang-up frame: the end of the stream is one
+    end = server.wait_for(lambda e: e["call"] == str(call_uuid) and e["type"] == "call_end")[0]
+    assert end["summary"]["caller"]["segments"] == 1 and end["reason"] == "end of stream"
+
+
+def test_a_port_in_use_is_a_one_line_error(server):
+    r = subprocess.run([sys.executable, "-m", "rtser", "serve", "--lang", "de", "--port", str(server.port)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "cannot listen" in r.stderr and r.stderr.strip().splitlines()[-1].startswith("rtser: error:")
