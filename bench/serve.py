@@ -50,7 +50,8 @@ def side(seconds: float, rng, pool) -> bytes:
         c = pool[rng.integers(len(pool))]
         clips.append((load(c.path), c.label))
     audio, _ = linesim.build_call(clips, rng)
-    narrow = resample(audio[: int(seconds * 16000)], 16000, 8000)
+    audio = np.pad(audio, (0, max(0, int(seconds * 16000) - len(audio))))[: int(seconds * 16000)]
+    narrow = resample(audio, 16000, 8000)[: int(seconds * 8000)]
     buf = io.BytesIO()
     sf.write(buf, np.clip(narrow, -1, 1), 8000, format="RAW", subtype="ULAW")
     return buf.getvalue()

@@ -92,7 +92,10 @@ def file_cmd(call, lang, fmt, channels, segments_only, summary, plot, bundle, th
     else:
         out.close()
     if plot:
-        plot_timeline(plot, env, events, rec.labels, split)
+        m, sec = divmod(int(round(duration)), 60)
+        plot_timeline(plot, env, events, rec.labels, split,
+                      title=f"{os.path.basename(call)} · {rec.lang} · {m}:{sec:02d} · "
+                            f"{sum(e.type == 'segment' for e in events)} segments")
         click.echo(f"timeline written to {plot}", err=True)
 
 

@@ -5,10 +5,10 @@ import queue
 import sys
 import threading
 import time
-from collections import Counter
 
 from .errors import RtserError
 from .events import Event
+from .summary import summarize
 
 
 def sounddevice():
@@ -80,8 +80,5 @@ def listen(recognizer, device=None, sample_rate: int | None = None, out=sys.stde
     while not blocks.empty():  # audio already captured is still analysed
         handle(session.push(blocks.get()))
     handle(session.close())
-    per_label = Counter()
-    for e in segments:
-        per_label[e.label] += e.end - e.start
     return {"seconds": round(session.stream_time, 1), "wall_seconds": round(time.monotonic() - started, 1),
-            "segments": len(segments), "speech_seconds_by_label": {k: round(v, 1) for k, v in per_label.most_common()}}
+            **summarize(segments).get(0, {"segments": 0})}

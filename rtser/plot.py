@@ -37,26 +37,59 @@ def pyplot():
     return plt
 
 
-def plot_timeline(path: str, env: Envelope, events: list[Event], labels: list[str], split: bool) -> None:
+PALETTE = {"anger": "#e5484d", "disgust": "#8f9c2b", "fear": "#8e4ec6", "sadness": "#3e63dd",
+           "happiness": "#f5a524", "neutral": "#7c8592", "calm": "#12a594", "boredom": "#a18072",
+           "surprise": "#e93d82"}  # the live page's colours
+
+
+def _clock(t: float, tenths: bool = False) -> str:
+    m, s = divmod(round(t, 1) if tenths else int(round(t)), 60)
+    sec = f"{s:04.1f}" if tenths else f"{int(s):02d}"
+    return f"{int(m) // 60}:{int(m) % 60:02d}:{sec}" if m >= 60 else f"{int(m)}:{sec}"
+
+
+def plot_timeline(path: str, env: Envelope, events: list[Event], labels: list[str], split: bool,
+                  title: str = "") -> None:
+    """Per channel: the waveform envelope over a lane of segments coloured by label, each as opaque
+    as its confidence. No text on the lanes (it collides on real calls); the legend lists the
+    labels that occur. Reads the same for a 2-minute and a 30-minute call."""
     plt = pyplot()
+    from matplotlib.ticker import FuncFormatter
     lo, hi = np.concatenate(env.lo), np.concatenate(env.hi)
     if not split:
         lo, hi = lo.mean(axis=1, keepdims=True), hi.mean(axis=1, keepdims=True)
     t = np.arange(len(lo)) * env.bin_s
-    colours = dict(zip(labels, plt.get_cmap("tab10").colors))
-    fig, axes = plt.subplots(lo.shape[1], 1, figsize=(12, 2.2 * lo.shape[1]), squeeze=False, sharex=True)
-    for ch, ax in enumerate(axes[:, 0]):
-        ax.fill_between(t, lo[:, ch], hi[:, ch], color="0.55", lw=0)
-        for e in events:
-            if e.channel == ch and e.type == "segment":
-                ax.axvspan(e.start, e.end, color=colours[e.label], alpha=0.35)
-                ax.text((e.start + e.end) / 2, 0.92, e.label, ha="center", va="top", fontsize=8,
-                        transform=ax.get_xaxis_transform())
-        ax.set_ylabel(f"channel {ch}" if split else "mix")
-        ax.set_ylim(-1, 1)
-    axes[-1, 0].set_xlabel("time (s)")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[k], alpha=0.35) for k in labels]
-    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    segments = [e for e in events if e.type == "segment"]
+    colours = {k: PALETTE.get(k, plt.get_cmap("tab10").colors[i % 10]) for i, k in enumerate(labels)}
+    n = lo.shape[1]
+    fig, axes = plt.subplots(2 * n, 1, figsize=(14, 1.9 * n + 1.1), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 1] * n, "hspace": 0.08})
+    for ch in range(n):
+        wave, lane = axes[2 * ch, 0], axes[2 * ch + 1, 0]
+        peak = max(float(np.abs(np.concatenate([lo[:, ch], hi[:, ch]])).max()), 1e-3)
+        wave.fill_between(t, lo[:, ch] / peak, hi[:, ch] / peak, color="0.6", lw=0)
+        wave.set_ylim(-1.05, 1.05)
+        wave.set_yticks([])
+        wave.set_ylabel(f"channel {ch}" if split else "mix", rotation=0, ha="right", va="center")
+        for e in segments:
+            if e.channel == ch:
+                confidence = e.probs.get(e.label, 0.0)
+                lane.axvspan(e.start, e.end, color=colours[e.label], alpha=0.25 + 0.75 * confidence, lw=0)
+                wave.axvspan(e.start, e.end, color=colours[e.label], alpha=0.08, lw=0)
+        lane.set_yticks([])
+        lane.set_ylabel("label", rotation=0, ha="right", va="center", fontsize=8, color="0.4")
+        for ax in (wave, lane):
+            for side in ("top", "right", "left"):
+                ax.spines[side].set_visible(False)
+    end = max(t[-1] if len(t) else 0, 1)
+    axes[-1, 0].set_xlim(0, end)
+    axes[-1, 0].xaxis.set_major_formatter(FuncFormatter(lambda x, _: _clock(x, tenths=end < 30)))
+    axes[-1, 0].set_xlabel("time (m:ss); segment colour = label, opacity = confidence")
+    present = [k for k in labels if any(e.label == k for e in segments)]
+    if present:
+        handles = [plt.Rectangle((0, 0), 1, 1, color=colours[k]) for k in present]
+        fig.legend(handles, present, loc="upper right", ncol=len(present), fontsize=9, frameon=False)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=11)
+    fig.subplots_adjust(left=0.08, right=0.99, top=1 - 0.55 / fig.get_figheight(), bottom=0.45 / fig.get_figheight() + 0.05)
     fig.savefig(path, dpi=110)
     plt.close(fig)

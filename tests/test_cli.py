@@ -63,6 +63,14 @@ def test_plot(call, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_of_the_example_for_the_readme():
+    pytest.importorskip("matplotlib")
+    from conftest import ROOT
+    png = ROOT / "docs" / "img" / "example-timeline.png"
+    r = rtser("file", ROOT / "examples" / "ravdess-anger-actor01.flac", "--lang", "en", "--plot", png, "--segments-only")
+    assert r.returncode == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", r.stderr
+
+
 def test_silence_only_gives_no_events(tmp_path, data_dir):
     path = tmp_path / "silence.wav"
     sf.write(path, np.zeros(16000 * 3, np.float32), 16000)
