@@ -1,4 +1,4 @@
-"""The ``rtser`` command: ``file``, ``listen``, ``serve``, ``info``, ``enroll``."""
+"""The ``rtser`` command: ``file``, ``listen``, ``serve``, ``batch``, ``info``, ``enroll``."""
 from __future__ import annotations
 
 import json
@@ -26,8 +26,7 @@ vad_option = click.option("--vad", type=click.Choice(["silero", "webrtc", "0", "
 
 def _recognizer(lang, bundle, threads, vad="silero"):
     from .recognizer import Recognizer
-    config = VadConfig() if vad == "silero" else VadConfig(kind="webrtc", aggressiveness=int(vad) if vad.isdigit() else 2)
-    return Recognizer(lang=lang, bundle=bundle, threads=threads, vad=config)
+    return Recognizer(lang=lang, bundle=bundle, threads=threads, vad=VadConfig.named(vad))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,11 +44,13 @@ def cli():
 @click.option("--segments-only", is_flag=True, help="Only the end-of-segment events, no rolling labels.")
 @click.option("--summary", is_flag=True, help="Print the call's summary per channel instead of the events "
               "(--format json for JSON).")
+@click.option("--negative", default="anger,disgust,fear,sadness", show_default=True,
+              help="Labels that count as negative in the summary (comma-separated).")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a timeline PNG (needs matplotlib).")
 @bundle_option
 @threads_option
 @vad_option
-def file_cmd(call, lang, fmt, channels, segments_only, summary, plot, bundle, threads, vad):
+def file_cmd(call, lang, fmt, channels, segments_only, summary, negative, plot, bundle, threads, vad):
     """Emotion labels of a recording (WAV, FLAC, OGG; any rate, mono or stereo).
 
     \b
@@ -86,16 +87,16 @@ def file_cmd(call, lang, fmt, channels, segments_only, summary, plot, bundle, th
             events.append(e)
     if summary:
         from .summary import summarize, table
-        result = summarize(events)
+        result = summarize(events, negative=[x.strip() for x in negative.split(",") if x.strip()])
         click.echo(json.dumps({str(k): v for k, v in result.items()}, indent=1, allow_nan=False)
                    if fmt in ("json", "jsonl") else table(result))
     else:
         out.close()
     if plot:
         m, sec = divmod(int(round(duration)), 60)
+        n = sum(e.type == "segment" for e in events)
         plot_timeline(plot, env, events, rec.labels, split,
-                      title=f"{os.path.basename(call)} · {rec.lang} · {m}:{sec:02d} · "
-                            f"{sum(e.type == 'segment' for e in events)} segments")
+                      title=f"{os.path.basename(call)} · {rec.lang} · {m}:{sec:02d} · {n} segment{'s' * (n != 1)}")
         click.echo(f"timeline written to {plot}", err=True)
 
 
@@ -146,6 +147,32 @@ def serve(lang, host, port, audiosocket_port, api_key, max_calls, events, webhoo
         raise RtserError("rtser serve needs the websockets library: pip install 'rtser[serve]'") from None
 
     run(lang, host, port, audiosocket_port, api_key, max_calls, events, webhook, bundle, threads)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (resumable).")
+@lang_option
+@click.option("--channels", type=click.Choice(["mix", "split"]), default="mix", show_default=True)
+@click.option("--workers", type=click.IntRange(1, 512), default=None, help="Worker processes (default: the cores).")
+@click.option("--ray", "ray_address", default=None, metavar="auto|ADDRESS",
+              help="Run on Ray: auto joins a running cluster or starts a local one; or a cluster address.")
+@bundle_option
+@vad_option
+def batch(inputs, out, lang, channels, workers, ray_address, bundle, vad):
+    """Score an archive of calls (files, folders, CSV manifests) into Parquet; re-runs skip what is done."""
+    from .batch import Settings, collect, run
+
+    total = len(collect(list(inputs)))  # validate before the progress bar
+    with click.progressbar(length=total, label="calls", file=sys.stderr, show_eta=True, show_pos=True,
+                           item_show_func=lambda p: f"{p['audio_s'] / 3600:.2f} h of audio" if p else "") as bar:
+        def progress(p):
+            bar.update(1, p)
+
+        record = run(list(inputs), out, Settings(lang, channels == "split", vad, bundle), workers, ray_address,
+                     progress, sys.argv)
+    click.echo(f"{out}: {record['scored']} scored, {record['skipped']} already done, {record['failed']} failed "
+               f"(errors.csv); {record['audio_s'] / 3600:.2f} h of audio in {record['seconds']:.0f} s", err=True)
 
 
 @cli.command()
@@ -206,7 +233,9 @@ def _show_warning(message, category, *args, **kwargs):
 
 
 def main() -> None:
+    from .encoders import one_blas_thread
     warnings.showwarning = _show_warning
+    one_blas_thread()
     try:
         cli.main(prog_name="rtser", standalone_mode=False)
     except RtserError as e:

@@ -12,6 +12,14 @@ MAX_SECONDS = 30.0  # Whisper's position table covers 30 s
 MIN_SAMPLES = 4 * HOP
 
 
+def one_blas_thread() -> None:
+    """numpy's BLAS (the front end's mel matrix products) on one thread in this process. Its default,
+    a thread per core, doubled the CPU of a stream for no speed (``bench/batch.py``); throughput
+    comes from more streams. Called by the CLI and by batch workers, not by the library."""
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(1, user_api="blas")
+
+
 def session(path: Path, threads: int = 1, spinning: bool = False) -> ort.InferenceSession:
     """One inference session. Idle worker threads do not spin by default: between two small runs the
     spinning threads take the cores that the VAD, resampler and front end need (``bench/stream.py``

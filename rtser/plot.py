@@ -42,6 +42,9 @@ PALETTE = {"anger": "#e5484d", "disgust": "#8f9c2b", "fear": "#8e4ec6", "sadness
            "surprise": "#e93d82"}  # the live page's colours
 
 
+TICK_STEPS_S = (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+
+
 def _clock(t: float, tenths: bool = False) -> str:
     m, s = divmod(round(t, 1) if tenths else int(round(t)), 60)
     sec = f"{s:04.1f}" if tenths else f"{int(s):02d}"
@@ -54,7 +57,7 @@ def plot_timeline(path: str, env: Envelope, events: list[Event], labels: list[st
     as its confidence. No text on the lanes (it collides on real calls); the legend lists the
     labels that occur. Reads the same for a 2-minute and a 30-minute call."""
     plt = pyplot()
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
     lo, hi = np.concatenate(env.lo), np.concatenate(env.hi)
     if not split:
         lo, hi = lo.mean(axis=1, keepdims=True), hi.mean(axis=1, keepdims=True)
@@ -83,7 +86,9 @@ def plot_timeline(path: str, env: Envelope, events: list[Event], labels: list[st
                 ax.spines[side].set_visible(False)
     end = max(t[-1] if len(t) else 0, 1)
     axes[-1, 0].set_xlim(0, end)
-    axes[-1, 0].xaxis.set_major_formatter(FuncFormatter(lambda x, _: _clock(x, tenths=end < 30)))
+    step = next((s for s in TICK_STEPS_S if end / s <= 10), TICK_STEPS_S[-1])  # round clock times
+    axes[-1, 0].xaxis.set_major_locator(MultipleLocator(step))
+    axes[-1, 0].xaxis.set_major_formatter(FuncFormatter(lambda x, _: _clock(x, tenths=step < 1)))
     axes[-1, 0].set_xlabel("time (m:ss); segment colour = label, opacity = confidence")
     present = [k for k in labels if any(e.label == k for e in segments)]
     if present:

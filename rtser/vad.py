@@ -49,6 +49,15 @@ class VadConfig:
             raise RtserError(f"need 0 < min_speech_ms ({self.min_speech_ms}) <= max_segment_s "
                              f"({self.max_segment_s}) * 1000")
 
+    @classmethod
+    def named(cls, name: str) -> "VadConfig":
+        """The CLI's ``--vad`` values: ``silero``, ``webrtc``, or ``0``-``3`` (webrtc at that aggressiveness)."""
+        if name == SILERO:
+            return cls()
+        if name == WEBRTC or name in ("0", "1", "2", "3"):
+            return cls(kind=WEBRTC, aggressiveness=int(name) if name.isdigit() else 2)
+        raise RtserError(f"--vad must be silero, webrtc or 0-3, not {name!r}")
+
     @property
     def frame(self) -> int:
         return SILERO_FRAME if self.kind == SILERO else SAMPLE_RATE * self.frame_ms // 1000

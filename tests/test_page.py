@@ -13,7 +13,7 @@ from websockets.sync.client import connect
 
 from conftest import ROOT, build_call
 from rtser.resample import resample
-from test_serve import KEY, Server, free_port, twilio_messages
+from test_serve import Server, free_port, twilio_messages
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
