@@ -255,6 +255,8 @@ def run(inputs: list[str], out: str | Path, settings: Settings, workers: int | N
     workers = workers or os.cpu_count() or 1
     by_key = {key: job for job, key in todo}
     audio_s, scored, skipped = 0.0, 0, len(jobs) - len(todo) - len(errors)
+    if progress and len(jobs) > len(todo):
+        progress({"audio_s": 0.0, "calls": len(jobs) - len(todo)})  # already done, or unreadable
     results = _ray(todo, settings, workers, ray) if ray else _local(todo, settings, workers)
     for result in results:
         job = by_key[result["key"]]
@@ -265,7 +267,7 @@ def run(inputs: list[str], out: str | Path, settings: Settings, workers: int | N
             audio_s += result["call"]["duration_s"]
             scored += 1
         if progress:
-            progress({"audio_s": audio_s, "call": job.call_id})
+            progress({"audio_s": audio_s, "calls": 1})
     counts = output.merge()
     with open(Path(out) / "errors.csv", "w", newline="") as f:
         w = csv.DictWriter(f, ["path", "call_id", "error"])

@@ -111,7 +111,7 @@ class Call:
     def __init__(self, hub: "Hub", call_id: str, recognizer: Recognizer, protocol: str):
         self.hub, self.id, self.rec, self.protocol = hub, call_id, recognizer, protocol
         self.sessions: dict[str, object] = {}
-        self.events: list[dict] = []
+        self.segments: list[dict] = []
         self.seq = 0
         self.started = time.time()
         self.ended: float | None = None
@@ -150,7 +150,7 @@ class Call:
             for e in await loop.run_in_executor(self.hub.pool, session.close):
                 self._emit(key, e, time.monotonic())
         self.emit({"type": "call_end", "start": 0.0, "end": round(self.duration, 3), "label": None, "probs": {},
-                   "summary": summarize(self.events), "reason": reason}, track=None)
+                   "summary": summarize(self.segments), "reason": reason}, track=None)
         self.hub.ended(self)
         log.info("call_end call=%s protocol=%s lang=%s seconds=%.1f reason=%r", self.id, self.protocol, self.lang,
                  self.duration, reason)
@@ -168,9 +168,13 @@ class Call:
             if session is None:
                 multi = isinstance(key, tuple)
                 session = self.sessions[key] = self.rec.stream(rate, channels=len(key) if multi else 1, split=multi)
+            if rate != session.sample_rate:
+                log.warning("call_audio call=%s track=%s reason='rate changed from %d to %d Hz; audio dropped'",
+                            self.id, key, session.sample_rate, rate)
+                continue
             try:
                 events = await loop.run_in_executor(self.hub.pool, session.push, samples)
-            except RtserError as e:  # e.g. a track whose rate changed: that audio goes, the call goes on
+            except RtserError as e:  # bad audio: that block goes, the call goes on
                 log.warning("call_audio call=%s track=%s reason=%r", self.id, key, str(e))
                 continue
             for e in events:
@@ -185,14 +189,15 @@ class Call:
     def emit(self, fields: dict, track: str | None) -> None:
         event = {"call": self.id, "track": track, "lang": self.lang, "seq": self.seq, **fields}
         self.seq += 1
-        self.events.append(event)
+        if event["type"] == "segment":  # what the summary reads
+            self.segments.append(event)
         self.hub.publish(event)
 
     def info(self) -> dict:
         return {"call": self.id, "protocol": self.protocol, "lang": self.lang, "started": self.started,
                 "ended": self.ended, "duration_s": round(self.duration, 2),
                 "tracks": sorted({t for k in self.sessions for t in (k if isinstance(k, tuple) else (k,))}),
-                "summary": summarize(self.events)}
+                "summary": summarize(self.segments)}
 
 
 class Hub:

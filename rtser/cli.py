@@ -167,7 +167,7 @@ def batch(inputs, out, lang, channels, workers, ray_address, bundle, vad):
     with click.progressbar(length=total, label="calls", file=sys.stderr, show_eta=True, show_pos=True,
                            item_show_func=lambda p: f"{p['audio_s'] / 3600:.2f} h of audio" if p else "") as bar:
         def progress(p):
-            bar.update(1, p)
+            bar.update(p["calls"], p)
 
         record = run(list(inputs), out, Settings(lang, channels == "split", vad, bundle), workers, ray_address,
                      progress, sys.argv)

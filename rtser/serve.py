@@ -83,9 +83,6 @@ class Server:
         finally:
             self.hub.unsubscribe(queue)
 
-    async def audiosocket(self, reader, writer) -> None:
-        await protocols.audiosocket(reader, writer, self.hub)
-
 
 async def run(hub: Hub, host: str, port: int, audiosocket_port: int | None, api_key: str | None) -> None:
     server = Server(hub, api_key)
@@ -95,7 +92,8 @@ async def run(hub: Hub, host: str, port: int, audiosocket_port: int | None, api_
         loop.add_signal_handler(sig, stop.set)
     ws = await ws_serve(server.handle, host, port, process_request=server.process_request, max_size=MAX_FRAME,
                         compression=None)
-    tcp = await asyncio.start_server(server.audiosocket, host, audiosocket_port) if audiosocket_port else None
+    tcp = (await asyncio.start_server(lambda r, w: protocols.audiosocket(r, w, hub), host, audiosocket_port)
+           if audiosocket_port else None)
     log.info("listening http=%s:%d audiosocket=%s languages=%s", host, port,
              f"{host}:{audiosocket_port}" if tcp else "off", ",".join(hub.bundle.languages))
     await stop.wait()
