@@ -18,6 +18,7 @@ SILERO, WEBRTC = "silero", "webrtc"
 SILERO_FRAME = 512     # samples per Silero VAD step at 16 kHz (32 ms)
 SILERO_CONTEXT = 64    # samples of the previous step that Silero VAD reads with each step
 CUT_SEARCH_S = 2.0     # a max-length cut falls on the quietest frame of the segment's last 2 s
+CANDIDATE_SILENCE_MS = 320  # a pause this long drops speech that has not yet opened a segment
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,8 @@ class Segmenter:
         hears the frame, so its state follows the audio)."""
         energy = float(np.dot(frame, frame)) / max(1, len(frame))
         score = self.detector(frame)
+        if mute and self.active and not self.opened:  # a candidate the other side's voice runs through
+            self.active, self.recent = False, []
         return self.decide(0.0 if mute else score, frame_start, len(frame), energy)
 
     def decide(self, score: float, frame_start: int, frame_len: int, energy: float = 0.0) -> list[tuple[str, int]]:
@@ -189,7 +192,9 @@ class Segmenter:
             self.run, self.last_speech_end = 0, end
         else:
             self.run += 1
-        if self.run >= cfg.frames(cfg.min_silence_ms):
+        # an opened segment closes after min_silence_ms; a candidate (nothing announced yet, so no
+        # latency at stake) waits longer, so a first word and its pause join the speech after it
+        if self.run >= cfg.frames(cfg.min_silence_ms if self.opened else max(cfg.min_silence_ms, CANDIDATE_SILENCE_MS)):
             was_open = self.opened
             self.active = self.opened = False
             self.run = 0

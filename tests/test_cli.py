@@ -183,3 +183,12 @@ def test_progress_bar_never_shares_a_terminal_with_the_rows(tmp_path, utterances
     assert " segment " in terminal and "analysing" not in terminal
     terminal, piped = _on_a_terminal(["file", path, "--lang", "de"], stdout_tty=False)
     assert "analysing" in terminal and " segment " in piped and "analysing" not in piped
+
+
+def test_readme_example_is_what_rtser_prints():
+    import re
+    from conftest import ROOT
+    readme = (ROOT / "README.md").read_text()
+    shown = re.search(r"\$ rtser file examples/ravdess-anger-actor01.flac --lang en\n(.*?)```", readme, re.S).group(1)
+    r = rtser("file", ROOT / "examples" / "ravdess-anger-actor01.flac", "--lang", "en")
+    assert r.returncode == 0 and r.stdout == shown

@@ -62,8 +62,10 @@ def test_hysteresis_keeps_weaker_frames_inside_a_segment():
 def test_a_candidate_opens_once_its_speech_spans_min_speech():
     # two short bursts 60 ms apart: together 180 ms of speech span, so one segment from the first
     assert segments("SS..SS" + "." * 20, min_speech_ms=150, min_silence_ms=120) == [(0.0, 0.18)]
+    # a candidate survives a pause longer than min_silence_ms (up to 320 ms): a first word joins
+    assert segments("SS" + "." * 5 + "SSSSS" + "." * 20, min_speech_ms=150, min_silence_ms=120) == [(0.0, 0.36)]
     # too far apart: the first burst is dropped
-    assert segments("SS" + "." * 5 + "SSSSS" + "." * 20, min_speech_ms=150, min_silence_ms=120) == [(0.21, 0.36)]
+    assert segments("SS" + "." * 11 + "SSSSS" + "." * 20, min_speech_ms=150, min_silence_ms=120) == [(0.39, 0.54)]
 
 
 @pytest.mark.parametrize("seed", range(20))
