@@ -152,10 +152,10 @@ class Segmenter:
     ``("start", sample)`` / ``("end", sample)``.
 
     A frame scoring ``threshold`` or more starts a candidate; it stays speech while frames score
-    ``neg_threshold`` or more, across pauses shorter than ``min_silence_ms``. The candidate becomes
-    a segment (a retroactive ``start``) once its speech spans ``min_speech_ms``; a pause of
-    ``min_silence_ms`` ends it where its speech ended. So a segment never ends where it starts, and
-    none is longer than ``max_segment_s``."""
+    ``neg_threshold`` or more. The candidate becomes a segment (a retroactive ``start``) once its
+    speech spans ``min_speech_ms``, and until then survives pauses of up to ``CANDIDATE_SILENCE_MS``;
+    a pause of ``min_silence_ms`` ends a segment where its speech ended. So a segment never ends where
+    it starts, and none is longer than ``max_segment_s``."""
 
     def __init__(self, config: VadConfig, detector=None):
         self.cfg = config
