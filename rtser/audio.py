@@ -190,7 +190,6 @@ class ToMono16k:
     """Stateful per-channel (or mixed) conversion of ``(frames, channels)`` blocks to 16 kHz."""
 
     def __init__(self, sample_rate: int, channels: int, split: bool):
-        sample_rate = check_sample_rate(sample_rate)
         self.split = split
         self.resamplers = [Resampler(sample_rate, SAMPLE_RATE) for _ in range(channels if split else 1)]
 

@@ -108,11 +108,16 @@ class Scorer:
         """``{"key", "events": [...], "call": {...}}``, or ``{"key", "error": "one line"}``."""
         from .audio import AudioFile
         from .summary import summarize
+        opened: list[AudioFile] = []  # the file as the recognizer opened it (read once)
+
+        def remember(block, f):
+            if not opened:
+                opened.append(f)
+
         try:
             rec = self.recognizer(job.lang or self.settings.lang)
-            with AudioFile(job.path) as f:
-                duration, channels = f.duration, f.channels
-            events = list(rec.file(job.path, split=self.settings.split))
+            events = list(rec.file(job.path, split=self.settings.split, on_block=remember))
+            duration, channels = opened[0].duration, opened[0].channels
         except RtserError as e:
             return {"key": key, "error": str(e)}
         except Exception as e:  # one bad file never stops the batch

@@ -93,10 +93,10 @@ def file_cmd(call, lang, fmt, channels, segments_only, summary, negative, plot, 
     else:
         out.close()
     if plot:
-        m, sec = divmod(int(round(duration)), 60)
+        from .events import clock
         n = sum(e.type == "segment" for e in events)
         plot_timeline(plot, env, events, rec.labels, split,
-                      title=f"{os.path.basename(call)} · {rec.lang} · {m}:{sec:02d} · {n} segment{'s' * (n != 1)}")
+                      title=f"{os.path.basename(call)} · {rec.lang} · {clock(duration, 0)} · {n} segment{'s' * (n != 1)}")
         click.echo(f"timeline written to {plot}", err=True)
 
 

@@ -30,9 +30,12 @@ class Prediction:
     probs: dict[str, float]
 
 
-def _clock(t: float) -> str:
-    m, s = divmod(t, 60)
-    return f"{int(m // 60):d}:{int(m % 60):02d}:{s:06.3f}" if m >= 60 else f"{int(m):02d}:{s:06.3f}"
+def clock(t: float, decimals: int = 3) -> str:
+    """``mm:ss.sss`` (``h:mm:ss.sss`` past an hour) with ``decimals`` digits of seconds."""
+    m, s = divmod(round(t, decimals), 60)
+    h, m = divmod(int(m), 60)
+    sec = f"{s:0{3 + decimals if decimals else 2}.{decimals}f}"
+    return f"{h}:{m:02d}:{sec}" if h else f"{m:02d}:{sec}"
 
 
 class Formatter:
@@ -61,7 +64,7 @@ class Formatter:
         else:
             top = sorted(e.probs.items(), key=lambda kv: -kv[1])[:3]
             mark = "segment" if e.type == "segment" else "label"
-            self.out.write(f"{_clock(e.start):>9}  {_clock(e.end):>9}  {e.channel:2d}  {mark:7}  {e.label:10}  "
+            self.out.write(f"{clock(e.start):>9}  {clock(e.end):>9}  {e.channel:2d}  {mark:7}  {e.label:10}  "
                            + "  ".join(f"{k} {v:.2f}" for k, v in top) + "\n")
         self.out.flush()
 

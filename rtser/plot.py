@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import RtserError
-from .events import Event
+from .events import Event, clock
 
 
 class Envelope:
@@ -45,12 +45,6 @@ PALETTE = {"anger": "#e5484d", "disgust": "#8f9c2b", "fear": "#8e4ec6", "sadness
 TICK_STEPS_S = (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
 
-def _clock(t: float, tenths: bool = False) -> str:
-    m, s = divmod(round(t, 1) if tenths else int(round(t)), 60)
-    sec = f"{s:04.1f}" if tenths else f"{int(s):02d}"
-    return f"{int(m) // 60}:{int(m) % 60:02d}:{sec}" if m >= 60 else f"{int(m)}:{sec}"
-
-
 def plot_timeline(path: str, env: Envelope, events: list[Event], labels: list[str], split: bool,
                   title: str = "") -> None:
     """Per channel: the waveform envelope over a lane of segments coloured by label, each as opaque
@@ -88,7 +82,7 @@ def plot_timeline(path: str, env: Envelope, events: list[Event], labels: list[st
     axes[-1, 0].set_xlim(0, end)
     step = next((s for s in TICK_STEPS_S if end / s <= 10), TICK_STEPS_S[-1])  # round clock times
     axes[-1, 0].xaxis.set_major_locator(MultipleLocator(step))
-    axes[-1, 0].xaxis.set_major_formatter(FuncFormatter(lambda x, _: _clock(x, tenths=step < 1)))
+    axes[-1, 0].xaxis.set_major_formatter(FuncFormatter(lambda x, _: clock(x, 1 if step < 1 else 0)))
     axes[-1, 0].set_xlabel("time (m:ss); segment colour = label, opacity = confidence")
     present = [k for k in labels if any(e.label == k for e in segments)]
     if present:

@@ -43,15 +43,23 @@ def _json(text) -> dict:
     return msg
 
 
-def _malformed(e: Exception) -> str:
-    return str(e) if isinstance(e, ProtocolError) else f"a malformed message ({type(e).__name__}: {e})"
+MALFORMED = (ProtocolError, ValueError, TypeError, KeyError, AttributeError)
 
 
-def _closed_reason(e: ConnectionClosed) -> str:
-    close = e.rcvd or e.sent
-    if close is None:
-        return "client vanished"
-    return "a frame over the size limit" if close.code == 1009 else f"connection closed ({close.code})"
+def _why(e: Exception) -> tuple[str, bool]:
+    """Why a call ended on ``e`` (called in its ``except``), and whether that is an error: input
+    that broke the protocol, or a bug (logged with its trace; the call still ends cleanly)."""
+    if isinstance(e, ConnectionClosed):
+        close = e.rcvd or e.sent
+        if close is None:
+            return "client vanished", False
+        return ("a frame over the size limit" if close.code == 1009 else f"connection closed ({close.code})"), False
+    if isinstance(e, ProtocolError):
+        return str(e), True
+    if isinstance(e, MALFORMED):
+        return f"a malformed message ({type(e).__name__}: {e})", True
+    log.exception("call handler failed")
+    return f"internal error ({type(e).__name__})", True
 
 
 async def _end(call: Call | None, reason: str, error: bool = False) -> None:
@@ -98,14 +106,10 @@ async def twilio(ws, hub: Hub) -> None:
                 break
             elif event not in ("connected", "dtmf", "mark"):
                 raise ProtocolError(f"unknown event {event!r}")
-    except (ProtocolError, ValueError, TypeError, KeyError, AttributeError) as e:
-        reason, error = _malformed(e), True
-        await ws.close(1003, reason[:120])
-    except ConnectionClosed as e:
-        reason = _closed_reason(e)
-    except Exception as e:  # a bug must end this call cleanly, not leave it open
-        log.exception("twilio handler failed")
-        reason, error = f"internal error ({type(e).__name__})", True
+    except Exception as e:
+        reason, error = _why(e)
+        if error:
+            await ws.close(1003, reason[:120])
     await _end(call, reason, error)
 
 
@@ -167,17 +171,13 @@ async def audiohook(ws, hub: Hub) -> None:
                 break
             elif kind not in AUDIOHOOK_IGNORED:
                 raise ProtocolError(f"unknown message type {kind!r}")
-    except (ProtocolError, ValueError, TypeError, KeyError, AttributeError) as e:
-        reason, error = _malformed(e), True
-        try:
-            await send("disconnect", {"reason": "error", "info": reason})
-        except ConnectionClosed:
-            pass
-    except ConnectionClosed as e:
-        reason = _closed_reason(e)
-    except Exception as e:  # a bug must end this call cleanly, not leave it open
-        log.exception("audiohook handler failed")
-        reason, error = f"internal error ({type(e).__name__})", True
+    except Exception as e:
+        reason, error = _why(e)
+        if error:
+            try:
+                await send("disconnect", {"reason": "error", "info": reason})
+            except ConnectionClosed:
+                pass
     await _end(call, reason, error)
 
 
@@ -223,13 +223,10 @@ async def audiosocket(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
                 raise ProtocolError(f"unknown frame type 0x{kind:02x}")
     except asyncio.IncompleteReadError as e:
         reason, error = ("a frame cut off mid-way", True) if e.partial else ("end of stream", False)
-    except ProtocolError as e:
-        reason, error = str(e), True
     except ConnectionError:
         reason = "client vanished"
-    except Exception as e:  # a bug must end this call cleanly, not leave it open
-        log.exception("audiosocket handler failed")
-        reason, error = f"internal error ({type(e).__name__})", True
+    except Exception as e:
+        reason, error = _why(e)
     finally:
         await _end(call, reason, error)
         writer.close()

@@ -144,12 +144,12 @@ class StreamSession:
         while self.pos + frame <= available:
             start, end = self.pos, self.pos + frame
             frames = [ch.span(start, end) for ch in self.channels]
-            energy = [float(np.dot(f, f)) for f in frames]
+            energy = [float(np.dot(f, f)) / frame for f in frames]
             for ch, f, e in zip(self.channels, frames, energy):
                 # split channels are the two sides of one call: a frame far below the other side's
                 # is that side's voice leaking in (echo, crosstalk), not speech of this channel
                 echo = len(frames) > 1 and e * ECHO_RATIO < max(energy)
-                for kind, at in ch.segmenter.step(f, start, mute=echo):
+                for kind, at in ch.segmenter.step(f, start, mute=echo, energy=e):
                     events += self._change(ch, kind, at, end)
                 self._classify_early(ch, end)
                 if ch.seg_start is not None and end >= ch.next_hop:

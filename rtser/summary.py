@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable
 
-from .events import Event
+from .events import Event, clock
 
 NEGATIVE = ("anger", "disgust", "fear", "sadness")
 
@@ -60,11 +60,6 @@ def _track(segs: list[dict], negative: set[str]) -> dict:
     }
 
 
-def _clock(t: float) -> str:
-    m, s = divmod(t, 60)
-    return f"{int(m):02d}:{s:04.1f}"
-
-
 def table(summary: dict) -> str:
     """The summary for people: a block per track."""
     lines = []
@@ -77,8 +72,8 @@ def table(summary: dict) -> str:
                   f"  first → last      {t['first_label']} → {t['last_label']}"]
         n = t["longest_negative"]
         if n:
-            lines.append(f"  longest negative  {n['label']} {_clock(n['start'])}–{_clock(n['end'])} ({n['seconds']:.1f} s)")
+            lines.append(f"  longest negative  {n['label']} {clock(n['start'], 1)}–{clock(n['end'], 1)} ({n['seconds']:.1f} s)")
         if t["escalations"]:
-            lines.append("  escalations       " + ", ".join(f"{_clock(x['at'])} {x['after']} → {x['label']}"
+            lines.append("  escalations       " + ", ".join(f"{clock(x['at'], 1)} {x['after']} → {x['label']}"
                                                           for x in t["escalations"]))
     return "\n".join(lines) if lines else "no speech"

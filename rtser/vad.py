@@ -94,13 +94,13 @@ class SileroDetector:
     def __init__(self, session):
         self.session = session
         self.state = np.zeros((2, 1, 128), np.float32)
-        self.context = np.zeros(SILERO_CONTEXT, np.float32)
+        self.x = np.zeros((1, SILERO_CONTEXT + SILERO_FRAME), np.float32)  # context, then the frame
         self.rate = np.array(SAMPLE_RATE, np.int64)
 
     def __call__(self, frame: np.ndarray) -> float:
-        x = np.concatenate([self.context, np.asarray(frame, np.float32)])
-        prob, self.state = self.session.run(None, {"input": x[None], "state": self.state, "sr": self.rate})
-        self.context = x[-SILERO_CONTEXT:]
+        self.x[0, :SILERO_CONTEXT] = self.x[0, -SILERO_CONTEXT:]
+        self.x[0, SILERO_CONTEXT:] = frame
+        prob, self.state = self.session.run(None, {"input": self.x, "state": self.state, "sr": self.rate})
         return float(prob[0, 0])
 
 
@@ -169,10 +169,13 @@ class Segmenter:
         self.max_frames = config.frames(config.max_segment_s * 1000)
         self.recent: list[tuple[int, int, float, bool]] = []  # its frames: start, end, energy, speech
 
-    def step(self, frame: np.ndarray, frame_start: int, mute: bool = False) -> list[tuple[str, int]]:
+    def step(self, frame: np.ndarray, frame_start: int, mute: bool = False,
+             energy: float | None = None) -> list[tuple[str, int]]:
         """``mute``: the frame is not this channel's speech whatever the detector says (it still
-        hears the frame, so its state follows the audio)."""
-        energy = float(np.dot(frame, frame)) / max(1, len(frame))
+        hears the frame, so its state follows the audio). ``energy``: its mean square, when the
+        caller has it already."""
+        if energy is None:
+            energy = float(np.dot(frame, frame)) / len(frame)
         score = self.detector(frame)
         if mute and self.active and not self.opened:  # a candidate the other side's voice runs through
             self.active, self.recent = False, []

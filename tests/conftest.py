@@ -42,10 +42,8 @@ def utterances(data_dir):
 
 def speech_onset(x: np.ndarray, sr: int = 16000) -> float:
     """Energy onset: first 10 ms frame within 30 dB of the loudest frame."""
-    hop = sr // 100
-    frames = x[: len(x) // hop * hop].reshape(-1, hop)
-    energy = 10 * np.log10((frames ** 2).mean(axis=1) + 1e-12)
-    return float(np.argmax(energy > energy.max() - 30)) / 100
+    from bench.linesim import speech_extent
+    return float(speech_extent(x, sr)[0])
 
 
 def build_call(utterances, gap_s: float = 1.02, sr: int = 16000):
