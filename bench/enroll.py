@@ -23,10 +23,11 @@ sys.path.insert(0, str(ROOT))
 from train.markdown import machine, write_section  # noqa: E402
 from rtser.enroll import fit_head  # noqa: E402
 from train import data, heads  # noqa: E402
+from train.distill import STUDENT  # noqa: E402
 from train.metrics import ua  # noqa: E402
 
 SHOTS = (3, 6, 12, 24)
-VARIANTS = {"whisper-base.int8": "whisper-base", "ge2e.int8": "ge2e"}  # as rtser enroll embeds
+VARIANTS = STUDENT  # the shipped encoders' chunk features, as rtser enroll embeds
 
 
 def curve(corpus: str, repeats: int, seed: int) -> dict:

@@ -1,24 +1,30 @@
 """Runtime benchmark -> docs/benchmarks.md (section "stream").
 
-    python bench/stream.py [--minutes 10] [--realtime-minutes 2] [--seed 12345]
+    python bench/stream.py [--seed 12345] [--realtime-minutes 2]
 
-1. RTF and peak RSS of `rtser file` (a subprocess, 1 thread, default bundle) on a synthetic call:
-   real utterances from ../shared/data (all four corpora) separated by 0.4-3 s pauses.
-2. Threads: `Recognizer.file` on the first 2 minutes of that call with 1 and 2 inference threads,
-   with onnxruntime's idle spinning off (rtser's default) and on; and the cost of one rolling
-   label (encoders + head on a 3 s window, median of 20).
-3. Latency: the same kind of call pushed in 20 ms frames at real-time pace through
-   `Recognizer.stream`; for each utterance, the time from the moment its last sample was pushed
-   to the arrival of its `segment` event (p50 / p95). It includes the VAD's closing silence
-   (``min_silence_ms``) by design.
+1. Cost on continuous speech, in one run, each in its own process on 1 thread (BLAS too), model
+   loading excluded: rtser's streaming chunk features (this checkout), the previous runtime that
+   re-encoded a 3 s window for every rolling label (``rtser/`` of commit ``OLD_COMMIT``, with its
+   bundle), and openSMILE eGeMAPS v02 functionals of the same file. Two calls of real utterances
+   from ../shared/data: dense speech (0.05–0.3 s gaps: segments run to the 15 s limit) and speech
+   with 0.3–1 s gaps (segments close). Peak RSS of each process.
+2. Threads: the new path on the dense call with 1 and 2 inference threads, onnxruntime spinning off
+   (rtser's default) and on.
+3. Batching: one encoder call on B chunks (1.5 s each) against B calls on one, and how far a
+   chunk's states move when other chunks share its batch (int8 dynamic quantisation takes one
+   activation range per call).
+4. Latency: the dense call pushed in 20 ms frames at real-time pace through ``Recognizer.stream``:
+   for each event, its arrival minus the moment the audio at its ``end`` was pushed (labels and
+   segments apart).
 """
 from __future__ import annotations
 
 import argparse
+import io
 import json
-import resource
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -34,14 +40,42 @@ from rtser import Recognizer  # noqa: E402
 from rtser.audio import load  # noqa: E402
 from train import data  # noqa: E402
 
+OLD_COMMIT = "c4e97e3"  # the last runtime that encoded every rolling window whole
+LANG = "it"
+CALLS = {"dense speech, 0.05–0.3 s gaps": (0.05, 0.3), "0.3–1 s gaps": (0.3, 1.0)}
 
-def synthetic_call(minutes: float, seed: int) -> tuple[np.ndarray, list[float]]:
-    """Audio and the end time (s) of every utterance."""
+# Each timing runs in a fresh process: {"wall": seconds of work after loading, "rss_mb": peak}.
+TIMERS = {
+    "rtser": """
+from rtser import Recognizer
+rec = Recognizer({lang!r}, threads={threads})
+{setup}
+t = time.perf_counter(); n = sum(1 for _ in rec.file(path)); wall = time.perf_counter() - t
+""",
+    "opensmile": """
+import opensmile
+smile = opensmile.Smile(opensmile.FeatureSet.eGeMAPSv02, opensmile.FeatureLevel.Functionals)
+t = time.perf_counter(); smile.process_file(path); wall = time.perf_counter() - t
+""",
+}
+PRELUDE = """
+import json, resource, sys, time
+from threadpoolctl import threadpool_limits
+threadpool_limits(1)
+path = sys.argv[1]
+"""
+REPORT = """
+print(json.dumps({"wall": wall, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def call_audio(seconds: float, gaps: tuple[float, float], seed: int) -> tuple[np.ndarray, list[float]]:
+    """Real utterances of every corpus with pauses drawn from ``gaps``; the audio and each end (s)."""
     rng = np.random.default_rng(seed)
     pool = [c for corpus in data.corpora() for c in data.clips(corpus)]
     parts, ends, n = [], [], 0
-    while n < minutes * 60 * 16000:
-        pause = np.zeros(int(rng.uniform(0.4, 3.0) * 16000), np.float32)
+    while n < seconds * 16000:
+        pause = np.zeros(int(rng.uniform(*gaps) * 16000), np.float32)
         clip = load(pool[rng.integers(len(pool))].path)
         parts += [pause, clip]
         n += len(pause) + len(clip)
@@ -49,116 +83,138 @@ def synthetic_call(minutes: float, seed: int) -> tuple[np.ndarray, list[float]]:
     return np.concatenate(parts), ends
 
 
-def rtf_and_memory(audio: np.ndarray) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "call.wav"
-        sf.write(path, audio, 16000)
-        t = time.perf_counter()
-        r = subprocess.run([sys.executable, "-m", "rtser", "file", str(path), "--lang", "en", "--format", "jsonl"],
-                           capture_output=True, text=True, check=True)
-        wall = time.perf_counter() - t
-    events = [json.loads(line) for line in r.stdout.splitlines()]
-    return {"audio_s": len(audio) / 16000, "wall_s": wall, "rtf": wall / (len(audio) / 16000),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-            "segments": sum(e["type"] == "segment" for e in events), "labels": sum(e["type"] == "label" for e in events)}
+def old_runtime(into: Path) -> Path:
+    """``rtser/`` as it was at ``OLD_COMMIT`` (bundle included), extracted from git."""
+    blob = subprocess.run(["git", "-C", str(ROOT), "archive", OLD_COMMIT, "rtser"], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+        tar.extractall(into, filter="data")
+    return into
 
 
-def threads_and_label_cost(audio: np.ndarray) -> tuple[list[dict], float]:
-    from rtser.model import Classifier
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "call.wav"
-        sf.write(path, audio[: 120 * 16000], 16000)
-        rows = []
-        for threads, spinning in [(1, False), (2, False), (2, True)]:
-            rec = Recognizer("en", threads=threads)
-            rec.classifier = Classifier(rec.bundle, "en", threads, spinning)
-            t = time.perf_counter()
-            n = sum(1 for _ in rec.file(path))
-            wall = time.perf_counter() - t
-            rows.append({"threads": threads, "spinning": spinning, "rtf": wall / 120, "events": n})
-            print(rows[-1], flush=True)
-    clf = Recognizer("en").classifier
-    window = audio[16000: 4 * 16000]
-    clf.probs(window)
-    times = []
-    for _ in range(20):
-        t = time.perf_counter()
-        clf.probs(window)
-        times.append(time.perf_counter() - t)
-    return rows, 1000 * float(np.median(times))
+def timed(kind: str, wav: Path, pythonpath: Path = ROOT, threads: int = 1, setup: str = "") -> dict:
+    code = PRELUDE + TIMERS[kind].format(lang=LANG, threads=threads, setup=setup) + REPORT
+    r = subprocess.run([sys.executable, "-c", code, str(wav)], capture_output=True, text=True, check=True,
+                       cwd=pythonpath, env={"PYTHONPATH": str(pythonpath), "PATH": "/usr/bin:/bin"})
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def latency(audio: np.ndarray, ends: list[float]) -> dict:
-    rec = Recognizer("en")
-    session = rec.stream(16000)
+def cost(calls: dict[str, np.ndarray], tmp: Path) -> list[dict]:
+    old = old_runtime(tmp / "old")
+    rows = []
+    for name, audio in calls.items():
+        wav = tmp / "call.wav"
+        sf.write(wav, audio, 16000)
+        seconds = len(audio) / 16000
+        row = {"call": name, "seconds": seconds}
+        for key, kind, path in [("new", "rtser", ROOT), ("old", "rtser", old), ("smile", "opensmile", ROOT)]:
+            r = timed(kind, wav, path)
+            row[key], row[f"{key}_rss"] = r["wall"] / seconds, r["rss_mb"]
+        rows.append(row)
+        print(row, flush=True)
+    return rows
+
+
+def threads(audio: np.ndarray, tmp: Path) -> list[dict]:
+    wav = tmp / "call.wav"
+    sf.write(wav, audio, 16000)
+    spin = ("from rtser.model import Classifier\n"
+            "rec.classifier = Classifier(rec.bundle, rec.lang, {threads}, True)")
+    rows = []
+    for n, spinning in [(1, False), (2, False), (2, True)]:
+        r = timed("rtser", wav, threads=n, setup=spin.format(threads=n) if spinning else "")
+        rows.append({"threads": n, "spinning": spinning, "rtf": r["wall"] / (len(audio) / 16000)})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def batching(reps: int = 10) -> list[dict]:
+    from rtser.chunks import CHUNK, CONTEXT
+    from rtser.frontend import log_mel
+    clf = Recognizer(LANG).classifier
+    sess = clf.encoder.sessions["whisper-base"]
+    rng = np.random.default_rng(0)
+    mels = np.stack([log_mel(rng.standard_normal(CHUNK + CONTEXT).astype(np.float32) * 0.1) for _ in range(8)])
+    alone = sess.run(None, {"mel": mels[:1]})[0][:, 0]
+    rows = []
+    for b in (1, 4, 8):
+        def median(fn):
+            fn()
+            ts = []
+            for _ in range(reps):
+                t = time.perf_counter()
+                fn()
+                ts.append(time.perf_counter() - t)
+            return 1000 * float(np.median(ts))
+        together = median(lambda: sess.run(None, {"mel": mels[:b]}))
+        one_by_one = median(lambda: [sess.run(None, {"mel": mels[i:i + 1]}) for i in range(b)])
+        moved = np.abs(sess.run(None, {"mel": mels[:b]})[0][:, 0] - alone).max()
+        rows.append({"batch": b, "together_ms": together, "one_by_one_ms": one_by_one, "moved": float(moved)})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def latency(audio: np.ndarray) -> dict:
+    session = Recognizer(LANG).stream(16000)
     frame = 320  # 20 ms
     pushed_at = np.zeros(len(audio) // frame + 1)
-    arrivals = []
+    lat = {"label": [], "segment": []}
     t0 = time.perf_counter()
     for i in range(0, len(audio), frame):
-        target = t0 + (i + frame) / 16000
-        time.sleep(max(0.0, target - time.perf_counter()))
+        time.sleep(max(0.0, t0 + (i + frame) / 16000 - time.perf_counter()))
         pushed_at[i // frame] = time.perf_counter()
         for e in session.push(audio[i:i + frame]):
-            if e.type == "segment":
-                arrivals.append((e.end, time.perf_counter()))
-    lat = []
-    for end_s, arrived in arrivals:
-        # the utterance end this segment belongs to: the last true end at or after the VAD's end
-        true_end = min((t for t in ends if t >= end_s - 0.3), default=None)
-        if true_end is not None:
-            lat.append(arrived - pushed_at[min(len(pushed_at) - 1, int(true_end * 16000) // frame)])
-    lat = np.array(lat)
-    return {"utterances": len(ends), "segments": len(arrivals), "p50_ms": 1000 * float(np.percentile(lat, 50)),
-            "p95_ms": 1000 * float(np.percentile(lat, 95)), "max_ms": 1000 * float(lat.max())}
+            lat[e.type].append(time.perf_counter() - pushed_at[min(i // frame, int(e.end * 16000) // frame)])
+    return {k: (len(v), 1000 * float(np.percentile(v, 50)), 1000 * float(np.percentile(v, 95))) for k, v in lat.items()}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, default=10)
+    ap.add_argument("--seconds", type=float, default=120, help="length of each call")
     ap.add_argument("--realtime-minutes", type=float, default=2)
     ap.add_argument("--seed", type=int, default=12345)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = ap.parse_args()
-    audio, _ = synthetic_call(args.minutes, args.seed)
-    r = rtf_and_memory(audio)
-    print(r, flush=True)
-    threads, label_ms = threads_and_label_cost(audio)
-    short, ends = synthetic_call(args.realtime_minutes, args.seed + 1)
-    lat = latency(short, ends)
+    calls = {name: call_audio(args.seconds, gaps, args.seed + i)[0] for i, (name, gaps) in enumerate(CALLS.items())}
+    dense = next(iter(calls.values()))
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = cost(calls, Path(tmp))
+        thread_rows = threads(dense, Path(tmp))
+    batch_rows = batching()
+    lat = latency(dense[: int(args.realtime_minutes * 60 * 16000)])
     print(lat, flush=True)
-    write_section(args.out, "stream", f"""
-## Runtime (`python bench/stream.py`)
-
-Machine: {machine()}. Seed {args.seed}. Default bundle, `--lang en`, 1 inference thread, window 3 s,
-hop 0.5 s, default VAD (Silero, 128 ms closing silence).
-
-| measure | value |
-|---|---|
-| audio (synthetic call: real utterances of all four corpora, 0.4–3 s pauses) | {r['audio_s'] / 60:.1f} min |
-| `rtser file` wall time (process start, model load, decoding included) | {r['wall_s']:.1f} s |
-| real-time factor | {r['rtf']:.3f} |
-| peak RSS | {r['peak_rss_mb']:.0f} MB |
-| events | {r['segments']} segments, {r['labels']} rolling labels |
-| utterance end → `segment` event, real-time pace, 20 ms pushes ({args.realtime_minutes:g} min, {lat['utterances']} utterances) | p50 {lat['p50_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms, max {lat['max_ms']:.0f} ms |
-| one rolling label (encoders + head on a 3 s window, 1 thread, median of 20) | {label_ms:.0f} ms |
-
-The latency includes the silence the VAD waits for before it closes a segment
-(`VadConfig.min_silence_ms`, 128 ms) and the time Silero VAD takes to see speech fade; the
-segment's encoder + head pass mostly runs during that silence (`StreamSession._classify_early`).
-
-Inference threads (`--threads`, `Recognizer(threads=)`), `Recognizer.file` on the first 2 minutes
-of the same call, in one process:
-
-| threads | onnxruntime idle spinning | real-time factor |
-|---|---|---|
-""" + "\n".join(f"| {r['threads']} | {'on' if r['spinning'] else 'off (default)'} | {r['rtf']:.3f} |" for r in threads) + """
-
-Each call into onnxruntime is small (one 3 s window), so a second thread gains little, and with
-spinning on, the idle worker spins between calls on the core that the VAD, resampler and front
-end need. rtser therefore turns spinning off and defaults to 1 thread; more throughput on a
-many-core box comes from running more streams, not more threads per stream.
-""")
+    legs = 1 / rows[0]["new"]
+    write_section(args.out, "stream", "\n".join([
+        "## Runtime: encode every sample once (`python bench/stream.py`)", "",
+        f"Machine: {machine()}. Seed {args.seed}. `--lang {LANG}`, default bundle and VAD, window 3 s, labels at "
+        f"every 1 s chunk. Real-time factor = compute / audio, each in its own process on 1 thread (numpy's BLAS "
+        f"too), model loading excluded. New: `Recognizer.file` of this checkout (streaming chunk features, "
+        f"`rtser/chunks.py`). Old: the same call in the runtime of commit `{OLD_COMMIT}` with its bundle, which "
+        "encoded a whole 3 s window for every rolling label (every 0.5 s) and each segment again. openSMILE: "
+        "eGeMAPS v02 functionals of the same file (`opensmile` Python package).", "",
+        "| call | audio | RTF new | RTF old | RTF openSMILE | new / openSMILE | old / openSMILE | peak RSS new / old |",
+        "|---|---|---|---|---|---|---|---|"] + [
+        f"| {r['call']} | {r['seconds']:.0f} s | {r['new']:.4f} | {r['old']:.4f} | {r['smile']:.4f} | "
+        f"{r['new'] / r['smile']:.2f} | {r['old'] / r['smile']:.2f} | {r['new_rss']:.0f} / {r['old_rss']:.0f} MB |"
+        for r in rows] + [
+        "", f"Continuous-speech legs per core in real time (1 / RTF new, dense call): **{legs:.0f}**.", "",
+        f"Latency at real-time pace (dense call, first {args.realtime_minutes:g} min, 20 ms pushes): event "
+        "arrival minus the moment the audio at its `end` was pushed. A rolling label covers the window up to "
+        "the chunk boundary where it is computed; a segment waits for the VAD's closing silence (128 ms).", "",
+        "| event | count | p50 | p95 |", "|---|---|---|---|"] + [
+        f"| {k} | {n} | {p50:.0f} ms | {p95:.0f} ms |" for k, (n, p50, p95) in lat.items()] + [
+        "", "Inference threads (`--threads`), new path, dense call:", "",
+        "| threads | onnxruntime idle spinning | real-time factor |", "|---|---|---|"] + [
+        f"| {r['threads']} | {'on' if r['spinning'] else 'off (default)'} | {r['rtf']:.4f} |" for r in thread_rows] + [
+        "", "Each encoder call is small (one 1.5 s chunk), so a second thread gains little, and spinning threads "
+        "take the core the VAD and front end need: rtser defaults to 1 thread, spinning off.", "",
+        "Batching chunks into one encoder call (int8 whisper-base, layers 0–4, 1.5 s chunks, median of 10):", "",
+        "| chunks | one call | one call each | saved | largest change of a chunk's states by its batch |",
+        "|---|---|---|---|---|"] + [
+        f"| {r['batch']} | {r['together_ms']:.1f} ms | {r['one_by_one_ms']:.1f} ms | "
+        f"{1 - r['together_ms'] / r['one_by_one_ms']:.0%} | {r['moved']:.3f} |" for r in batch_rows] + [
+        "", "A batch saves little on a CPU, and with dynamic int8 quantisation a chunk's states depend on the "
+        "other chunks in its batch: one call's labels would change with another call's audio. rtser therefore "
+        "encodes each chunk alone; throughput comes from encoding every sample once."]))
 
 
 if __name__ == "__main__":

@@ -23,13 +23,12 @@ import torch
 
 from rtser import __version__, frontend
 from rtser.bundle import DEFAULT, FORMAT, Bundle, sha256
-from train import data, heads
-from train.distill import ENSEMBLE, LINEAR_STUDENTS, STUDENT, fit_student, student_dataset, teacher_probs
+from train import core, data, heads
+from train.distill import SHIPPED, STUDENT, fit_student, student_dataset, teacher_probs, whisper_variants
+from train.features import onnx_of
 from train.model import SERModel, downsample, load_dataset
 
 from . import vad
-
-GE2E = "ge2e.int8"
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
@@ -42,14 +41,15 @@ def summary(items: list[data.Clip]) -> dict:
 
 def ms_per_clip(bundle: Path, lang: str, seconds: float = 3.0, reps: int = 20) -> float:
     from rtser.model import Classifier
+    from rtser.chunks import clip_features
     clf = Classifier(Bundle(bundle), lang, threads=1)
     x = np.random.default_rng(0).standard_normal(int(seconds * frontend.SAMPLE_RATE)).astype("float32") * 0.1
-    clf.probs(x)
     times = []
-    for _ in range(reps):
+    for _ in range(reps + 1):
         t = time.perf_counter()
-        clf.probs(x)
+        clf.probs(clip_features(clf.encoder, x, 0, len(x)))
         times.append(time.perf_counter() - t)
+    times = times[1:]
     return round(1000 * float(np.median(times)), 1)
 
 
@@ -83,7 +83,7 @@ def export_language(model: SERModel, li: int, names: dict[str, str], path: Path,
     linear head on some of ``model``'s Whisper inputs, averaged in."""
     args = tuple(torch.randn(layers, 50, branch.mu.shape[-1]) for layers, branch in zip(model.layers, model.branches))
     args += (torch.rand(256),)
-    inputs = [names[v] for v in model.variants] + [names[GE2E]]
+    inputs = [names[v] for v in model.variants] + [next(n for v, n in names.items() if v.startswith("ge2e"))]
     with torch.no_grad():
         torch.onnx.export(LanguageGraph(model, li, linear), args, str(path), input_names=inputs, output_names=["probs"],
                           dynamic_axes={names[v]: {1: "steps"} for v in model.variants}, opset_version=17, dynamo=False)
@@ -91,21 +91,22 @@ def export_language(model: SERModel, li: int, names: dict[str, str], path: Path,
 
 
 def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
-    cv_path = BUILD / "distill.json"
-    if not cv_path.exists():
-        raise SystemExit(f"{cv_path} missing: run python -m train.distill first")
+    cv_path, core_path = BUILD / "distill.json", BUILD / "core.json"
+    for path, how in ((cv_path, "python -m train.distill"), (core_path, "python -m train.core")):
+        if not path.exists():
+            raise SystemExit(f"{path} missing: run {how} first")
     cv = json.loads(cv_path.read_text())
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
     ds = load_dataset(data.corpora())
     everyone = np.arange(len(ds))
     probs, genotypes = teacher_probs(ds, everyone, seed)  # the teacher sees every speaker
-    sds = student_dataset("int8").standardized(everyone)
+    sds = student_dataset().standardized(everyone)
     student = fit_student(sds, everyone, genotypes, probs, seed)
     languages = {}
     for li, (lang, corpus) in enumerate(zip(sds.langs, sds.corpora)):
         idx, n = sds.of(li), len(sds.labels[li])
-        feats = {v: heads.pooled(v, corpus) for v in LINEAR_STUDENTS[ENSEMBLE]}
+        feats = {v: heads.pooled(v, corpus) for v in whisper_variants(SHIPPED)}
         linear = heads.fit(feats, sds.y.numpy()[idx], n, seed=seed, teacher=probs.numpy()[idx, :n])
         head_file = f"head-{lang}.onnx"
         export_language(student, li, STUDENT, out / head_file, linear)
@@ -115,15 +116,17 @@ def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
             "labels": sds.labels[li], "head": head_file, "training": summary(data.clips(corpus)),
             "metrics": {"protocol": f"speaker-independent, 4 folds x {len(r['teacher']['ua']) // 4} seeds "
                                     "(python -m train.distill)",
-                        "ua_mean": mean("ensemble int8"),
-                        "ua_std": round(float(np.std(r["ensemble int8"]["ua"])), 4),
-                        "wa_mean": mean("ensemble int8", "wa"), "teacher_ua": mean("teacher"),
-                        "student_fp32_ua": mean("ensemble fp32")},
+                        "ua_mean": mean(f"ensemble {SHIPPED}"),
+                        "ua_std": round(float(np.std(r[f"ensemble {SHIPPED}"]["ua"])), 4),
+                        "wa_mean": mean(f"ensemble {SHIPPED}", "wa"), "teacher_ua": mean("teacher"),
+                        "one_pass_ua": mean("ensemble one-pass")},
             "tower_genotype": genotypes[lang],
         }
+    languages[core.LANG] = core_language(out, json.loads(core_path.read_text()), seed)
     encoders = {}
     for variant, name in STUDENT.items():
-        src, dst = BUILD / "encoders" / f"{variant}.onnx", out / f"{variant}.onnx"
+        src = onnx_of(variant)
+        dst = out / src.name
         if not dst.exists() or sha256(dst) != sha256(src):  # re-commit encoders only when they change
             shutil.copyfile(src, dst)
         encoders[name] = {"file": dst.name, "sha256": sha256(dst)}
@@ -134,8 +137,9 @@ def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
         "format": FORMAT, "name": "rtser-default", "rtser_version": __version__, "created": time.strftime("%Y-%m-%d"),
         "frontend": {"sample_rate": frontend.SAMPLE_RATE, "n_fft": frontend.N_FFT, "hop": frontend.HOP,
                      "whisper_mels": 80, "ge2e_mels": 40},
-        "window_s": 3.0, "hop_s": 0.5, "student": "mean of a multi-domain head (input gates, searched towers) on int8 whisper-base + GE2E "
-                   "and a linear head on int8 whisper-base",
+        "window_s": 3.0, "hop_s": 1.0,
+        "student": "mean of a multi-domain head (input gates, searched towers) on int8 whisper-base (layers 0-4) + GE2E "
+                   "and a linear head on int8 whisper-base, on streaming chunk features (rtser.chunks)",
         "encoders": encoders, "languages": languages,
         "files": {f: sha256(out / f) for f in files},
         "built_with": {"seed": seed, "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
@@ -150,6 +154,21 @@ def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
     return manifest
 
 
+def core_language(out: Path, loco: dict, seed: int) -> dict:
+    """The ``any`` head (``train.core``) on every corpus, with its leave-one-corpus-out metrics."""
+    feats, y, corpus = core.core_dataset()
+    head_file = f"head-{core.LANG}.npz"
+    core.fit(feats, y, seed).save(out / head_file)
+    speakers = {c.speaker for name in data.corpora() for c in data.clips(name) if c.label in core.CORE}
+    return {"labels": core.CORE, "head": head_file,
+            "training": {"corpus": "+".join(data.corpora()), "clips": len(y), "speakers": len(speakers),
+                         "label_counts": {c: int((y == k).sum()) for k, c in enumerate(core.CORE)}},
+            "metrics": {"protocol": "leave one corpus out (python -m train.core)",
+                        "ua_mean": round(float(np.mean([r["ua"] for r in loco.values()])), 4),
+                        "ua_std": round(float(np.std([r["ua"] for r in loco.values()])), 4),
+                        "wa_mean": round(float(np.mean([r["wa"] for r in loco.values()])), 4)}}
+
+
 CORPUS_NAMES = {"emodb": "EmoDB", "emovo": "EMOVO", "ravdess": "RAVDESS", "urdu": "URDU"}
 
 
@@ -159,6 +178,10 @@ def accuracy_table(manifest: dict) -> str:
              "|---|---|---|---|---|---|"]
     for lang, spec in manifest["languages"].items():
         m, t = spec["metrics"], spec["training"]
+        if lang == core.LANG:
+            lines.append(f"| {lang} | all four, each held out in turn (leave one corpus out) | {len(spec['labels'])} | "
+                         f"{m['ua_mean']:.2f} ± {m['ua_std']:.2f} | {m['wa_mean']:.2f} | – |")
+            continue
         lines.append(f"| {lang} | {CORPUS_NAMES.get(t['corpus'], t['corpus'])} ({t['speakers']} speakers) | "
                      f"{len(spec['labels'])} | {m['ua_mean']:.2f} ± {m['ua_std']:.2f} | {m['wa_mean']:.2f} | "
                      f"{m['teacher_ua']:.2f} |")
@@ -172,12 +195,15 @@ def write_report(manifest: dict, out: Path) -> None:
     lines = ["## Shipped bundle (`python -m export.bundle`)", "",
              f"Student: {manifest['student']}, distilled from the teacher trained on every speaker. "
              f"Bundle size {size / 1e6:.1f} MB. UA from `python -m train.distill` (4 speaker-independent folds × seeds); "
-             f"ms per 3 s clip: encoders + head, 1 thread, median of 20, on {machine()}.", "",
-             "| lang | teacher fp32 UA | student fp32 UA | student int8 UA (shipped) | student − teacher | ms / 3 s clip |",
+             f"ms per 3 s clip: chunk encoders + head, 1 thread, median of 20, on {machine()}.", "",
+             "| lang | teacher fp32 UA | student, one-pass features (previous runtime) | student, chunk features "
+             "(shipped) | shipped − teacher | ms / 3 s clip |",
              "|---|---|---|---|---|---|"]
     for lang, spec in manifest["languages"].items():
         m = spec["metrics"]
-        lines.append(f"| {lang} | {m['teacher_ua']:.3f} | {m['student_fp32_ua']:.3f} | {m['ua_mean']:.3f} | "
+        if "teacher_ua" not in m:
+            continue
+        lines.append(f"| {lang} | {m['teacher_ua']:.3f} | {m['one_pass_ua']:.3f} | {m['ua_mean']:.3f} | "
                      f"{m['ua_mean'] - m['teacher_ua']:+.3f} | {m['ms_per_3s_clip_1_thread']} |")
     write_section(ROOT / "docs" / "results.md", "bundle", "\n".join(lines), title="# Results\n")
 

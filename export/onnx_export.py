@@ -14,23 +14,25 @@ from .ge2e import load_ge2e
 from .whisper import WindowEncoder, load_encoder
 
 OPSET = 17
+STUDENT_LAYERS = 4  # the runtime's whisper-base stops after layer 4: the heads' gates weigh layers 2-3 most
 ENCODERS = {  # bundle name -> how to build it
     "whisper-base": lambda: WindowEncoder(load_encoder("base")),
+    f"whisper-base-l{STUDENT_LAYERS}": lambda: WindowEncoder(load_encoder("base"), STUDENT_LAYERS),
     "whisper-tiny.en": lambda: WindowEncoder(load_encoder("tiny.en")),
     "ge2e": load_ge2e,
 }
 
 
 def export_module(name: str, module: torch.nn.Module, path: Path) -> Path:
-    """Write ``module`` as ONNX. Whisper graphs: ``mel (1, 80, T)`` -> ``hidden_states (L+1, 1,
-    T/2, D)``; GE2E: ``mels (1, frames, 40)`` -> ``embedding (1, 256)``."""
+    """Write ``module`` as ONNX, batch and time dynamic. Whisper graphs: ``mel (B, 80, T)`` ->
+    ``hidden_states (L+1, B, T/2, D)``; GE2E: ``mels (B, frames, 40)`` -> ``embedding (B, 256)``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if name == "ge2e":
-        args, inputs, outputs = (torch.rand(1, 200, 40),), ["mels"], ["embedding"]
-        axes = {"mels": {1: "frames"}}
+        args, inputs, outputs = (torch.rand(2, 200, 40),), ["mels"], ["embedding"]
+        axes = {"mels": {0: "batch", 1: "frames"}, "embedding": {0: "batch"}}
     else:
-        args, inputs, outputs = (torch.randn(1, 80, 300),), ["mel"], ["hidden_states"]
-        axes = {"mel": {2: "frames"}, "hidden_states": {2: "steps"}}
+        args, inputs, outputs = (torch.randn(2, 80, 300),), ["mel"], ["hidden_states"]
+        axes = {"mel": {0: "batch", 2: "frames"}, "hidden_states": {1: "batch", 2: "steps"}}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings about is_causal/shape asserts are harmless
         torch.onnx.export(module.eval(), args, str(path), input_names=inputs, output_names=outputs,

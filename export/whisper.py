@@ -92,16 +92,19 @@ def load_encoder(source: str) -> WhisperEncoder:
 
 class WindowEncoder(nn.Module):
     """Runs a ``WhisperEncoder`` on ``T <= 3000`` mel frames (no 30 s padding) and returns every
-    hidden state: ``(layers + 1, batch, ceil(T / 2), d_model)``; index 0 is the input embedding, the
-    last one is after the final layer norm (as Whisper's own encoder output)."""
+    hidden state: ``(layers + 1, batch, ceil(T / 2), d_model)``; index 0 is the input embedding.
+    With all layers the last state is after the final layer norm (as Whisper's own encoder output);
+    ``layers=k`` cuts the encoder after layer ``k`` (the deepest one a head reads)."""
 
-    def __init__(self, encoder: WhisperEncoder):
+    def __init__(self, encoder: WhisperEncoder, layers: int | None = None):
         super().__init__()
         self.encoder = encoder.eval()
+        self.layers = encoder.layers[:layers] if layers else encoder.layers
+        self.truncated = len(self.layers) < len(encoder.layers)
 
     @property
     def num_states(self) -> int:
-        return len(self.encoder.layers) + 1
+        return len(self.layers) + 1
 
     @property
     def width(self) -> int:
@@ -113,9 +116,10 @@ class WindowEncoder(nn.Module):
         x = nn.functional.gelu(enc.conv2(x)).permute(0, 2, 1)
         x = x + enc.embed_positions.weight[: x.shape[1]]
         states = [x]
-        for layer in enc.layers:
+        for layer in self.layers:
             x = layer(x, None)
             x = x[0] if isinstance(x, tuple) else x
             states.append(x)
-        states[-1] = enc.layer_norm(x)
+        if not self.truncated:
+            states[-1] = enc.layer_norm(x)
         return torch.stack(states)

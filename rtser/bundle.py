@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import RtserError
 
-FORMAT = 1
+FORMAT = 2  # 2: heads read streaming chunk features (rtser.chunks)
 DEFAULT = Path(__file__).resolve().parent / "bundle"
 REQUIRED = {"format": int, "window_s": (int, float), "hop_s": (int, float), "encoders": dict,
             "languages": dict, "files": dict}

@@ -17,7 +17,8 @@ import numpy as np
 
 from .audio import load
 from .bundle import FORMAT, Bundle, sha256
-from .encoders import Encoders
+from .chunks import ChunkEncoder, clip_features
+from .encoders import session
 from .errors import RtserError
 from .head import NumpyHead, pool, softmax
 from .vad import SILERO, Vad, VadConfig
@@ -65,15 +66,14 @@ def read_manifest(path: str | Path) -> tuple[list[Path], list[str], list[str] | 
     return clips, labels, [r["speaker"] for r in rows]
 
 
-def embed(clips: list[Path], encoders: Encoders, vad: Vad,
+def embed(clips: list[Path], encoder: ChunkEncoder, vad: Vad,
           progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
     """Per encoder: pooled features of each clip's speech span, as ``Recognizer.predict`` cuts it
     (the whole clip when the VAD finds no speech: the clip was labelled as speech)."""
     out: dict[str, list] = {}
     for path in clips:
         audio = load(path)
-        speech = vad.speech_audio(audio)
-        for name, value in encoders(speech if len(speech) else audio).items():
+        for name, value in clip_features(encoder, audio, *(vad.speech_bounds(audio) or (0, len(audio)))).items():
             out.setdefault(name, []).append(pool(value))
         if progress:
             progress(1)
@@ -166,7 +166,7 @@ def enroll(lang: str, manifest: str | Path, out: str | Path, base: str | Path | 
         if n < MIN_PER_CLASS:
             warn(f"warning: class {c!r} has only {n} clip(s); results for it will be unreliable (aim for 20+)")
     names = list(base_bundle.manifest["encoders"])
-    encoders = Encoders({n: base_bundle.encoder(n) for n in names}, threads)
+    encoders = ChunkEncoder({n: session(base_bundle.encoder(n), threads) for n in names})
     t0 = time.time()
     pooled = embed(clips, encoders, Vad(VadConfig(), base_bundle.vad_model(SILERO)), progress)
     y = np.array([classes.index(lab) for lab in labels])

@@ -61,8 +61,12 @@ def power_spectrogram(audio: np.ndarray) -> np.ndarray:
 
 def log_mel(audio: np.ndarray, n_mels: int = 80) -> np.ndarray:
     """Whisper's normalised log-mel spectrogram, ``(n_mels, len(audio) // 160)`` float32."""
-    mel = mel_filters(n_mels) @ power_spectrogram(audio)
-    log = np.log10(np.maximum(mel, 1e-10))
+    return log_mel_of_power(power_spectrogram(audio), n_mels)
+
+
+def log_mel_of_power(power: np.ndarray, n_mels: int = 80) -> np.ndarray:
+    """``log_mel`` from a ``power_spectrogram`` already computed."""
+    log = np.log10(np.maximum(mel_filters(n_mels) @ power, 1e-10))
     log = np.maximum(log, log.max() - 8.0)
     return ((log + 4.0) / 4.0).astype(np.float32)
 

@@ -1,10 +1,11 @@
-"""One language's classifier: the encoders its head reads, then the head (ONNX, probabilities)."""
+"""One language's classifier: the encoders its head reads (run chunk by chunk), then the head."""
 from __future__ import annotations
 
 import numpy as np
 
 from .bundle import Bundle
-from .encoders import Encoders, session
+from .chunks import ChunkEncoder
+from .encoders import session
 from .errors import RtserError
 from .head import NumpyHead
 
@@ -21,11 +22,11 @@ class Classifier:
         else:
             self.head = session(path, threads, spinning)
             self.inputs = [i.name for i in self.head.get_inputs()]
-        self.encoders = Encoders({name: owner.encoder(name) for name in self.inputs}, threads, spinning)
+        self.encoder = ChunkEncoder({name: session(owner.encoder(name), threads, spinning) for name in self.inputs})
 
-    def probs(self, audio16k: np.ndarray) -> np.ndarray:
-        feats = self.encoders(audio16k)
-        probs = self.head.run(None, {name: feats[name] for name in self.inputs})[0].astype(np.float64)
+    def probs(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """Class probabilities of a span's features (``chunks.FeatureTrack.features``)."""
+        probs = self.head.run(None, {name: features[name] for name in self.inputs})[0].astype(np.float64)
         if not np.all(np.isfinite(probs)):  # never hand out NaN: that is a bug, not an answer
             raise RtserError(f"the {self.lang} head gave non-finite probabilities; please report this "
                              "with the audio (RTSER_DEBUG=1)")

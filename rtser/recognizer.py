@@ -8,6 +8,7 @@ import numpy as np
 
 from .audio import AudioFile, as_float, check_sample_rate
 from .bundle import Bundle
+from .chunks import CHUNK, clip_features
 from .errors import RtserError
 from .events import Event, Prediction
 from .frontend import SAMPLE_RATE
@@ -32,6 +33,8 @@ class Recognizer:
         self.hop_s = hop_s or self.bundle.manifest["hop_s"]
         if not 0 < self.hop_s <= self.window_s <= 30:
             raise RtserError(f"need 0 < hop ({self.hop_s}) <= window ({self.window_s}) <= 30 seconds")
+        if self.hop_s * SAMPLE_RATE % CHUNK:
+            raise RtserError(f"the hop ({self.hop_s} s) must be a whole number of {CHUNK // SAMPLE_RATE} s feature chunks")
         config = vad or VadConfig()
         self.vad = Vad(config, self.bundle.vad_model(config.kind) if config.kind == SILERO else None)
 
@@ -44,10 +47,11 @@ class Recognizer:
         x = as_float(samples).mean(axis=1)
         if len(x) == 0:
             raise RtserError("the clip is empty")
-        speech = self.vad.speech_audio(resample(x, rate, SAMPLE_RATE))
-        if len(speech) == 0:  # tones, music, noise: no speech, no emotion
+        audio = resample(x, rate, SAMPLE_RATE)
+        bounds = self.vad.speech_bounds(audio)
+        if bounds is None:  # tones, music, noise: no speech, no emotion
             return Prediction(None, {})
-        probs = self.classifier.probs(speech)
+        probs = self.classifier.probs(clip_features(self.classifier.encoder, audio, *bounds))
         return Prediction(self.labels[int(np.argmax(probs))], {k: float(p) for k, p in zip(self.labels, probs)})
 
     def stream(self, sample_rate: int = SAMPLE_RATE, channels: int = 1, split: bool = False,

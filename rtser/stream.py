@@ -1,9 +1,11 @@
-"""Streaming: audio blocks -> 16 kHz -> VAD frames -> rolling windows -> smoothed label events.
+"""Streaming: audio blocks -> 16 kHz -> VAD frames -> chunk features -> pooled windows -> head ->
+smoothed label events.
 
 Every channel advances in lockstep, frame by frame, so the events depend only on the audio and
 never on how it was chunked into ``push`` calls. The VAD sees a stream start and end in silence,
-as it sees a lone clip in ``Vad.speech_audio``, and the model reads only the stream's own audio, so
-a clip streamed alone gets the segment label that ``Recognizer.predict`` gives it.
+as it sees a lone clip in ``Vad.speech_bounds``, and the model reads only the stream's own audio,
+encoded once per segment in 1 s chunks (``rtser.chunks``), so a clip streamed alone gets the
+segment label that ``Recognizer.predict`` gives it. Rolling labels come as each chunk completes.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from .audio import ToMono16k, as_float, check_sample_rate
+from .chunks import CHUNK, FeatureTrack
 from .errors import RtserError
 from .events import Event
 from .frontend import SAMPLE_RATE
@@ -25,18 +28,19 @@ ECHO_RATIO = 10 ** (12 / 10)  # a split channel 12 dB below another one hears th
 
 
 class _Channel:
-    """One channel's VAD state, recent audio and label smoother."""
+    """One channel's VAD state, recent audio, chunk features and label smoother."""
 
-    def __init__(self, index: int, vad: Vad, labels: list[str], keep: int, lead: int):
+    def __init__(self, index: int, vad: Vad, clf: Classifier, keep: int, lead: int):
         self.index = index
         self.segmenter = vad.segmenter()
-        self.smoother = LabelSmoother(labels)
+        self.smoother = LabelSmoother(clf.labels)
+        self.track = FeatureTrack(clf.encoder, self.span)
         self.keep = keep                      # samples kept behind the present when idle
         self.buf = np.zeros(2 * SAMPLE_RATE, np.float32)
         self.size = lead                      # buf[:size] holds samples [offset, offset + size):
         self.offset = -lead                   # the stream starts after ``lead`` samples of silence
         self.seg_start: int | None = None
-        self.next_hop = 0
+        self.next_label = 0                   # the chunk boundary of the next rolling label
         self.labelled_to = 0                  # where the last rolling label's speech ended
         self.early: tuple[int, int, np.ndarray] | None = None  # (start, end, probs) of the open segment
 
@@ -71,18 +75,17 @@ class StreamSession:
     session consistent (its error is raised from ``push``/``close`` once every event was delivered)."""
 
     def __init__(self, classifier: Classifier, vad: Vad, sample_rate: int = SAMPLE_RATE, channels: int = 1,
-                 split: bool = False, window_s: float = 3.0, hop_s: float = 0.5,
+                 split: bool = False, window_s: float = 3.0, hop_s: float = 1.0,
                  callback: Callable[[Event], None] | None = None):
         self.clf, self.callback = classifier, callback
         self.frame = vad.config.frame
         self.sample_rate, self.n_channels = check_sample_rate(sample_rate), int(channels)
         self.window, self.hop = int(window_s * SAMPLE_RATE), int(hop_s * SAMPLE_RATE)
-        self.min_window = min(self.window, SAMPLE_RATE)  # shorter windows give unreliable labels
         self.pad, self.post_pad = vad.config.pad, vad.config.post_pad
         lead = vad.lead()
         self.convert = ToMono16k(self.sample_rate, self.n_channels, split)
         n = self.n_channels if split else 1
-        self.channels = [_Channel(i, vad, self.clf.labels, self.window + self.pad, lead) for i in range(n)]
+        self.channels = [_Channel(i, vad, self.clf, self.window + self.pad, lead) for i in range(n)]
         self.pos = -lead  # 16 kHz samples already cut into VAD frames
         self.seq = 0
         self.closed = False
@@ -152,36 +155,38 @@ class StreamSession:
                 for kind, at in ch.segmenter.step(f, start, mute=echo, energy=e):
                     events += self._change(ch, kind, at, end)
                 self._classify_early(ch, end)
-                if ch.seg_start is not None and end >= ch.next_hop:
-                    ch.next_hop += self.hop
-                    events += self._label(ch, end)
+                if ch.seg_start is not None and end >= ch.next_label:
+                    events += self._label(ch, ch.next_label)
+                    ch.next_label += self.hop
                 ch.trim(end)
             self.pos = end
         return events
 
     def _change(self, ch: _Channel, kind: str, at: int, now: int) -> list[Event]:
-        if kind == "start":  # first rolling label once the segment holds min_window of audio
-            ch.seg_start, ch.next_hop, ch.labelled_to = at, at + max(self.hop, self.min_window), at
+        if kind == "start":  # the segment's audio, and its chunk grid, start pad before its speech
+            ch.seg_start, ch.labelled_to = at, at
+            ch.track.reset(max(at - self.pad, 0))
+            ch.next_label = ch.track.anchor + CHUNK  # the first rolling label once a chunk is whole
             ch.smoother.reset()
             return []
         start, ch.seg_start = ch.seg_start, None
         if ch.early and ch.early[:2] == (start, at) and at + self.post_pad <= now:
             probs = ch.early[2]  # the same audio, classified while the closing silence ran
         else:
-            probs = self.clf.probs(self._audio(ch, start - self.pad, min(at + self.post_pad, now)))
+            probs = self._probs(ch, start - self.pad, min(at + self.post_pad, now))
         ch.early = None
         return [self._event("segment", ch, start, at, self.clf.labels[int(np.argmax(probs))], probs)]
 
-    def _label(self, ch: _Channel, now: int) -> list[Event]:
-        """The segment's last ``window`` of speech (a trailing pause left out), when it has grown."""
-        end = ch.segmenter.speech_end(now)
+    def _label(self, ch: _Channel, boundary: int) -> list[Event]:
+        """The segment's last ``window`` up to a chunk ``boundary``, when its speech has grown; the
+        event ends where the speech does (a trailing pause left out)."""
+        end = ch.segmenter.speech_end(boundary)
         if end <= ch.labelled_to:
             return []
         ch.labelled_to = end
-        start = max(ch.seg_start, end - self.window)
-        audio = self._audio(ch, max(ch.seg_start - self.pad, end - self.window), min(end + self.post_pad, now))
-        label, smooth = ch.smoother.update(self.clf.probs(audio))
-        return [self._event("label", ch, start, end, label, smooth)]
+        probs = self._probs(ch, max(ch.seg_start - self.pad, boundary - self.window), boundary)
+        label, smooth = ch.smoother.update(probs)
+        return [self._event("label", ch, max(ch.seg_start, end - self.window), end, label, smooth)]
 
     def _classify_early(self, ch: _Channel, now: int) -> None:
         """Once a pause after speech holds ``post_pad`` of audio, classify the segment as it would
@@ -192,12 +197,12 @@ class StreamSession:
             return
         key = (ch.seg_start, seg.last_speech_end)
         if ch.early is None or ch.early[:2] != key:
-            ch.early = (*key, self.clf.probs(self._audio(ch, key[0] - self.pad, key[1] + self.post_pad)))
+            ch.early = (*key, self._probs(ch, key[0] - self.pad, key[1] + self.post_pad))
 
-    def _audio(self, ch: _Channel, a: int, b: int) -> np.ndarray:
-        """What the model reads of [a, b): only the stream's own audio, never the silence the VAD
-        is primed with before it or flushed with after it (as ``Vad.speech_audio`` cuts a clip)."""
-        return ch.span(max(a, 0), b if self.audio_end is None else min(b, self.audio_end))
+    def _probs(self, ch: _Channel, a: int, b: int) -> np.ndarray:
+        """The head on [a, b): only the stream's own audio, never the silence the VAD is primed
+        with before it or flushed with after it (as ``Recognizer.predict`` cuts a clip)."""
+        return self.clf.probs(ch.track.features(max(a, 0), b if self.audio_end is None else min(b, self.audio_end)))
 
     def _event(self, kind, ch, start, end, label, probs) -> Event:
         if self.audio_end is not None:

@@ -138,14 +138,6 @@ class Vad:
         bounds += [at for _, at in seg.finish(len(x))]
         return (bounds[0] - pad - lead, bounds[-1] + cfg.post_pad - lead) if bounds else None
 
-    def speech_audio(self, audio: np.ndarray) -> np.ndarray:
-        """The clip's speech as ``Recognizer.predict`` classifies it (``speech_bounds`` within the
-        clip: nothing is made up beyond its edges). Empty when there is no speech."""
-        bounds = self.speech_bounds(audio)
-        if bounds is None:
-            return np.zeros(0, np.float32)
-        return np.asarray(audio[max(0, bounds[0]): bounds[1]], np.float32)
-
 
 class Segmenter:
     """Feed whole frames to ``step`` (or scores to ``decide``); both return the changes

@@ -92,7 +92,7 @@ def test_variable_length_windows(speech):
         assert h.shape == (5, 1, int(seconds * 50), 384)
 
 
-@pytest.mark.parametrize("name", ["whisper-base", "whisper-tiny.en"])
+@pytest.mark.parametrize("name", ["whisper-base", "whisper-base-l4", "whisper-tiny.en"])
 def test_onnx_fp32_matches_pytorch_and_int8_keeps_layers(name, exported, speech):
     module = ENCODERS[name]()
     fp32, int8 = session(exported[name]["fp32"], 2), session(exported[name]["int8"], 2)
@@ -106,10 +106,28 @@ def test_onnx_fp32_matches_pytorch_and_int8_keeps_layers(name, exported, speech)
         assert pooled_cosine(b, a).min() >= 0.99
 
 
+def test_cut_encoder_keeps_the_first_layers_exactly(speech):
+    full, cut = WindowEncoder(load_encoder("base")), ENCODERS["whisper-base-l4"]()
+    mel = torch.from_numpy(log_mel(speech["emovo"]))[None]
+    with torch.no_grad():
+        a, b = full(mel), cut(mel)
+    assert b.shape[0] == 5 and torch.equal(a[:5], b)
+
+
+def test_chunks_int8_states_stay_close_to_fp32(exported, speech):
+    """Per layer, on 1.5 s chunks as the runtime encodes them (1 s of new audio + 0.5 s context)."""
+    from rtser.chunks import ChunkEncoder, clip_features
+    fp32 = ChunkEncoder({"w": session(exported["whisper-base-l4"]["fp32"], 2)})
+    int8 = ChunkEncoder({"w": session(exported["whisper-base-l4"]["int8"], 2)})
+    for x in speech.values():
+        a, b = clip_features(fp32, x, 0, len(x))["w"], clip_features(int8, x, 0, len(x))["w"]
+        assert pooled_cosine(b, a).min() >= 0.99
+
+
 def test_shipped_int8_encoders_are_this_export(exported):
     """Re-running the export reproduces the committed graphs byte for byte (so they are re-committed
     only when the export really changes)."""
-    for name in ("whisper-base", "ge2e"):
+    for name in ("whisper-base-l4", "ge2e"):
         assert sha256(exported[name]["int8"]) == sha256(DEFAULT / f"{name}.int8.onnx")
 
 
@@ -135,13 +153,14 @@ def test_ge2e_weights_onnx_and_int8(exported, speech):
 def test_front_end_matches_whisper_and_is_the_one_both_paths_use(speech):
     from transformers import WhisperFeatureExtractor
 
-    import rtser.encoders
+    import rtser.chunks
     import train.features
     x = speech["emovo"]
     fe = WhisperFeatureExtractor(feature_size=80, sampling_rate=16000, hop_length=160, chunk_length=30, n_fft=400)
     ref = fe._np_extract_fbank_features(x[None], "cpu")[0]
     assert np.abs(log_mel(x) - ref).max() < 1e-4
-    assert train.features.Encoders is rtser.encoders.Encoders and rtser.encoders.log_mel is log_mel
+    assert train.features.log_mel is log_mel
+    assert train.features.clip_features is rtser.chunks.clip_features  # the students' cache: the runtime's code
 
 
 def test_source_weights_are_pinned(monkeypatch):

@@ -4,10 +4,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from rtser.bundle import DEFAULT  # noqa: E402
-from rtser.encoders import Encoders  # noqa: E402
+from rtser.audio import load  # noqa: E402
+from rtser.bundle import DEFAULT, Bundle  # noqa: E402
+from rtser.chunks import ChunkEncoder, clip_features  # noqa: E402
+from rtser.encoders import session  # noqa: E402
 from train import data  # noqa: E402
-from train.features import clip_audio  # noqa: E402
+from train.features import clip_bounds  # noqa: E402
 from train.fit import gate_means, predict, train  # noqa: E402
 from train.model import MAX_STEPS, OPS, POOLS, SERModel, make_dataset, supcon  # noqa: E402
 from train.nas import search  # noqa: E402
@@ -16,8 +18,19 @@ PER_CORPUS = 48
 
 
 @pytest.fixture(scope="module")
-def small(data_dir):
-    enc = Encoders({"whisper-base.int8": DEFAULT / "whisper-base.int8.onnx", "ge2e.int8": DEFAULT / "ge2e.int8.onnx"}, threads=2)
+def features():
+    """A clip's features as the runtime and the training cache compute them (the shipped encoders)."""
+    bundle = Bundle(DEFAULT)
+    enc = ChunkEncoder({n: session(bundle.encoder(n), 2) for n in ("whisper-base", "ge2e")})
+
+    def of(path):
+        audio = load(path)
+        return clip_features(enc, audio, *clip_bounds(audio))
+    return of
+
+
+@pytest.fixture(scope="module")
+def small(data_dir, features):
     seq, emb, lang, y, spk, labels, langs = [], [], [], [], [], [], []
     for li, corpus in enumerate(["emodb", "emovo"]):
         items = data.clips(corpus)
@@ -25,9 +38,9 @@ def small(data_dir):
         langs.append(items[0].language)
         pick = np.random.default_rng(0).choice(len(items), PER_CORPUS, replace=False)
         for i in pick:
-            out = enc(clip_audio(items[i].path))
-            seq.append(out["whisper-base.int8"].transpose(1, 0, 2))  # the cache's (T, L, D)
-            emb.append(out["ge2e.int8"])
+            out = features(items[i].path)
+            seq.append(out["whisper-base"].transpose(1, 0, 2))  # the cache's (T, L, D)
+            emb.append(out["ge2e"])
             lang.append(li)
             y.append(labels[-1].index(items[i].label))
             spk.append(items[i].speaker)
@@ -94,7 +107,7 @@ def test_supcon_falls_on_a_separable_batch_and_is_finite_for_singletons():
     assert torch.isfinite(single) and single.item() == 0
 
 
-def test_exported_language_graph_matches_the_model(small, tmp_path):
+def test_exported_language_graph_matches_the_model(small, features, tmp_path):
     """The head graph takes raw encoder outputs: its downsampling, standardisation and (for the
     linear head it averages in) time pooling must be training's."""
     ort = pytest.importorskip("onnxruntime")
@@ -105,16 +118,16 @@ def test_exported_language_graph_matches_the_model(small, tmp_path):
     idx = np.arange(len(small))
     model = train(SERModel(small, gate="input", genotypes=genotypes), small, idx, epochs=1)
     rng = np.random.default_rng(0)
-    linear = heads.fit({"whisper-base.int8": rng.standard_normal((20, 7, 1024)).astype(np.float32)},
+    layers = small.seq["whisper-base.int8"].shape[1]
+    linear = heads.fit({"whisper-base.int8": rng.standard_normal((20, layers, 1024)).astype(np.float32)},
                        np.arange(20) % 7, 7, epochs=1)
     names = {"whisper-base.int8": "whisper-base", "ge2e.int8": "ge2e"}
     plain = ort.InferenceSession(str(export_language(model, 1, names, tmp_path / "h.onnx")), providers=["CPUExecutionProvider"])
     ensemble = ort.InferenceSession(str(export_language(model, 1, names, tmp_path / "e.onnx", linear)),
                                     providers=["CPUExecutionProvider"])
-    enc = Encoders({"whisper-base": DEFAULT / "whisper-base.int8.onnx", "ge2e": DEFAULT / "ge2e.int8.onnx"})
     items, compared = data.clips("emovo"), 0
     for i in rng.choice(len(items), PER_CORPUS, replace=False):
-        out = enc(clip_audio(items[i].path))
+        out = features(items[i].path)
         h = out["whisper-base"]  # (L, T, D)
         row = make_dataset(small.langs, small.labels, small.corpora,
                            {"whisper-base.int8": [h.transpose(1, 0, 2)]}, out["ge2e"][None], [1], [0], ["x"])

@@ -1,9 +1,12 @@
-"""Distillation: the multi-domain teacher (fp32 whisper-base + tiny.en + GE2E) -> students on what
-the edge runtime computes cheaply (int8 encoders), measured on the report's speaker-independent
-folds. The teacher of each round is the report's (g), kept by ``python -m train.report``. Students:
-the same multi-domain gated model with the round's searched towers, on int8 whisper-base + GE2E
-only, and linear heads per language on a few encoder choices. What ships is their ensemble: the
-mean of the multi-domain student's and the linear whisper-base head's probabilities.
+"""Distillation: the multi-domain teacher (fp32 whisper-base + tiny.en + GE2E, one pass over each
+clip) -> students on what the edge runtime computes cheaply, measured on the report's
+speaker-independent folds. The teacher of each round is the report's (g), kept by
+``python -m train.report``. Students: the same multi-domain gated model with the round's searched
+towers, on int8 whisper-base + GE2E only, and a linear head per language on whisper-base. What ships
+is their ensemble: the mean of the multi-domain student's and the linear head's probabilities.
+Students are trained on two feature paths, on the same folds and seeds: ``chunks`` (what ships:
+the runtime's streaming chunk features, whisper-base cut after layer 4) and ``one-pass`` (the
+previous runtime: each clip's speech encoded whole by the full int8 whisper-base).
 
     python -m train.report             # first: the teachers -> build/teacher-rounds.npz
     python -m train.distill            # -> docs/results.md (section "distill"), build/distill.json
@@ -28,12 +31,16 @@ from .report import SUPCON, folds, teacher_rounds
 
 ROOT = Path(__file__).resolve().parents[1]
 TEACHER = {"gate": "input", "nas": True, "supcon": SUPCON["weight"]}  # the report's full model (g)
-STUDENT = {"whisper-base.int8": "whisper-base", "ge2e.int8": "ge2e"}  # shipped: cache variant -> bundle name
-LINEAR_STUDENTS = {  # linear heads per language on candidate edge inputs
-    "base": {"whisper-base.int8": "whisper-base"},
-    "base+ge2e": {"whisper-base.int8": "whisper-base", "ge2e.int8": "ge2e"},
+PATHS = {  # student feature path -> {cache variant: bundle input name}; the first one ships
+    "chunks": {"whisper-base-l4.int8@chunks": "whisper-base", "ge2e.int8@chunks": "ge2e"},
+    "one-pass": {"whisper-base.int8": "whisper-base", "ge2e.int8": "ge2e"},
 }
-ENSEMBLE = "base"  # the linear student averaged with the multi-domain student in what ships
+SHIPPED = "chunks"
+STUDENT = PATHS[SHIPPED]
+
+
+def whisper_variants(path: str) -> list[str]:
+    return [v for v in PATHS[path] if not v.startswith("ge2e")]
 
 
 def teacher_probs(ds, train_idx, seed: int, genotypes=None, epochs: int = 30) -> tuple[torch.Tensor, dict]:
@@ -47,13 +54,9 @@ def teacher_probs(ds, train_idx, seed: int, genotypes=None, epochs: int = 30) ->
     return padded(predict(model, ds, np.arange(len(ds)))), genotypes
 
 
-def swap_precision(variants, to: str) -> list[str]:
-    return [v.replace(".int8", f".{to}") for v in variants]
-
-
-def student_dataset(precision: str = "int8"):
-    whisper = [v for v in swap_precision(STUDENT, precision) if not v.startswith("ge2e")]
-    return load_dataset(data.corpora(), whisper, f"ge2e.{precision}")
+def student_dataset(path: str = SHIPPED):
+    ge2e = next(v for v in PATHS[path] if v.startswith("ge2e"))
+    return load_dataset(data.corpora(), whisper_variants(path), ge2e)
 
 
 def fit_student(ds, train_idx, genotypes, teacher: torch.Tensor, seed: int, epochs: int = 40) -> SERModel:
@@ -66,16 +69,16 @@ def fit_student(ds, train_idx, genotypes, teacher: torch.Tensor, seed: int, epoc
 
 
 def evaluate(seed: int = data.SEED, repeats: int = 1, log=print) -> dict:
-    """Per language, fold and repeat: teacher UA/WA, and each student (KD) on fp32 and int8 encoders.
+    """Per language, fold and repeat: teacher UA/WA, and each student (KD) on each feature path.
     Repeat 0 uses the report's teachers; repeat k retrains each round's teacher (same genotypes) and
     the students with seed + k."""
     teachers, genotypes = teacher_rounds()
-    students = {p: student_dataset(p) for p in ("fp32", "int8")}
+    students = {p: student_dataset(p) for p in PATHS}
     tds = load_dataset(data.corpora()) if repeats > 1 else None
-    ds = students["int8"]
+    ds = students[SHIPPED]
     rounds = folds(ds)
-    linear_inputs = {(name, p): {c: {v: heads.pooled(v, c) for v in swap_precision(variants, p)} for c in ds.corpora}
-                     for name, variants in LINEAR_STUDENTS.items() for p in ("fp32", "int8")}  # loaded once
+    linear_inputs = {p: {c: {v: heads.pooled(v, c) for v in whisper_variants(p)} for c in ds.corpora}
+                     for p in PATHS}  # loaded once
     res = {lang: {} for lang in ds.langs}
     for (r, test), k in itertools.product(enumerate(rounds), range(repeats)):
         tr = np.setdiff1d(np.arange(len(ds)), test)
@@ -84,12 +87,12 @@ def evaluate(seed: int = data.SEED, repeats: int = 1, log=print) -> dict:
         else:
             probs = teacher_probs(tds, tr, seed + k, genotypes[r])[0]
         t_all = probs.numpy()
-        md = {}  # precision -> (N, max classes) probabilities of the test clips
-        for precision, student in students.items():
+        md = {}  # path -> (N, max classes) probabilities of the test clips
+        for path, student in students.items():
             sds = student.standardized(tr)
             model = fit_student(sds, tr, genotypes[r], probs, seed + k)
-            md[precision] = np.zeros(t_all.shape)
-            md[precision][test] = padded(predict(model, sds, test)).numpy()
+            md[path] = np.zeros(t_all.shape)
+            md[path][test] = padded(predict(model, sds, test)).numpy()
         for li, (lang, corpus) in enumerate(zip(ds.langs, ds.corpora)):
             idx = ds.of(li)
             off, n = idx[0], len(ds.labels[li])
@@ -97,29 +100,26 @@ def evaluate(seed: int = data.SEED, repeats: int = 1, log=print) -> dict:
             y = ds.y.numpy()[idx]
             t = t_all[idx, :n]
             scores = {"teacher": t[te_l]}
-            for precision, p in md.items():
-                scores[f"multi-domain student {precision}"] = p[idx][te_l, :n]
-            for (name, precision), inputs in linear_inputs.items():
-                feats = inputs[corpus]
+            for path, p in md.items():
+                feats = linear_inputs[path][corpus]
                 model = heads.fit({v: x[tr_l] for v, x in feats.items()}, y[tr_l], n, seed=seed + k, teacher=t[tr_l])
-                scores[f"{name} {precision}"] = heads.predict(model, {v: x[te_l] for v, x in feats.items()})
-            for precision in ("fp32", "int8"):
-                scores[f"ensemble {precision}"] = (scores[f"multi-domain student {precision}"]
-                                                   + scores[f"{ENSEMBLE} {precision}"]) / 2
+                scores[f"multi-domain {path}"] = p[idx][te_l, :n]
+                scores[f"linear {path}"] = heads.predict(model, {v: x[te_l] for v, x in feats.items()})
+                scores[f"ensemble {path}"] = (scores[f"multi-domain {path}"] + scores[f"linear {path}"]) / 2
             for name, p in scores.items():
                 o = res[lang].setdefault(name, {"ua": [], "wa": []})
                 o["ua"].append(ua(y[te_l], p.argmax(1), n))
                 o["wa"].append(wa(y[te_l], p.argmax(1)))
-        log(f"round {r}, repeat {k}: " + ", ".join(f"{lang} teacher {v['teacher']['ua'][-1]:.3f} student int8 "
-                                       f"{v['multi-domain student int8']['ua'][-1]:.3f} ensemble int8 {v['ensemble int8']['ua'][-1]:.3f}"
-                                       for lang, v in res.items()))
+        log(f"round {r}, repeat {k}: " + ", ".join(
+            f"{lang} teacher {v['teacher']['ua'][-1]:.3f} " + " ".join(f"{p} {v[f'ensemble {p}']['ua'][-1]:.3f}" for p in PATHS)
+            for lang, v in res.items()))
     return res
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=data.SEED)
-    ap.add_argument("--repeats", type=int, default=5, help="seeds per fold (teacher and students)")
+    ap.add_argument("--repeats", type=int, default=3, help="seeds per fold (teacher and students)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     t0 = time.time()
@@ -137,24 +137,26 @@ def write_report(res: dict, seed: int, repeats: int, seconds: float) -> None:
     lines = ["## Distillation: teacher vs edge students (`python -m train.distill`)", "",
              f"Machine: {machine()}. Seeds {seed}..{seed + repeats - 1}, run time {seconds:.0f} s. "
              "Same 4 speaker-independent folds as above, each repeated with "
-             f"{repeats} seeds. Teacher: the full multi-domain model (g) on fp32 whisper-base + tiny.en + GE2E, "
-             "trained on each round's training speakers (seed 0: the report's (g); further seeds retrain it with "
-             "the round's genotypes). Students, trained with KD on the teacher's probabilities "
-             "(multi-domain: T = 4, 0.9 KL + 0.1 CE, 40 epochs; linear: T = 2, 0.7 KL + 0.3 CE), on fp32 or on int8 "
-             "encoders: the multi-domain student (the teacher's architecture and searched towers on whisper-base + "
-             "GE2E only), linear heads per language (learned layer weights over time mean + std) on a few encoder "
-             "choices, and the ensemble that ships: the mean of the multi-domain student's and the linear "
-             f"{ENSEMBLE} head's probabilities. UA mean over folds and seeds.", "",
+             f"{repeats} seeds. Teacher: the full multi-domain model (g) on fp32 whisper-base + tiny.en + GE2E "
+             "(one pass over each clip's speech), trained on each round's training speakers (seed 0: the report's "
+             "(g); further seeds retrain it with the round's genotypes). Students, trained with KD on the teacher's "
+             "probabilities (multi-domain: T = 4, 0.9 KL + 0.1 CE, 40 epochs; linear: T = 2, 0.7 KL + 0.3 CE): the "
+             "multi-domain student (the teacher's architecture and searched towers on int8 whisper-base + GE2E "
+             "only), a linear head per language (learned layer weights over time mean + std of whisper-base), and "
+             "their ensemble (the mean of the two heads' probabilities), each on two feature paths: **chunks** "
+             "(what ships: the runtime's streaming features, `rtser.chunks`: 1 s chunks with 0.5 s of left "
+             "context, whisper-base cut after layer 4, GE2E per chunk) and **one-pass** (the previous runtime: "
+             "the whole speech span through the full int8 whisper-base and GE2E). UA mean over folds and seeds.", "",
              "| lang | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for lang, r in res.items():
         lines.append(f"| {lang} | " + " | ".join(f"{np.mean(r[c]['ua']):.3f}" for c in cols) + " |")
-    compared = ["ensemble int8", "ensemble fp32", "multi-domain student int8", "multi-domain student fp32"]
-    lines += ["", "Student − teacher, UA, paired over folds × seeds (mean ± standard error); the shipped student "
-              "is the int8 ensemble:", "",
-              "| lang | " + " | ".join(f"{c} − teacher" for c in compared) + " |", "|---|" + "---|" * len(compared)]
+    pairs = [("ensemble chunks", "teacher"), ("ensemble one-pass", "teacher"), ("ensemble chunks", "ensemble one-pass"),
+             ("multi-domain chunks", "multi-domain one-pass"), ("linear chunks", "linear one-pass")]
+    lines += ["", "Differences in UA, paired over folds × seeds (mean ± standard error); what ships is "
+              "the ensemble on chunks:", "",
+              "| lang | " + " | ".join(f"{a} − {b}" for a, b in pairs) + " |", "|---|" + "---|" * len(pairs)]
     for lang, r in res.items():
-        t = np.array(r["teacher"]["ua"])
-        diffs = [np.array(r[c]["ua"]) - t for c in compared]
+        diffs = [np.array(r[a]["ua"]) - np.array(r[b]["ua"]) for a, b in pairs]
         lines.append(f"| {lang} | " + " | ".join(f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f}"
                                                  for d in diffs) + " |")
     write_section(ROOT / "docs" / "results.md", "distill", "\n".join(lines), title="# Results\n")

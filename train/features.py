@@ -1,9 +1,11 @@
 """Feature cache: every layer of every encoder for every clip in ../shared/data.
 
-    python -m train.features [--encoders build/encoders] [--variants whisper-base.int8 ...]
+    python -m train.features [--encoders build/encoders] [--variants whisper-base.fp32 whisper-base-l4.int8@chunks ...]
 
 Each clip is cut to its speech span exactly as ``Recognizer.predict`` and the stream's segment
-events cut it. Per encoder variant (an ONNX file, keyed by its sha256) and corpus, shards of clips are written
+events cut it. Plain variants encode that span in one pass (the teacher's inputs); ``@chunks``
+variants are the runtime's own streaming features of it (``rtser.chunks``, the students' inputs).
+Per encoder variant (an ONNX file, keyed by its sha256) and corpus, shards of clips are written
 atomically under ``$RTSER_CACHE/features`` (outside git), so an interrupted run resumes where it
 stopped. Whisper shards hold time-pooled ``mean``/``std`` per layer (float32) and the full time
 sequences (float16); GE2E shards hold the 256-d embedding.
@@ -12,58 +14,103 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import webrtcvad
 from tqdm import tqdm
 
 from rtser.audio import load
-from rtser.bundle import sha256
-from rtser.encoders import Encoders
+from rtser.bundle import DEFAULT, sha256
+from rtser.chunks import ChunkEncoder, clip_features
+from rtser.encoders import session
+from rtser.frontend import HOP, SAMPLE_RATE, log_mel, mel_power
+from rtser.vad import Vad, VadConfig
 
 from . import data
 from .data import CACHE
 
 SHARD = 64
-PREPROCESS = "speech-v2"  # bump when clip_audio changes
+PREPROCESS = "silero-v3"  # bump when clip_bounds changes
+CHUNKED = "@chunks"       # a variant name ending so: features as the runtime streams them (rtser.chunks)
+VARIANTS = ("whisper-base.fp32", "whisper-tiny.en.fp32", "ge2e.fp32",  # the teacher
+            "whisper-base-l4.int8@chunks", "ge2e.int8@chunks",          # the shipped students
+            "whisper-base.int8", "ge2e.int8")                           # the previous runtime's students
 BUILD = Path(__file__).resolve().parents[1] / "build" / "encoders"
 
 
+MAX_SECONDS = 30.0  # Whisper's position table covers 30 s
+MIN_SAMPLES = 4 * HOP
+
+
+class Encoders:
+    """One pass over a whole clip (the teacher's inputs): ``{name: onnx path}`` -> callable giving
+    ``{name: (L+1, T', D) hidden states or (256,)}``.
+    Names starting with ``ge2e`` take the 40-band power mel; all others Whisper's log-mel."""
+
+    def __init__(self, paths: dict[str, Path], threads: int = 1, spinning: bool = False):
+        self.sessions = {name: session(p, threads, spinning) for name, p in paths.items()}
+
+    def __call__(self, audio: np.ndarray) -> dict[str, np.ndarray]:
+        audio = np.asarray(audio, np.float32)[: int(MAX_SECONDS * SAMPLE_RATE)]
+        if len(audio) < MIN_SAMPLES:
+            audio = np.pad(audio, (0, MIN_SAMPLES - len(audio)))
+        out, mel = {}, None
+        for name, sess in self.sessions.items():
+            if name.startswith("ge2e"):
+                out[name] = sess.run(None, {"mels": mel_power(audio)[None]})[0][0]
+            else:
+                mel = log_mel(audio) if mel is None else mel
+                out[name] = sess.run(None, {"mel": mel[None]})[0][:, 0]
+        return out
+
+
+def clip_bounds(audio: np.ndarray) -> tuple[int, int]:
+    """Where the runtime cuts a clip: ``Vad.speech_bounds`` within the clip (the whole clip when it
+    finds no speech)."""
+    bounds = _vad().speech_bounds(audio)
+    return (max(0, bounds[0]), min(len(audio), bounds[1])) if bounds else (0, len(audio))
+
+
+@lru_cache(maxsize=1)
+def _vad() -> Vad:
+    return Vad(VadConfig(), DEFAULT / "silero_vad.onnx")  # the shipped bundle's Silero graph
+
+
 def clip_audio(path: Path) -> np.ndarray:
-    """A training clip's speech span (the whole clip when no speech is found)."""
-    return legacy_speech_audio(load(path))
+    """A training clip's speech span, as ``Recognizer.predict`` cuts it."""
+    audio = load(path)
+    a, b = clip_bounds(audio)
+    return audio[a:b]
 
 
-def legacy_speech_audio(audio: np.ndarray, pad: int = 3200, frame: int = 480, min_speech: int = 5,
-                        min_silence: int = 17) -> np.ndarray:
-    """The cut that the feature cache (PREPROCESS ``speech-v2``) and the shipped heads were made
-    with, frozen here: webrtcvad (aggressiveness 2, 30 ms frames) re-created after every segment,
-    a segment opening on 5 consecutive speech frames and closing after 17 silent ones; first start
-    to last end, 200 ms wider, zero-padded. The runtime has since moved to Silero VAD
-    (``rtser.vad``); re-cutting the cache with it is a new PREPROCESS, due with the next retraining."""
-    lead = -(-pad // frame) * frame
-    x = np.pad(np.asarray(audio, np.float32), (lead, pad + frame))
-    vad, speaking, run, start, last_end, bounds = webrtcvad.Vad(2), False, 0, 0, 0, []
-    for at in range(0, len(x) - frame + 1, frame):
-        speech = vad.is_speech((np.clip(x[at:at + frame], -1, 1) * 32767).astype("<i2").tobytes(), 16000)
-        if not speaking:
-            start, run = (at if run == 0 else start, run + 1) if speech else (start, 0)
-            if run >= min_speech:
-                speaking, run, last_end = True, 0, at + frame
-                bounds.append(start)
-            continue
-        run, last_end = (0, at + frame) if speech else (run + 1, last_end)
-        if run >= min_silence:
-            speaking, run, vad = False, 0, webrtcvad.Vad(2)
-            bounds.append(last_end)
-    if speaking:
-        bounds.append(last_end if run else len(x))
-    return x[max(0, bounds[0] - pad): bounds[-1] + pad] if bounds else np.asarray(audio, np.float32)
+def variant_dir(onnx: Path, chunked: bool = False, root: Path = CACHE / "features") -> Path:
+    mode = f"{PREPROCESS}-chunks" if chunked else PREPROCESS
+    return root / f"{onnx.name.removesuffix('.onnx')}-{sha256(onnx)[:12]}-{mode}"
 
 
-def variant_dir(onnx: Path, root: Path = CACHE / "features") -> Path:
-    return root / f"{onnx.name.removesuffix('.onnx')}-{sha256(onnx)[:12]}-{PREPROCESS}"
+def onnx_of(variant: str) -> Path:
+    name = variant.removesuffix(CHUNKED)
+    return Path(name) if name.endswith(".onnx") else BUILD / f"{name}.onnx"
+
+
+class ClipFeatures:
+    """``{variant: onnx path}`` -> per clip ``{variant: features}``: one-pass encodings of the speech
+    span (``Encoders``) for plain variants, the runtime's chunk features for ``@chunks`` ones."""
+
+    def __init__(self, variants: dict[str, Path], threads: int):
+        plain = {n: p for n, p in variants.items() if not n.endswith(CHUNKED)}
+        self.encoders = Encoders(plain, threads=threads) if plain else None
+        self.chunked = ChunkEncoder({n.removesuffix(CHUNKED): session(p, threads)
+                                     for n, p in variants.items() if n.endswith(CHUNKED)})
+
+    def __call__(self, path: Path) -> dict[str, np.ndarray]:
+        audio = load(path)
+        a, b = clip_bounds(audio)
+        out = self.encoders(audio[a:b]) if self.encoders else {}
+        if self.chunked.sessions:
+            out.update({n + CHUNKED: x for n, x in clip_features(self.chunked, audio, a, b).items()})
+        return out
 
 
 def _shard_name(items: list[data.Clip]) -> str:
@@ -73,7 +120,7 @@ def _shard_name(items: list[data.Clip]) -> str:
 
 def build(variants: dict[str, Path], corpora=None, threads: int = 2) -> None:
     """Compute what is missing for each variant ``{name: onnx path}`` and corpus."""
-    dirs = {name: variant_dir(p) for name, p in variants.items()}
+    dirs = {name: variant_dir(p, name.endswith(CHUNKED)) for name, p in variants.items()}
     for corpus in corpora or data.corpora():
         items = data.clips(corpus)
         shards = [items[i:i + SHARD] for i in range(0, len(items), SHARD)]
@@ -81,12 +128,12 @@ def build(variants: dict[str, Path], corpora=None, threads: int = 2) -> None:
         names = sorted({n for n, s in todo.items() if s})
         if not names:
             continue
-        encoders = Encoders({n: variants[n] for n in names}, threads=threads)
+        encoders = ClipFeatures({n: variants[n] for n in names}, threads)
         for shard in tqdm(shards, desc=f"{corpus} ({', '.join(names)})", unit="shard"):
             wanted = [n for n in names if shard in todo[n]]
             if not wanted:
                 continue
-            outs = [encoders(clip_audio(c.path)) for c in shard]
+            outs = [encoders(c.path) for c in shard]
             for n in wanted:
                 _write(dirs[n] / corpus / _shard_name(shard), shard, [o[n] for o in outs])
 
@@ -106,13 +153,14 @@ def _write(path: Path, shard: list[data.Clip], arrays: list[np.ndarray]) -> None
     tmp.replace(path)
 
 
-def load_features(variant: Path | str, corpus: str, seq: bool = False) -> dict[str, object]:
-    """Everything cached for one variant (its ONNX path) and corpus, in manifest order."""
-    onnx = Path(variant) if Path(variant).suffix == ".onnx" else BUILD / f"{variant}.onnx"
+def load_features(variant: str, corpus: str, seq: bool = False) -> dict[str, object]:
+    """Everything cached for one variant (a name in ``BUILD`` or an ONNX path, ``@chunks`` or not)
+    and corpus, in manifest order."""
+    directory = variant_dir(onnx_of(variant), variant.endswith(CHUNKED))
     items = data.clips(corpus)
     parts = []
     for i in range(0, len(items), SHARD):
-        path = variant_dir(onnx) / corpus / _shard_name(items[i:i + SHARD])
+        path = directory / corpus / _shard_name(items[i:i + SHARD])
         if not path.exists():
             raise FileNotFoundError(f"{path} missing: run python -m train.features first")
         parts.append(np.load(path))
@@ -126,17 +174,20 @@ def load_features(variant: Path | str, corpus: str, seq: bool = False) -> dict[s
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--encoders", type=Path, default=BUILD, help="folder of exported ONNX encoders")
-    ap.add_argument("--variants", nargs="*", help="e.g. whisper-base.int8 ge2e.fp32 (default: all)")
+    ap.add_argument("--variants", nargs="*",
+                    help=f"ONNX names in --encoders, @chunks for streamed features (default: {' '.join(VARIANTS)})")
     ap.add_argument("--corpora", nargs="*")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     files = sorted(args.encoders.glob("*.onnx"))
     if not files:
         raise SystemExit(f"no encoders in {args.encoders}: run python -m export.onnx_export first")
-    variants = {p.name.removesuffix(".onnx"): p for p in files}
-    if args.variants:
-        variants = {k: variants[k] for k in args.variants}
-    build(variants, args.corpora, args.threads)
+    files = {p.name.removesuffix(".onnx"): p for p in files}
+    wanted = args.variants or VARIANTS
+    missing = [v for v in wanted if v.removesuffix(CHUNKED) not in files]
+    if missing:
+        raise SystemExit(f"not in {args.encoders}: {', '.join(missing)} (have: {', '.join(files)})")
+    build({k: files[k.removesuffix(CHUNKED)] for k in wanted}, args.corpora, args.threads)
 
 
 if __name__ == "__main__":

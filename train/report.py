@@ -1,6 +1,6 @@
 """The paper's models, compared honestly -> docs/results.md (section "model").
 
-    python -m train.report [--epochs 30] [--seed 12345]
+    python -m train.report [--epochs 30] [--seed 12345] [--teacher-only]
 
 Per language, speaker-independent folds (4: leave-one-speaker-out for EMOVO's 4 speakers, else
 4 speaker groups; round r tests fold r of every language at once), UA/WA mean ± std over folds:
@@ -8,6 +8,8 @@ Per language, speaker-independent folds (4: leave-one-speaker-out for EMOVO's 4 
 (d) multi-domain without gates, (e) + multi-gating, (f) + NAS, (g) + supervised contrastive loss.
 Writes confusion matrices of (g) and the mean gate weights of (g) as PNGs under docs/img/, and
 keeps (g)'s per-round probabilities for ``train.distill`` (build/teacher-rounds.npz).
+``--teacher-only`` searches and trains (g) alone (with (f)'s search on the same seed, so the same
+genotypes) and keeps its rounds, without rewriting the report.
 """
 from __future__ import annotations
 
@@ -184,6 +186,13 @@ def plot_gates(ds, gates: list[dict], layers: dict[str, int], path: Path) -> Non
     plt.close(fig)
 
 
+def keep_teacher(teacher: dict) -> None:
+    """(g)'s searched genotypes -> docs/genotypes.json, its rounds -> build/teacher-rounds.npz."""
+    (DOCS / "genotypes.json").write_text(json.dumps({"per_round": teacher["genotypes"]}, indent=1, allow_nan=False) + "\n")
+    TEACHER_ROUNDS.parent.mkdir(exist_ok=True)
+    np.savez(TEACHER_ROUNDS, probs=torch.stack(teacher["probs"]).numpy(), genotypes=json.dumps(teacher["genotypes"]))
+
+
 def fmt(r) -> str:
     return f"{np.mean(r['ua']):.3f} ± {np.std(r['ua']):.3f} | {np.mean(r['wa']):.3f} ± {np.std(r['wa']):.3f}"
 
@@ -197,11 +206,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=data.SEED)
+    ap.add_argument("--teacher-only", action="store_true", help="train (g) and keep its rounds, nothing else")
     args = ap.parse_args()
     torch.set_num_threads(2)
     t0 = time.time()
     ds = load_dataset(data.corpora())
     rounds = folds(ds)
+    if args.teacher_only:
+        _, teacher = model_rows(ds, rounds, gate="input", genotypes="search", supcon=SUPCON["weight"],
+                                epochs=args.epochs, seed=args.seed)
+        keep_teacher(teacher)
+        print(f"done in {time.time() - t0:.0f} s")
+        return
     rows = {}
     print("(a) eGeMAPS + SVM")
     feats = {li: egemaps(c) for li, c in enumerate(ds.corpora)}
@@ -225,10 +241,7 @@ def main() -> None:
     plot_confusions(ds, full, str(img / "confusion-{lang}.png"))
     layers = {v: x.shape[1] for v, x in ds.seq.items()}
     plot_gates(ds, extras[runs[-1][0]]["gates"], layers, img / "gates.png")
-    teacher = extras[runs[-1][0]]
-    (DOCS / "genotypes.json").write_text(json.dumps({"per_round": teacher["genotypes"]}, indent=1, allow_nan=False) + "\n")
-    TEACHER_ROUNDS.parent.mkdir(exist_ok=True)
-    np.savez(TEACHER_ROUNDS, probs=torch.stack(teacher["probs"]).numpy(), genotypes=json.dumps(teacher["genotypes"]))
+    keep_teacher(extras[runs[-1][0]])
 
     best_model = max(rows, key=lambda k: np.mean([np.mean(rows[k][lang]["ua"]) for lang in ds.langs]))
     lines = ["## The paper's model (`python -m train.report`)", "",

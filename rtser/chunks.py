@@ -1,0 +1,110 @@
+"""Streaming features: every 16 kHz sample of a segment goes through each encoder once.
+
+A segment's audio (from ``pad`` before its speech) is cut on a grid of ``CHUNK`` samples (1 s)
+that starts where the segment's audio starts. Each chunk is encoded with up to ``CONTEXT`` (0.5 s)
+of the segment's audio before it (zeros before the segment), and the Whisper states of its own
+second are kept: one ``(L+1, D)`` state per 20 ms. GE2E embeds the chunk's own second. The
+features of a span ``[a, b)`` of the segment are the states of the frames that lie in it,
+concatenated, and the GE2E embeddings of its chunks, averaged by how many of the span's frames each
+holds. A chunk that ``b`` cuts is encoded up to ``b`` (with its context), so the features of a span
+depend on the segment's audio up to ``b`` and nothing else: not on how far a stream has run, nor on
+what came before the segment. A stream's segment, ``Recognizer.predict`` on a clip of the same
+speech and the training cache (``train.features``) get the same numbers.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .frontend import HOP, SAMPLE_RATE, log_mel_of_power, mel_filters, power_spectrogram
+
+CHUNK = SAMPLE_RATE          # new audio per encoder run
+CONTEXT = SAMPLE_RATE // 2   # audio before it that the encoder sees, states not kept
+STEP = 2 * HOP               # one Whisper state per 20 ms (its second convolution has stride 2)
+FRAMES = CHUNK // STEP       # states per whole chunk
+STATE_DTYPE = np.float16     # kept states: half the memory; the training cache stores the same
+
+
+class ChunkEncoder:
+    """``{name: onnx session}`` -> ``encode(audio, new)``: the states of the last ``new`` samples of
+    ``audio`` (whose first ``CONTEXT`` samples are context). Names starting with ``ge2e`` take the
+    40-band power mel of the new part; all others Whisper's log-mel of the whole input."""
+
+    def __init__(self, sessions: dict):
+        self.sessions = sessions
+
+    def encode(self, audio: np.ndarray, new: int) -> dict[str, np.ndarray]:
+        power = power_spectrogram(audio)
+        keep = slice(CONTEXT // STEP, CONTEXT // STEP + new // STEP)
+        out, mel = {}, None
+        for name, sess in self.sessions.items():
+            if name.startswith("ge2e"):
+                mels = (mel_filters(40) @ power[:, CONTEXT // HOP: (CONTEXT + new) // HOP]).T
+                out[name] = sess.run(None, {"mels": np.ascontiguousarray(mels)[None]})[0][0]
+            else:
+                mel = log_mel_of_power(power) if mel is None else mel
+                out[name] = sess.run(None, {"mel": mel[None]})[0][:, 0, keep].astype(STATE_DTYPE)
+        return out
+
+
+class FeatureTrack:
+    """One segment's chunk features, on the grid that starts at sample ``anchor``; computed when a
+    span first needs them, kept until ``reset``. ``audio(a, b)`` gives samples ``[a, b)``."""
+
+    def __init__(self, encoder: ChunkEncoder, audio: Callable[[int, int], np.ndarray], anchor: int = 0):
+        self.encoder, self.audio = encoder, audio
+        self.reset(anchor)
+
+    def reset(self, anchor: int) -> None:
+        """A new segment whose audio starts at ``anchor``."""
+        self.anchor = anchor
+        self.chunks: dict[int, dict[str, np.ndarray]] = {}
+        self.partial: tuple[int, dict[str, np.ndarray]] | None = None  # (end, states) of the last cut chunk
+
+    def chunk(self, k: int, end: int | None = None) -> dict[str, np.ndarray]:
+        """Chunk ``k``'s states, whole or up to sample ``end`` within it."""
+        start = self.anchor + k * CHUNK
+        whole = end is None or end >= start + CHUNK
+        if whole and k in self.chunks:
+            return self.chunks[k]
+        if not whole and self.partial and self.partial[0] == end:
+            return self.partial[1]
+        stop = start + CHUNK if whole else end
+        before = max(self.anchor, start - CONTEXT)
+        audio = np.concatenate([np.zeros(CONTEXT - (start - before), np.float32), self.audio(before, stop)])
+        states = self.encoder.encode(audio, stop - start)
+        if whole:
+            self.chunks[k] = states
+        else:
+            self.partial = (end, states)
+        return states
+
+    def features(self, a: int, b: int) -> dict[str, np.ndarray]:
+        """The head's inputs for samples ``[a, b)`` (``anchor <= a``, at least one 20 ms frame):
+        Whisper ``(L+1, frames, D)`` float32 and the GE2E ``(256,)`` unit vector."""
+        if a < self.anchor:
+            raise ValueError(f"span [{a}, {b}) starts before the segment's audio ({self.anchor})")
+        first, stop = -(-(a - self.anchor) // STEP), (b - self.anchor) // STEP  # frames wholly inside
+        if stop <= first:
+            raise ValueError(f"span [{a}, {b}) holds no whole {STEP}-sample frame")
+        parts: dict[str, list] = {}
+        for k in range(first // FRAMES, (stop - 1) // FRAMES + 1):
+            states = self.chunk(k, min(b, self.anchor + (k + 1) * CHUNK))
+            lo, hi = max(first - k * FRAMES, 0), min(stop - k * FRAMES, FRAMES)
+            for name, x in states.items():
+                parts.setdefault(name, []).append(x * (hi - lo) if x.ndim == 1 else x[:, lo:hi])
+        out = {}
+        for name, xs in parts.items():
+            if xs[0].ndim == 1:
+                v = np.sum(xs, axis=0)
+                out[name] = (v / max(np.linalg.norm(v), 1e-8)).astype(np.float32)
+            else:
+                out[name] = np.concatenate(xs, axis=1).astype(np.float32)
+        return out
+
+
+def clip_features(encoder: ChunkEncoder, audio: np.ndarray, a: int, b: int) -> dict[str, np.ndarray]:
+    """The features of ``audio[a:b]`` as a segment of those bounds in a stream gets them."""
+    a, b = max(0, a), min(b, len(audio))
+    return FeatureTrack(encoder, lambda i, j: audio[i:j], a).features(a, b)
