@@ -18,7 +18,8 @@ SILERO, WEBRTC = "silero", "webrtc"
 SILERO_FRAME = 512     # samples per Silero VAD step at 16 kHz (32 ms)
 SILERO_CONTEXT = 64    # samples of the previous step that Silero VAD reads with each step
 CUT_SEARCH_S = 2.0     # a max-length cut falls on the quietest frame of the segment's last 2 s
-CANDIDATE_SILENCE_MS = 320  # a pause this long drops speech that has not yet opened a segment
+CANDIDATE_SILENCE_MS = 320  # a pause this long drops speech that has not yet opened a segment ...
+SHORT_SEGMENT_S = 1.0       # ... and closes a segment holding less speech than this (a first word)
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,8 @@ class Segmenter:
     A frame scoring ``threshold`` or more starts a candidate; it stays speech while frames score
     ``neg_threshold`` or more. The candidate becomes a segment (a retroactive ``start``) once its
     speech spans ``min_speech_ms``, and until then survives pauses of up to ``CANDIDATE_SILENCE_MS``;
-    a pause of ``min_silence_ms`` ends a segment where its speech ended. So a segment never ends where
+    a pause of ``min_silence_ms`` ends a segment where its speech ended, once it holds
+    ``SHORT_SEGMENT_S`` of speech (a shorter one, like a candidate, waits ``CANDIDATE_SILENCE_MS``). So a segment never ends where
     it starts, and none is longer than ``max_segment_s``."""
 
     def __init__(self, config: VadConfig, detector=None):
@@ -158,6 +160,7 @@ class Segmenter:
         self.run = 0            # consecutive non-speech frames at its end
         self.last_speech_end = 0
         self.min_speech = config.min_speech_ms * SAMPLE_RATE // 1000
+        self.short = int(SHORT_SEGMENT_S * SAMPLE_RATE)
         self.max_frames = config.frames(config.max_segment_s * 1000)
         self.recent: list[tuple[int, int, float, bool]] = []  # its frames: start, end, energy, speech
 
@@ -187,9 +190,10 @@ class Segmenter:
             self.run, self.last_speech_end = 0, end
         else:
             self.run += 1
-        # an opened segment closes after min_silence_ms; a candidate (nothing announced yet, so no
-        # latency at stake) waits longer, so a first word and its pause join the speech after it
-        if self.run >= cfg.frames(cfg.min_silence_ms if self.opened else max(cfg.min_silence_ms, CANDIDATE_SILENCE_MS)):
+        # a segment closes after min_silence_ms; a candidate, or a segment of less than
+        # SHORT_SEGMENT_S of speech, waits longer, so a first word and its pause join the speech after it
+        quick = self.opened and self.last_speech_end - self.start >= self.short
+        if self.run >= cfg.frames(cfg.min_silence_ms if quick else max(cfg.min_silence_ms, CANDIDATE_SILENCE_MS)):
             was_open = self.opened
             self.active = self.opened = False
             self.run = 0

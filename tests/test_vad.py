@@ -54,9 +54,18 @@ def test_max_length_cut_in_a_pause_ends_where_speech_stopped():
 
 
 def test_hysteresis_keeps_weaker_frames_inside_a_segment():
-    scores = [0.9] * 6 + [0.4] * 4 + [0.9] * 6 + [0.1] * 20
-    assert segments(scores, threshold=0.5, neg_threshold=0.35) == [(0.0, 0.48)]
-    assert segments(scores, threshold=0.5, neg_threshold=0.5, min_silence_ms=90) == [(0.0, 0.18), (0.3, 0.48)]
+    scores = [0.9] * 40 + [0.4] * 4 + [0.9] * 6 + [0.1] * 20
+    assert segments(scores, threshold=0.5, neg_threshold=0.35) == [(0.0, 1.5)]
+    assert segments(scores, threshold=0.5, neg_threshold=0.5, min_silence_ms=90) == [(0.0, 1.2), (1.32, 1.5)]
+
+
+def test_a_short_segment_waits_longer_so_a_first_word_joins_what_follows():
+    # 0.3 s of speech, a 240 ms pause, more speech: one segment (under 1 s, it closes only after 320 ms)
+    assert segments("S" * 10 + "." * 8 + "S" * 30 + "." * 20, min_silence_ms=120) == [(0.0, 1.44)]
+    # after 1 s of speech the same pause closes it
+    assert segments("S" * 40 + "." * 8 + "S" * 30 + "." * 20, min_silence_ms=120) == [(0.0, 1.2), (1.44, 2.34)]
+    # a pause over 320 ms ends even a short one
+    assert segments("S" * 10 + "." * 12 + "S" * 30 + "." * 20, min_silence_ms=120) == [(0.0, 0.3), (0.66, 1.56)]
 
 
 def test_a_candidate_opens_once_its_speech_spans_min_speech():
@@ -107,10 +116,10 @@ def test_the_end_is_known_min_silence_after_the_last_speech_frame():
     """The segment event's delay after speech, in audio: the closing silence and nothing more."""
     cfg = VadConfig()  # silero's 32 ms frames, 128 ms closing silence
     seg, frame = Segmenter(cfg), cfg.frame
-    scores = [0.9] * 20 + [0.1] * 10
+    scores = [0.9] * 40 + [0.1] * 10  # over 1 s of speech (a shorter segment waits 320 ms)
     for i, score in enumerate(scores):
         changes = seg.decide(score, i * frame, frame)
-        if changes == [("end", 20 * frame)]:
-            assert (i + 1) * frame - 20 * frame == cfg.frames(cfg.min_silence_ms) * frame == 4 * frame
+        if changes == [("end", 40 * frame)]:
+            assert (i + 1) * frame - 40 * frame == cfg.frames(cfg.min_silence_ms) * frame == 4 * frame
             return
     raise AssertionError("no end")
