@@ -119,7 +119,7 @@ def evaluate(seed: int = data.SEED, repeats: int = 1, log=print) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=data.SEED)
-    ap.add_argument("--repeats", type=int, default=3, help="seeds per fold (teacher and students)")
+    ap.add_argument("--repeats", type=int, default=2, help="seeds per fold (teacher and students)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     t0 = time.time()
