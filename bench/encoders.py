@@ -5,11 +5,9 @@
 Speed: ms per window (median of --reps after a warm-up) for 1, 3 and 10 s of real speech, on 1
 and 2 threads: PyTorch fp32, ONNX fp32, ONNX int8 (our unpadded windows) and CTranslate2 int8
 (its own path, always padded to 30 s). Probe: logistic regression on one layer's time-pooled
-mean+std (speaker-independent folds, seed 12345) per corpus and layer, fp32 vs int8 encoders, one
-pass over the speech span or streamed in chunks as the runtime does, from the feature cache:
-
-    python -m train.features --variants whisper-base.fp32 whisper-base.int8 whisper-tiny.en.fp32 \
-        whisper-tiny.en.int8 whisper-base-l4.fp32@chunks whisper-base-l4.int8@chunks
+mean+std (speaker-independent folds, seed 12345) per corpus and layer: fp32 vs int8 encoders over
+the whole speech span, and the int8 chunk features the runtime streams, from the feature cache
+(``python -m train.features``).
 """
 from __future__ import annotations
 
@@ -33,8 +31,8 @@ from train import data  # noqa: E402
 
 BUILD = ROOT / "build" / "encoders"
 MODELS = {"whisper-base": "base", "whisper-tiny.en": "tiny.en"}
-VARIANTS = ("whisper-base.fp32", "whisper-base.int8", "whisper-base-l4.fp32@chunks", "whisper-base-l4.int8@chunks",
-            "whisper-tiny.en.fp32", "whisper-tiny.en.int8")  # @chunks: as the runtime streams them (shipped: l4 int8)
+VARIANTS = ("whisper-base.fp32", "whisper-base.int8", "whisper-base-l4.int8@chunks", "whisper-tiny.en.fp32")
+# @chunks: as the runtime streams them (what ships); all in the cache that `python -m train.features` builds
 
 
 def median_ms(fn, reps: int) -> float:

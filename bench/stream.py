@@ -10,7 +10,7 @@
    with 0.3–1 s gaps (segments close). Peak RSS of each process.
 2. Threads: the new path on the dense call with 1 and 2 inference threads, onnxruntime spinning off
    (rtser's default) and on.
-3. Batching: one encoder call on B chunks (1.5 s each) against B calls on one, and how far a
+3. Batching: one encoder call on B chunks (3 s each) against B calls on one, and how far a
    chunk's states move when other chunks share its batch (int8 dynamic quantisation takes one
    activation range per call).
 4. Latency: the dense call pushed in 20 ms frames at real-time pace through ``Recognizer.stream``:
@@ -186,7 +186,7 @@ def main() -> None:
     write_section(args.out, "stream", "\n".join([
         "## Runtime: encode every sample once (`python bench/stream.py`)", "",
         f"Machine: {machine()}. Seed {args.seed}. `--lang {LANG}`, default bundle and VAD, window 3 s, labels at "
-        f"every 1 s chunk. Real-time factor = compute / audio, each in its own process on 1 thread (numpy's BLAS "
+        f"every 2 s chunk. Real-time factor = compute / audio, each in its own process on 1 thread (numpy's BLAS "
         f"too), model loading excluded. New: `Recognizer.file` of this checkout (streaming chunk features, "
         f"`rtser/chunks.py`). Old: the same call in the runtime of commit `{OLD_COMMIT}` with its bundle, which "
         "encoded a whole 3 s window for every rolling label (every 0.5 s) and each segment again. openSMILE: "
@@ -205,9 +205,9 @@ def main() -> None:
         "", "Inference threads (`--threads`), new path, dense call:", "",
         "| threads | onnxruntime idle spinning | real-time factor |", "|---|---|---|"] + [
         f"| {r['threads']} | {'on' if r['spinning'] else 'off (default)'} | {r['rtf']:.4f} |" for r in thread_rows] + [
-        "", "Each encoder call is small (one 1.5 s chunk), so a second thread gains little, and spinning threads "
+        "", "Each encoder call is small (one 3 s chunk), so a second thread gains little, and spinning threads "
         "take the core the VAD and front end need: rtser defaults to 1 thread, spinning off.", "",
-        "Batching chunks into one encoder call (int8 whisper-base, layers 0–4, 1.5 s chunks, median of 10):", "",
+        "Batching chunks into one encoder call (int8 whisper-base, layers 0–4, 3 s chunks, median of 10):", "",
         "| chunks | one call | one call each | saved | largest change of a chunk's states by its batch |",
         "|---|---|---|---|---|"] + [
         f"| {r['batch']} | {r['together_ms']:.1f} ms | {r['one_by_one_ms']:.1f} ms | "

@@ -23,6 +23,7 @@ import torch
 
 from rtser import __version__, frontend
 from rtser.bundle import DEFAULT, FORMAT, Bundle, sha256
+from rtser.chunks import CHUNK
 from train import core, data, heads
 from train.distill import SHIPPED, STUDENT, fit_student, student_dataset, teacher_probs, whisper_variants
 from train.features import onnx_of
@@ -137,7 +138,7 @@ def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
         "format": FORMAT, "name": "rtser-default", "rtser_version": __version__, "created": time.strftime("%Y-%m-%d"),
         "frontend": {"sample_rate": frontend.SAMPLE_RATE, "n_fft": frontend.N_FFT, "hop": frontend.HOP,
                      "whisper_mels": 80, "ge2e_mels": 40},
-        "window_s": 3.0, "hop_s": 1.0,
+        "window_s": 3.0, "hop_s": CHUNK / frontend.SAMPLE_RATE,
         "student": "mean of a multi-domain head (input gates, searched towers) on int8 whisper-base (layers 0-4) + GE2E "
                    "and a linear head on int8 whisper-base, on streaming chunk features (rtser.chunks)",
         "encoders": encoders, "languages": languages,

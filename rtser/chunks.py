@@ -1,9 +1,9 @@
 """Streaming features: every 16 kHz sample of a segment goes through each encoder once.
 
-A segment's audio (from ``pad`` before its speech) is cut on a grid of ``CHUNK`` samples (1 s)
-that starts where the segment's audio starts. Each chunk is encoded with up to ``CONTEXT`` (0.5 s)
+A segment's audio (from ``pad`` before its speech) is cut on a grid of ``CHUNK`` samples (2 s)
+that starts where the segment's audio starts. Each chunk is encoded with up to ``CONTEXT`` (1 s)
 of the segment's audio before it (zeros before the segment), and the Whisper states of its own
-second are kept: one ``(L+1, D)`` state per 20 ms. GE2E embeds the chunk's own second. The
+two seconds are kept: one ``(L+1, D)`` state per 20 ms. GE2E embeds the chunk's own audio. The
 features of a span ``[a, b)`` of the segment are the states of the frames that lie in it,
 concatenated, and the GE2E embeddings of its chunks, averaged by how many of the span's frames each
 holds. A chunk that ``b`` cuts is encoded up to ``b`` (with its context), so the features of a span
@@ -19,8 +19,8 @@ import numpy as np
 
 from .frontend import HOP, SAMPLE_RATE, log_mel_of_power, mel_filters, power_spectrogram
 
-CHUNK = SAMPLE_RATE          # new audio per encoder run
-CONTEXT = SAMPLE_RATE // 2   # audio before it that the encoder sees, states not kept
+CHUNK = 2 * SAMPLE_RATE      # new audio per encoder run
+CONTEXT = SAMPLE_RATE        # audio before it that the encoder sees, states not kept
 STEP = 2 * HOP               # one Whisper state per 20 ms (its second convolution has stride 2)
 FRAMES = CHUNK // STEP       # states per whole chunk
 STATE_DTYPE = np.float16     # kept states: half the memory; the training cache stores the same

@@ -55,7 +55,7 @@ def file_cmd(call, lang, fmt, channels, segments_only, summary, negative, plot, 
 
     \b
     Two kinds of rows, both timed by the speech their label comes from:
-      label    every second while someone speaks: the last (up to) 3 s of the
+      label    every 2 s while someone speaks: the last (up to) 3 s of the
                segment's speech. Its label is smoothed: it changes only when
                another label leads the shown one by 0.15 in the smoothed
                probabilities, so it can differ from the top probability.

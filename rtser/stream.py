@@ -4,7 +4,7 @@ smoothed label events.
 Every channel advances in lockstep, frame by frame, so the events depend only on the audio and
 never on how it was chunked into ``push`` calls. The VAD sees a stream start and end in silence,
 as it sees a lone clip in ``Vad.speech_bounds``, and the model reads only the stream's own audio,
-encoded once per segment in 1 s chunks (``rtser.chunks``), so a clip streamed alone gets the
+encoded once per segment in 2 s chunks (``rtser.chunks``), so a clip streamed alone gets the
 segment label that ``Recognizer.predict`` gives it. Rolling labels come as each chunk completes.
 """
 from __future__ import annotations

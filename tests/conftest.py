@@ -46,6 +46,16 @@ def speech_onset(x: np.ndarray, sr: int = 16000) -> float:
     return float(speech_extent(x, sr)[0])
 
 
+def continuous_speech(utterances, gap_s: float = 0.05) -> np.ndarray:
+    """The utterances' speech back to back (50 ms gaps): one long segment, with rolling labels."""
+    from bench.linesim import speech_extent
+    parts = [np.zeros(8000, np.float32)]
+    for u in utterances:
+        a, b = speech_extent(u)
+        parts += [u[int(a * 16000): int(b * 16000)], np.zeros(int(gap_s * 16000), np.float32)]
+    return np.concatenate(parts + [np.zeros(8000, np.float32)])
+
+
 def build_call(utterances, gap_s: float = 1.02, sr: int = 16000):
     """Utterances separated by digital silence, each starting on the 30 ms VAD frame grid (as a
     lone clip given to predict() does); returns audio and each utterance's (start, onset)."""

@@ -70,7 +70,7 @@ def test_a_stream_encodes_each_sample_once(rec, speech):
         events += session.push(speech[i:i + 3200])
     events += session.close()
     segments = sum(e.type == "segment" for e in events)
-    assert sum(e.type == "label" for e in events) >= 10
+    assert sum(e.type == "label" for e in events) >= 5
     # whole chunks once each, plus at most one cut chunk for each segment's end
     assert counters[0].new <= len(speech) + segments * CHUNK
     assert len(session.channels[0].track.chunks) <= 20  # bounded: chunks behind the window are dropped
@@ -87,5 +87,5 @@ def test_rolling_labels_sit_on_chunk_boundaries_and_inside_their_segment(rec, sp
 
 def test_hop_must_be_whole_chunks():
     from rtser.errors import RtserError
-    with pytest.raises(RtserError, match="whole number of 1 s feature chunks"):
-        Recognizer("it", hop_s=0.5)
+    with pytest.raises(RtserError, match="whole number of 2 s feature chunks"):
+        Recognizer("it", hop_s=1.0)

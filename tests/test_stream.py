@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import build_call
+from conftest import build_call, continuous_speech
 from rtser import RtserError
 from rtser.resample import resample
 
@@ -44,7 +44,7 @@ def test_mulaw_telephony_8k(recognizer, utterances, tmp_path):
 
 
 def test_random_chunks_equal_one_push(recognizer, utterances):
-    audio, _ = build_call(utterances[:3], gap_s=0.3)
+    audio = np.concatenate([continuous_speech(utterances), build_call(utterances[:3])[0]])
     whole = run(recognizer, audio)
     s = recognizer.stream(16000)
     rng, i, chunked = np.random.default_rng(0), 0, []
@@ -87,7 +87,7 @@ def test_stereo_split_puts_events_on_their_channel(recognizer, utterances):
 
 
 def test_rolling_labels_are_smoothed_and_timed(recognizer, utterances):
-    audio, _ = build_call(utterances[:3], gap_s=0.3)
+    audio = continuous_speech(utterances)
     labels = [e for e in run(recognizer, audio) if e.type == "label"]
     assert labels and all(e.end - e.start <= recognizer.window_s + 1e-6 for e in labels)
     assert all(b.end > a.end for a, b in zip(labels, labels[1:]))
@@ -208,7 +208,7 @@ def test_no_empty_segments_at_max_length_cuts(data_dir):
 
 
 def test_rolling_labels_stay_inside_their_segment(recognizer, utterances):
-    audio, _ = build_call(utterances[:3], gap_s=0.3)
+    audio = np.concatenate([continuous_speech(utterances[:3]), continuous_speech(utterances[3:])])
     events = run(recognizer, audio)
     for seg in segments(events):
         inside = [e for e in events if e.type == "label" and seg.start <= e.start and e.seq < seg.seq]

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from rtser.audio import load
 from rtser.bundle import DEFAULT, sha256
-from rtser.chunks import ChunkEncoder, clip_features
+from rtser.chunks import CHUNK, CONTEXT, ChunkEncoder, clip_features
 from rtser.encoders import session
 from rtser.frontend import HOP, SAMPLE_RATE, log_mel, mel_power
 from rtser.vad import Vad, VadConfig
@@ -85,7 +85,7 @@ def clip_audio(path: Path) -> np.ndarray:
 
 
 def variant_dir(onnx: Path, chunked: bool = False, root: Path = CACHE / "features") -> Path:
-    mode = f"{PREPROCESS}-chunks" if chunked else PREPROCESS
+    mode = f"{PREPROCESS}-chunks{CHUNK // SAMPLE_RATE}s{CONTEXT / SAMPLE_RATE:g}s" if chunked else PREPROCESS
     return root / f"{onnx.name.removesuffix('.onnx')}-{sha256(onnx)[:12]}-{mode}"
 
 
