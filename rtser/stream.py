@@ -189,11 +189,14 @@ class StreamSession:
         return [self._event("label", ch, max(ch.seg_start, end - self.window), end, label, smooth)]
 
     def _classify_early(self, ch: _Channel, now: int) -> None:
-        """Once a pause after speech holds ``post_pad`` of audio, classify the segment as it would
-        close there, so that its event leaves as soon as the pause is long enough to close it. The
-        probabilities are those of the close (same audio), so events do not depend on it."""
+        """One frame before a pause is long enough to close the segment (and once it holds
+        ``post_pad`` of audio), classify the segment as it would close there, so that its event
+        leaves the moment the pause closes it. Not earlier: most shorter pauses are inside speech, and
+        that work would be thrown away. The probabilities are those of the close (same audio), so
+        events do not depend on it."""
         seg = ch.segmenter
-        if ch.seg_start is None or not seg.run or now - seg.last_speech_end < self.post_pad:
+        if (ch.seg_start is None or not seg.run or seg.run < seg.closing_frames() - 1
+                or now - seg.last_speech_end < self.post_pad):
             return
         key = (ch.seg_start, seg.last_speech_end)
         if ch.early is None or ch.early[:2] != key:

@@ -190,10 +190,7 @@ class Segmenter:
             self.run, self.last_speech_end = 0, end
         else:
             self.run += 1
-        # a segment closes after min_silence_ms; a candidate, or a segment of less than
-        # SHORT_SEGMENT_S of speech, waits longer, so a first word and its pause join the speech after it
-        quick = self.opened and self.last_speech_end - self.start >= self.short
-        if self.run >= cfg.frames(cfg.min_silence_ms if quick else max(cfg.min_silence_ms, CANDIDATE_SILENCE_MS)):
+        if self.run >= self.closing_frames():
             was_open = self.opened
             self.active = self.opened = False
             self.run = 0
@@ -231,6 +228,14 @@ class Segmenter:
             self.run = 0
             self.recent = []
         return changes
+
+    def closing_frames(self) -> int:
+        """Non-speech frames that close what is open: ``min_silence_ms``; a candidate, or a segment
+        of less than SHORT_SEGMENT_S of speech, waits longer, so a first word and its pause join the
+        speech after it."""
+        cfg = self.cfg
+        quick = self.opened and self.last_speech_end - self.start >= self.short
+        return cfg.frames(cfg.min_silence_ms if quick else max(cfg.min_silence_ms, CANDIDATE_SILENCE_MS))
 
     def speech_end(self, now: int) -> int:
         """Where the open segment's speech ends so far: ``now``, or the start of a trailing pause."""
