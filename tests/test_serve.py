@@ -248,14 +248,25 @@ def test_calls_beyond_max_calls_are_refused_and_counted(server, speech8k):
         server.wait_for(lambda e, i=i: e["call"] == f"CA-hold-{i}" and e["type"] == "call_end")
 
 
-def test_unknown_language_is_refused_with_the_reason(server, speech8k):
+def test_a_language_without_a_head_gets_the_any_head(server, speech8k):
     with connect(server.url("/twilio", "ws")) as ws:
-        msgs = twilio_messages("CA-xx", speech8k[:800], lang="xx")
-        ws.send(next(msgs))
-        ws.send(next(msgs))
-        with pytest.raises(Exception) as closed:
-            ws.recv(timeout=30)
-    assert "not in the bundle" in str(closed.value)
+        for msg in twilio_messages("CA-xx", speech8k[:16000], lang="xx"):
+            ws.send(msg)
+    end = server.wait_for(lambda e: e["call"] == "CA-xx" and e["type"] == "call_end")[0]
+    assert end["lang"] == "any"
+
+
+def test_without_an_any_head_an_unknown_language_is_refused_with_the_reason(tmp_path):
+    import shutil
+    from rtser.bundle import DEFAULT, Bundle
+    from rtser.calls import CallRefused, Hub
+    copy = tmp_path / "bundle"
+    shutil.copytree(DEFAULT, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["languages"]["any"], manifest["files"]["head-any.npz"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CallRefused, match="'xx' is not in the bundle"):
+        Hub(Bundle(copy), None).recognizer("xx")
 
 
 class Hook(http.server.BaseHTTPRequestHandler):

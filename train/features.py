@@ -37,8 +37,6 @@ VARIANTS = ("whisper-base.fp32", "whisper-tiny.en.fp32", "ge2e.fp32",  # the tea
             "whisper-base-l4.int8@chunks", "ge2e.int8@chunks",          # the shipped students
             "whisper-base.int8", "ge2e.int8")                           # the previous runtime's students
 BUILD = Path(__file__).resolve().parents[1] / "build" / "encoders"
-
-
 MAX_SECONDS = 30.0  # Whisper's position table covers 30 s
 MIN_SAMPLES = 4 * HOP
 
@@ -48,8 +46,8 @@ class Encoders:
     ``{name: (L+1, T', D) hidden states or (256,)}``.
     Names starting with ``ge2e`` take the 40-band power mel; all others Whisper's log-mel."""
 
-    def __init__(self, paths: dict[str, Path], threads: int = 1, spinning: bool = False):
-        self.sessions = {name: session(p, threads, spinning) for name, p in paths.items()}
+    def __init__(self, paths: dict[str, Path], threads: int = 1):
+        self.sessions = {name: session(p, threads) for name, p in paths.items()}
 
     def __call__(self, audio: np.ndarray) -> dict[str, np.ndarray]:
         audio = np.asarray(audio, np.float32)[: int(MAX_SECONDS * SAMPLE_RATE)]
