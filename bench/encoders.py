@@ -21,6 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.timing import median_ms  # noqa: E402
 from train.markdown import machine, write_section  # noqa: E402
 from export import sources  # noqa: E402
 from export.whisper import WindowEncoder, load_encoder  # noqa: E402
@@ -33,16 +34,6 @@ BUILD = ROOT / "build" / "encoders"
 MODELS = {"whisper-base": "base", "whisper-tiny.en": "tiny.en"}
 VARIANTS = ("whisper-base.fp32", "whisper-base.int8", "whisper-base-l4.int8@chunks", "whisper-tiny.en.fp32")
 # @chunks: as the runtime streams them (what ships); all in the cache that `python -m train.features` builds
-
-
-def median_ms(fn, reps: int) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1000 * float(np.median(times))
 
 
 def speed(reps: int) -> str:

@@ -35,6 +35,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.timing import median_ms  # noqa: E402
 from train.markdown import machine, write_section  # noqa: E402
 from rtser import Recognizer  # noqa: E402
 from rtser.audio import load  # noqa: E402
@@ -137,16 +138,8 @@ def batching(reps: int = 10) -> list[dict]:
     alone = sess.run(None, {"mel": mels[:1]})[0][:, 0]
     rows = []
     for b in (1, 4, 8):
-        def median(fn):
-            fn()
-            ts = []
-            for _ in range(reps):
-                t = time.perf_counter()
-                fn()
-                ts.append(time.perf_counter() - t)
-            return 1000 * float(np.median(ts))
-        together = median(lambda: sess.run(None, {"mel": mels[:b]}))
-        one_by_one = median(lambda: [sess.run(None, {"mel": mels[i:i + 1]}) for i in range(b)])
+        together = median_ms(lambda: sess.run(None, {"mel": mels[:b]}), reps)
+        one_by_one = median_ms(lambda: [sess.run(None, {"mel": mels[i:i + 1]}) for i in range(b)], reps)
         moved = np.linalg.norm(sess.run(None, {"mel": mels[:b]})[0][:, 0] - alone) / np.linalg.norm(alone)
         rows.append({"batch": b, "together_ms": together, "one_by_one_ms": one_by_one, "moved": float(moved)})
         print(rows[-1], flush=True)

@@ -73,7 +73,7 @@ def embed(clips: list[Path], encoder: ChunkEncoder, vad: Vad,
     out: dict[str, list] = {}
     for path in clips:
         audio = load(path)
-        for name, value in clip_features(encoder, audio, *(vad.speech_bounds(audio) or (0, len(audio)))).items():
+        for name, value in clip_features(encoder, audio, *vad.labelled_span(audio)).items():
             out.setdefault(name, []).append(pool(value))
         if progress:
             progress(1)

@@ -183,7 +183,7 @@ async def audiohook(ws, hub: Hub) -> None:
 
 def _l16(frame: bytes) -> np.ndarray:
     if len(frame) % 2:
-        raise ProtocolError("an L16 frame with an odd number of bytes")
+        raise ProtocolError("an L16 audio frame with an odd number of bytes")
     return np.frombuffer(frame, "<i2").astype(np.float32) / 32768
 
 
@@ -211,9 +211,7 @@ async def audiosocket(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
             elif call is None:
                 raise ProtocolError(f"frame type 0x{kind:02x} before the UUID")
             elif kind in AUDIOSOCKET_RATES:
-                if size % 2:
-                    raise ProtocolError("an audio frame with an odd number of bytes")
-                call.push("caller", np.frombuffer(payload, "<i2").astype(np.float32) / 32768, AUDIOSOCKET_RATES[kind])
+                call.push("caller", _l16(payload), AUDIOSOCKET_RATES[kind])
             elif kind == 0x00:
                 break
             elif kind == 0xFF:

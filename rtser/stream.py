@@ -75,7 +75,7 @@ class StreamSession:
     session consistent (its error is raised from ``push``/``close`` once every event was delivered)."""
 
     def __init__(self, classifier: Classifier, vad: Vad, sample_rate: int = SAMPLE_RATE, channels: int = 1,
-                 split: bool = False, window_s: float = 3.0, hop_s: float = 1.0,
+                 split: bool = False, window_s: float = 3.0, hop_s: float = CHUNK / SAMPLE_RATE,
                  callback: Callable[[Event], None] | None = None):
         self.clf, self.callback = classifier, callback
         self.frame = vad.config.frame

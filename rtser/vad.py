@@ -139,6 +139,12 @@ class Vad:
         bounds += [at for _, at in seg.finish(len(x))]
         return (bounds[0] - pad - lead, bounds[-1] + cfg.post_pad - lead) if bounds else None
 
+    def labelled_span(self, audio: np.ndarray) -> tuple[int, int]:
+        """Where a clip labelled as speech is classified (enrolment, training): ``speech_bounds``
+        within the clip, or the whole clip when the VAD finds no speech in it."""
+        bounds = self.speech_bounds(audio)
+        return (max(0, bounds[0]), min(len(audio), bounds[1])) if bounds else (0, len(audio))
+
 
 class Segmenter:
     """Feed whole frames to ``step`` (or scores to ``decide``); both return the changes

@@ -64,10 +64,8 @@ class Encoders:
 
 
 def clip_bounds(audio: np.ndarray) -> tuple[int, int]:
-    """Where the runtime cuts a clip: ``Vad.speech_bounds`` within the clip (the whole clip when it
-    finds no speech)."""
-    bounds = _vad().speech_bounds(audio)
-    return (max(0, bounds[0]), min(len(audio), bounds[1])) if bounds else (0, len(audio))
+    """Where the runtime cuts a labelled clip (``Vad.labelled_span``, as ``rtser enroll`` does)."""
+    return _vad().labelled_span(audio)
 
 
 @lru_cache(maxsize=1)
