@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from bench import linesim  # noqa: E402
 from rtser import Recognizer, VadConfig  # noqa: E402
 from rtser.audio import load  # noqa: E402
-from train import data  # noqa: E402
+from train import augment, data  # noqa: E402
 from train.markdown import machine, write_section  # noqa: E402
 
 LANG = {"emodb": "de", "emovo": "it", "ravdess": "en", "urdu": "ur"}
@@ -58,12 +58,12 @@ def make_call(condition: str, clips, rng) -> tuple[np.ndarray, int, list[list[li
         return audio, linesim.SR, utts
     call, utts = linesim.build_call(clips, rng)
     if condition == "8 kHz μ-law":
-        narrow, sr = linesim.g711(call)
+        narrow, sr = augment.g711(call)
         return narrow[:, None], sr, [utts]
     if "noise" in condition or "hum" in condition:
         kind = {"white": "white", "brown": "brown", "mains": "hum"}[condition.split()[0]]
         speech = np.concatenate([call[int(u.speech[0] * 16000): int(u.speech[1] * 16000)] for u in utts])
-        call = linesim.add_noise(call, linesim.dbfs(speech), kind, float(condition.split()[-2]), rng)
+        call = augment.add_noise(call, augment.dbfs(speech), kind, float(condition.split()[-2]), rng)
     return call[:, None], linesim.SR, [utts]
 
 

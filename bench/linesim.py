@@ -1,17 +1,15 @@
-"""Phone-line conditions for calls built from corpus clips: G.711 at 8 kHz, line noise (white,
-brown, mains hum) at a given SNR, the other side's voice as echo, and non-speech signals a call
-carries (tones, DTMF, music-like hold audio). numpy only; every generator takes a seeded rng."""
+"""Calls built from corpus clips: clips in a row or as agent/customer turns with the other side's
+voice as echo, and the non-speech signals a call carries (tones, DTMF, music-like hold audio). The
+line itself (G.711 at 8 kHz, noise at a given SNR) is ``train.augment``'s, the same the heads train
+on. numpy only; every generator takes a seeded rng."""
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
-import soundfile as sf
 
-from rtser.resample import resample
+from train.augment import SR, at_level, brown, hum, white
 
-SR = 16000
 DTMF = {"1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "4": (770, 1209), "5": (770, 1336),
         "6": (770, 1477), "7": (852, 1209), "8": (852, 1336), "9": (852, 1477), "0": (941, 1336),
         "*": (941, 1209), "#": (941, 1477)}
@@ -26,10 +24,6 @@ class Utterance:
     overlapped: bool = False
 
 
-def dbfs(x: np.ndarray) -> float:
-    return 10 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-20)
-
-
 def speech_extent(x: np.ndarray, sr: int = SR) -> tuple[float, float]:
     """First and last 10 ms frame within 30 dB of the clip's loudest (seconds)."""
     hop = sr // 100
@@ -37,45 +31,6 @@ def speech_extent(x: np.ndarray, sr: int = SR) -> tuple[float, float]:
     energy = 10 * np.log10((frames.astype(np.float64) ** 2).mean(axis=1) + 1e-20)
     loud = np.flatnonzero(energy > energy.max() - 30)
     return loud[0] / 100, (loud[-1] + 1) / 100
-
-
-def white(n: int, rng) -> np.ndarray:
-    return rng.standard_normal(n).astype(np.float32)
-
-
-def brown(n: int, rng) -> np.ndarray:
-    x = np.cumsum(rng.standard_normal(n))
-    x -= np.convolve(x, np.ones(801) / 801, mode="same")  # keep it from wandering off (> ~20 Hz)
-    return (x / (x.std() + 1e-12)).astype(np.float32)
-
-
-def hum(n: int, rng, mains: float = 50.0) -> np.ndarray:
-    """Mains hum: the fundamental and odd harmonics, with a little noise."""
-    t = np.arange(n) / SR
-    phase = rng.uniform(0, 2 * np.pi, 6)
-    x = sum(np.sin(2 * np.pi * mains * k * t + p) / k for k, p in zip((1, 3, 5, 7, 9, 11), phase))
-    return (x / np.std(x) + 0.05 * rng.standard_normal(n)).astype(np.float32)
-
-
-NOISES = {"white": white, "brown": brown, "hum": hum}
-
-
-def at_level(x: np.ndarray, level_db: float) -> np.ndarray:
-    return (x * 10 ** ((level_db - dbfs(x)) / 20)).astype(np.float32)
-
-
-def add_noise(call: np.ndarray, speech_db: float, kind: str, snr_db: float, rng) -> np.ndarray:
-    return call + at_level(NOISES[kind](len(call), rng), speech_db - snr_db)
-
-
-def g711(x: np.ndarray, law: str = "ULAW") -> tuple[np.ndarray, int]:
-    """16 kHz -> 8 kHz G.711 (μ-law or A-law) and back to float at 8 kHz, as a phone line delivers it."""
-    narrow = resample(x, SR, 8000)
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(narrow, -1, 1), 8000, format="WAV", subtype=law)
-    buf.seek(0)
-    y, _ = sf.read(buf, dtype="float32")
-    return y, 8000
 
 
 def tone(seconds: float, freqs, level_db: float = -15.0) -> np.ndarray:

@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 
 from .errors import RtserError
+from .head import NumpyHead
 
 FORMAT = 2  # 2: heads read streaming chunk features (rtser.chunks)
 DEFAULT = Path(__file__).resolve().parent / "bundle"
@@ -36,6 +37,8 @@ def check_manifest(manifest: dict, where: Path) -> None:
             raise RtserError(f"{where}: the manifest's {key!r} {what}; rebuild the bundle")
     if not isinstance(manifest.get("extends"), (str, type(None))):
         raise RtserError(f"{where}: 'extends' must be a folder or null; fix the manifest")
+    if not isinstance(manifest.get("shared", ""), str):
+        raise RtserError(f"{where}: 'shared' must name the trunk's file; rebuild the bundle")
     for lang, spec in manifest["languages"].items():
         if not (isinstance(spec, dict) and isinstance(spec.get("labels"), list) and isinstance(spec.get("head"), str)):
             raise RtserError(f"{where}: language {lang!r} needs 'labels' and 'head'; rebuild the bundle")
@@ -118,6 +121,14 @@ class Bundle:
             raise RtserError(f"{self.path}: this bundle has no {kind} VAD model; use --vad webrtc or "
                              "rebuild the bundle (python -m export.vad)")
         return self.file(spec["file"])
+
+    def shared_trunk(self) -> NumpyHead | None:
+        """The trunk new languages are enrolled on (``manifest["shared"]``, a ``NumpyHead`` without a
+        classifier), here or in the base bundle; None when neither has one."""
+        name = self.manifest.get("shared")
+        if name is None:
+            return self.base.shared_trunk() if self.base else None
+        return NumpyHead.load(self.file(name))
 
     def verify(self) -> None:
         for name, digest in self.manifest["files"].items():

@@ -1,5 +1,7 @@
-"""Add a language from a few labelled clips on a CPU: embed them with the bundle's encoders, fit a
-numpy head (layer weights + linear classifier), write an overlay bundle that extends the base one.
+"""Add a language from a few labelled clips on a CPU: embed them with the bundle's encoders (and its
+shared trunk, when it has one: a representation trained on every shipped language, which enrols
+unseen languages better than the raw layer statistics, docs/results.md), fit a numpy head (layer
+weights + linear classifier), write an overlay bundle that extends the base one.
 
 The manifest is a CSV with columns ``path``, ``label`` and optionally ``speaker``; relative paths
 are read from the CSV's folder.
@@ -169,6 +171,9 @@ def enroll(lang: str, manifest: str | Path, out: str | Path, base: str | Path | 
     encoders = ChunkEncoder({n: session(base_bundle.encoder(n), threads) for n in names})
     t0 = time.time()
     pooled = embed(clips, encoders, Vad(VadConfig(), base_bundle.vad_model(SILERO)), progress)
+    trunk = base_bundle.shared_trunk()
+    if trunk:
+        pooled = {"shared": trunk.features(pooled)}
     y = np.array([classes.index(lab) for lab in labels])
     metrics = {}
     if speakers and len(set(speakers)) >= 2:
@@ -177,6 +182,8 @@ def enroll(lang: str, manifest: str | Path, out: str | Path, base: str | Path | 
             warn("note: no speaker-independent estimate of accuracy is possible: holding out any speaker "
                  "leaves fewer than two classes to train on (record each speaker in several emotions)")
     head = fit_head(pooled, y, len(classes))
+    if trunk:
+        head = trunk.on(head)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     head_file = f"head-{lang}.npz"
@@ -187,6 +194,7 @@ def enroll(lang: str, manifest: str | Path, out: str | Path, base: str | Path | 
         "window_s": base_bundle.manifest["window_s"], "hop_s": base_bundle.manifest["hop_s"],
         "encoders": {n: base_bundle.manifest["encoders"][n] for n in names},
         "languages": {lang: {"labels": classes, "head": head_file, "metrics": metrics,
+                             "embedding": "shared trunk" if trunk else "layer statistics",
                              "training": {"manifest": str(Path(manifest).resolve()), "clips": len(clips),
                                           "speakers": len(set(speakers)) if speakers else None,
                                           "label_counts": dict(sorted(Counter(labels).items())),

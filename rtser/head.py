@@ -1,6 +1,7 @@
 """A head evaluated in numpy: learned layer weights over standardised per-layer time mean + std of
-each Whisper encoder (and the GE2E embedding), then a linear softmax classifier. ``rtser enroll``
-writes these (``.npz``), so new languages need neither torch nor onnx."""
+each Whisper encoder (and the GE2E embedding), optionally a hidden layer (the bundle's shared
+trunk), then a linear softmax classifier. ``rtser enroll`` writes these (``.npz``), so new
+languages need neither torch nor onnx."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,6 +14,11 @@ def pool(hidden: np.ndarray) -> np.ndarray:
     return hidden if hidden.ndim == 1 else np.concatenate([hidden.mean(1), hidden.std(1)], -1)
 
 
+def gelu(x: np.ndarray) -> np.ndarray:
+    """GELU, tanh form (torch's ``nn.GELU(approximate="tanh")``)."""
+    return 0.5 * x * (1 + np.tanh(0.7978845608028654 * (x + 0.044715 * x ** 3)))
+
+
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
@@ -20,7 +26,9 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 class NumpyHead:
     """Parameters per input name ``n``: ``n/mu``, ``n/sd`` (standardisation), ``n/layer_logits``
-    (Whisper inputs only); then ``W`` ``(features, classes)`` and ``b``."""
+    (Whisper inputs only); optionally ``hidden/W`` ``(features, width)`` and ``hidden/b`` (a GELU
+    layer: the shared trunk); then ``W`` ``(features or width, classes)`` and ``b``. A trunk alone
+    (the bundle's ``shared.npz``) has no ``W``."""
 
     def __init__(self, params: dict[str, np.ndarray], inputs: list[str]):
         self.params, self.inputs = params, list(inputs)
@@ -36,17 +44,28 @@ class NumpyHead:
             np.savez(f, inputs=np.array(self.inputs), **self.params)
 
     def features(self, pooled: dict[str, np.ndarray]) -> np.ndarray:
-        """``pooled[name]``: ``(N, L+1, 2D)`` or ``(N, 256)`` -> ``(N, features)``."""
+        """``pooled[name]``: ``(N, L+1, 2D)`` or ``(N, 256)`` -> ``(N, features)`` (the trunk's output
+        when there is one)."""
         parts = []
         for n in self.inputs:
             z = (pooled[n] - self.params[f"{n}/mu"]) / self.params[f"{n}/sd"]
             if z.ndim == 3:
                 z = np.einsum("l,nld->nd", softmax(self.params[f"{n}/layer_logits"]), z)
             parts.append(z)
-        return np.concatenate(parts, axis=-1)
+        z = np.concatenate(parts, axis=-1)
+        return gelu(z @ self.params["hidden/W"] + self.params["hidden/b"]) if "hidden/W" in self.params else z
 
     def probs(self, pooled: dict[str, np.ndarray]) -> np.ndarray:
         return softmax(self.features(pooled) @ self.params["W"] + self.params["b"])
+
+    def on(self, classifier: "NumpyHead") -> "NumpyHead":
+        """This trunk with a classifier fitted on its output (``{name: (N, width)}``, one input):
+        one head that reads the encoders, the classifier's standardisation folded into its weights."""
+        (name,) = classifier.inputs
+        mu, sd = classifier.params[f"{name}/mu"], classifier.params[f"{name}/sd"]
+        w = classifier.params["W"] / sd[:, None]
+        params = {k: v for k, v in self.params.items() if k not in ("W", "b")}
+        return NumpyHead({**params, "W": w, "b": classifier.params["b"] - mu @ w}, self.inputs)
 
     def run(self, _outputs, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Same call as an onnxruntime session: raw encoder outputs in, ``[probs]`` out."""

@@ -7,6 +7,7 @@ from bench import linesim
 from conftest import EMODB, clip
 from rtser import Recognizer, VadConfig
 from rtser.audio import load
+from train import augment
 
 
 def segments(rec, audio, sr=16000, **kw):
@@ -28,7 +29,7 @@ def noisy_call(data_dir):
     clips = [(load(clip("emodb", n)), n) for n in EMODB]
     call, utts = linesim.build_call(clips, rng, gap=(0.3, 0.8))
     speech = np.concatenate([call[int(u.speech[0] * 16000): int(u.speech[1] * 16000)] for u in utts])
-    return linesim.add_noise(call, linesim.dbfs(speech), "brown", 20, rng), utts
+    return augment.add_noise(call, augment.dbfs(speech), "brown", 20, rng), utts
 
 
 def test_a_noisy_call_is_separated_one_to_one(recognizer, noisy_call):
@@ -39,7 +40,7 @@ def test_a_noisy_call_is_separated_one_to_one(recognizer, noisy_call):
 
 def test_the_same_call_through_an_8k_mulaw_line(recognizer, noisy_call):
     call, utts = noisy_call
-    narrow, sr = linesim.g711(call)
+    narrow, sr = augment.g711(call)
     assert all(separated(segments(recognizer, narrow, sr), utts))
 
 

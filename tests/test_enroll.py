@@ -11,7 +11,8 @@ from conftest import DATA
 from rtser import Recognizer, RtserError
 from rtser.audio import load
 from rtser.bundle import Bundle
-from rtser.enroll import read_manifest
+from rtser.enroll import fit_head, read_manifest
+from rtser.head import NumpyHead
 
 LABELS = ("anger", "neutral", "sadness")
 
@@ -43,6 +44,27 @@ def overlay(subset, tmp_path_factory):
     assert r.returncode == 0, r.stderr
     assert "speaker-independent CV" in r.stdout
     return tmp / "overlay"
+
+
+def test_overlay_is_enrolled_on_the_shared_trunk(overlay):
+    spec = json.loads((overlay / "manifest.json").read_text())["languages"]["xx"]
+    assert spec["embedding"] == "shared trunk"
+    head = NumpyHead.load(overlay / spec["head"])
+    assert set(head.inputs) == set(Bundle().manifest["encoders"]) and "hidden/W" in head.params
+
+
+def test_a_classifier_folds_onto_the_trunk():
+    """``NumpyHead.on``: trunk then a standardised classifier == one head reading the encoders."""
+    rng = np.random.default_rng(0)
+    trunk = NumpyHead({"w/mu": rng.normal(size=(3, 4)), "w/sd": rng.uniform(0.5, 2, (3, 4)),
+                       "w/layer_logits": rng.normal(size=3), "g/mu": rng.normal(size=5),
+                       "g/sd": rng.uniform(0.5, 2, 5), "hidden/W": rng.normal(size=(9, 6)),
+                       "hidden/b": rng.normal(size=6)}, ["w", "g"])
+    pooled = {"w": rng.normal(size=(7, 3, 4)), "g": rng.normal(size=(7, 5))}
+    y = np.arange(7) % 3
+    classifier = fit_head({"shared": trunk.features(pooled)}, y, 3)
+    np.testing.assert_allclose(trunk.on(classifier).probs(pooled),
+                               classifier.probs({"shared": trunk.features(pooled)}), atol=1e-9)
 
 
 def test_overlay_loads_and_predicts(overlay, subset):

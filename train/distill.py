@@ -4,9 +4,11 @@ speaker-independent folds. The teacher of each round is the report's (g), kept b
 ``python -m train.report``. Students: the same multi-domain gated model with the round's searched
 towers, on int8 whisper-base + GE2E only, and a linear head per language on whisper-base. What ships
 is their ensemble: the mean of the multi-domain student's and the linear head's probabilities.
-Students are trained on two feature paths, on the same folds and seeds: ``chunks`` (what ships:
-the runtime's streaming chunk features, whisper-base cut after layer 4) and ``one-pass`` (the
-previous runtime: each clip's speech encoded whole by the full int8 whisper-base).
+``STUDENTS``, on the same folds and seeds: ``chunks`` (the runtime's streaming chunk features,
+whisper-base cut after layer 4, clean clips), ``augmented`` (what ships: the same features, trained
+on the clean clips and the degraded views of ``train.augment``) and ``one-pass`` (the previous
+runtime: each clip's speech encoded whole by the full int8 whisper-base). The chunk students are
+also measured on the test speakers through a phone line and in noise (``TESTS``).
 
     python -m train.report             # first: the teachers -> build/teacher-rounds.npz
     python -m train.distill            # -> docs/results.md (section "distill"), build/distill.json
@@ -22,21 +24,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data, heads
+from . import augment, data, heads
 from .fit import padded, predict, train
 from .metrics import ua, wa
-from .model import SERModel, load_dataset
+from .model import SERModel, load_dataset, stack
 from .nas import search
 from .report import SUPCON, folds, teacher_rounds
 
 ROOT = Path(__file__).resolve().parents[1]
 TEACHER = {"gate": "input", "nas": True, "supcon": SUPCON["weight"]}  # the report's full model (g)
-PATHS = {  # student feature path -> {cache variant: bundle input name}; the first one ships
+PATHS = {  # feature path -> {cache variant: bundle input name}
     "chunks": {"whisper-base-l4.int8@chunks": "whisper-base", "ge2e.int8@chunks": "ge2e"},
     "one-pass": {"whisper-base.int8": "whisper-base", "ge2e.int8": "ge2e"},
 }
-SHIPPED = "chunks"
-STUDENT = PATHS[SHIPPED]
+TRAIN_VIEWS = tuple(augment.VIEWS)   # degraded views the augmented students also learn from
+TESTS = ("clean", *augment.TESTS)    # conditions the chunk students are measured under
+STUDENTS = {  # name -> (feature path, training views besides the clean clips)
+    "chunks": ("chunks", ()),
+    "augmented": ("chunks", TRAIN_VIEWS),
+    "one-pass": ("one-pass", ()),
+}
+SHIPPED = "augmented"
+STUDENT = PATHS[STUDENTS[SHIPPED][0]]
 
 
 def whisper_variants(path: str) -> list[str]:
@@ -54,9 +63,23 @@ def teacher_probs(ds, train_idx, seed: int, genotypes=None, epochs: int = 30) ->
     return padded(predict(model, ds, np.arange(len(ds)))), genotypes
 
 
-def student_dataset(path: str = SHIPPED):
+def student_dataset(path: str = STUDENTS[SHIPPED][0], view: str | None = None):
+    """A feature path's inputs for every clip (``view``: of that degraded view; None: clean)."""
     ge2e = next(v for v in PATHS[path] if v.startswith("ge2e"))
-    return load_dataset(data.corpora(), whisper_variants(path), ge2e)
+    return load_dataset(data.corpora(), whisper_variants(path), ge2e, None if view == "clean" else view)
+
+
+def training_set(name: str, views: dict):
+    """A student's training rows: the clean clips, then each of its training views (``views``: the
+    loaded view datasets of its path). Clip ``i`` of view ``k`` is row ``k * N + i``."""
+    path, extra = STUDENTS[name]
+    return stack([views[path, v] for v in ("clean", *extra)])
+
+
+def pooled_views(path: str, corpus: str, views) -> dict[str, np.ndarray]:
+    """The linear head's inputs for a corpus, the views one after the other as in ``training_set``."""
+    return {v: np.concatenate([heads.pooled(v if view == "clean" else f"{v}+{view}", corpus) for view in views])
+            for v in whisper_variants(path)}
 
 
 def fit_student(ds, train_idx, genotypes, teacher: torch.Tensor, seed: int, epochs: int = 40) -> SERModel:
@@ -68,31 +91,38 @@ def fit_student(ds, train_idx, genotypes, teacher: torch.Tensor, seed: int, epoc
                  teacher=teacher)
 
 
+def views_of(name: str) -> tuple[str, ...]:
+    """Where a student is measured: every test condition on the chunk path, clean otherwise."""
+    return TESTS if STUDENTS[name][0] == "chunks" else ("clean",)
+
+
 def evaluate(seed: int = data.SEED, repeats: int = 1, log=print) -> dict:
-    """Per language, fold and repeat: teacher UA/WA, and each student (KD) on each feature path.
-    Repeat 0 uses the report's teachers; repeat k retrains each round's teacher (same genotypes) and
-    the students with seed + k."""
+    """Per language, fold and repeat: teacher UA/WA, and each student (KD) under each of its test
+    conditions. Students learn from the teacher's probabilities of the clean clips, on every view
+    they train on. Repeat 0 uses the report's teachers; repeat k retrains each round's teacher (same
+    genotypes) and the students with seed + k."""
     teachers, genotypes = teacher_rounds()
-    students = {p: student_dataset(p) for p in PATHS}
+    needed = {(p, v) for name, (p, extra) in STUDENTS.items() for v in {"clean", *extra, *views_of(name)}}
+    views = {key: student_dataset(*key) for key in sorted(needed)}
     tds = load_dataset(data.corpora()) if repeats > 1 else None
-    ds = students[SHIPPED]
+    ds = views[STUDENTS[SHIPPED][0], "clean"]
+    N = len(ds)
     rounds = folds(ds)
-    linear_inputs = {p: {c: {v: heads.pooled(v, c) for v in whisper_variants(p)} for c in ds.corpora}
-                     for p in PATHS}  # loaded once
     res = {lang: {} for lang in ds.langs}
     for (r, test), k in itertools.product(enumerate(rounds), range(repeats)):
-        tr = np.setdiff1d(np.arange(len(ds)), test)
-        if k == 0:
-            probs = torch.from_numpy(teachers[r])
-        else:
-            probs = teacher_probs(tds, tr, seed + k, genotypes[r])[0]
+        tr = np.setdiff1d(np.arange(N), test)
+        probs = torch.from_numpy(teachers[r]) if k == 0 else teacher_probs(tds, tr, seed + k, genotypes[r])[0]
         t_all = probs.numpy()
-        md = {}  # path -> (N, max classes) probabilities of the test clips
-        for path, student in students.items():
-            sds = student.standardized(tr)
-            model = fit_student(sds, tr, genotypes[r], probs, seed + k)
-            md[path] = np.zeros(t_all.shape)
-            md[path][test] = padded(predict(model, sds, test)).numpy()
+        md = {}  # (student, test condition) -> (N, max classes) probabilities, test rows filled
+        for name, (path, extra) in STUDENTS.items():
+            copies = 1 + len(extra)
+            train_rows = np.concatenate([tr + j * N for j in range(copies)])
+            sds = training_set(name, views).standardized(train_rows)
+            model = fit_student(sds, train_rows, genotypes[r], probs.repeat(copies, 1), seed + k)
+            for cond in views_of(name):
+                md[name, cond] = np.zeros(t_all.shape)
+                md[name, cond][test] = padded(predict(model, views[path, cond].standardized(norm=sds.norm), test)).numpy()
+            del sds
         for li, (lang, corpus) in enumerate(zip(ds.langs, ds.corpora)):
             idx = ds.of(li)
             off, n = idx[0], len(ds.labels[li])
@@ -100,18 +130,24 @@ def evaluate(seed: int = data.SEED, repeats: int = 1, log=print) -> dict:
             y = ds.y.numpy()[idx]
             t = t_all[idx, :n]
             scores = {"teacher": t[te_l]}
-            for path, p in md.items():
-                feats = linear_inputs[path][corpus]
-                model = heads.fit({v: x[tr_l] for v, x in feats.items()}, y[tr_l], n, seed=seed + k, teacher=t[tr_l])
-                scores[f"multi-domain {path}"] = p[idx][te_l, :n]
-                scores[f"linear {path}"] = heads.predict(model, {v: x[te_l] for v, x in feats.items()})
-                scores[f"ensemble {path}"] = (scores[f"multi-domain {path}"] + scores[f"linear {path}"]) / 2
-            for name, p in scores.items():
-                o = res[lang].setdefault(name, {"ua": [], "wa": []})
+            for name, (path, extra) in STUDENTS.items():
+                copies = 1 + len(extra)
+                feats = pooled_views(path, corpus, ("clean", *extra))
+                rows = np.concatenate([tr_l + j * len(idx) for j in range(copies)])
+                model = heads.fit({v: x[rows] for v, x in feats.items()}, np.tile(y, copies)[rows], n,
+                                  seed=seed + k, teacher=np.tile(t, (copies, 1))[rows])
+                for cond in views_of(name):
+                    at = "" if cond == "clean" else f" @ {cond}"
+                    test_feats = {v: x[te_l] for v, x in pooled_views(path, corpus, (cond,)).items()}
+                    scores[f"multi-domain {name}{at}"] = md[name, cond][idx][te_l, :n]
+                    scores[f"linear {name}{at}"] = heads.predict(model, test_feats)
+                    scores[f"ensemble {name}{at}"] = (scores[f"multi-domain {name}{at}"] + scores[f"linear {name}{at}"]) / 2
+            for key, p in scores.items():
+                o = res[lang].setdefault(key, {"ua": [], "wa": []})
                 o["ua"].append(ua(y[te_l], p.argmax(1), n))
                 o["wa"].append(wa(y[te_l], p.argmax(1)))
         log(f"round {r}, repeat {k}: " + ", ".join(
-            f"{lang} teacher {v['teacher']['ua'][-1]:.3f} " + " ".join(f"{p} {v[f'ensemble {p}']['ua'][-1]:.3f}" for p in PATHS)
+            f"{lang} teacher {v['teacher']['ua'][-1]:.3f} " + " ".join(f"{s} {v[f'ensemble {s}']['ua'][-1]:.3f}" for s in STUDENTS)
             for lang, v in res.items()))
     return res
 
@@ -130,30 +166,56 @@ def main() -> None:
     write_report(res, args.seed, args.repeats, time.time() - t0)
 
 
+CONDITION_NAMES = {"clean": "clean", "tel": "telephone (8 kHz μ-law)", "snr10": "white noise 10 dB SNR",
+                   "snr0": "white noise 0 dB SNR"}
+
+
 def write_report(res: dict, seed: int, repeats: int, seconds: float) -> None:
     from train.markdown import machine, write_section
 
-    cols = list(next(iter(res.values())))
+    mean = lambda r, key: np.mean(r[key]["ua"])  # noqa: E731
+    kinds = ("multi-domain", "linear", "ensemble")
+    cols = ["teacher", *(f"{kind} {name}" for name in STUDENTS for kind in kinds)]
     lines = ["## Distillation: teacher vs edge students (`python -m train.distill`)", "",
              f"Machine: {machine()}. Seeds {seed}..{seed + repeats - 1}, run time {seconds:.0f} s. "
              "Same 4 speaker-independent folds as above, each repeated with "
              f"{repeats} seeds. Teacher: the full multi-domain model (g) on fp32 whisper-base + tiny.en + GE2E "
              "(one pass over each clip's speech), trained on each round's training speakers (seed 0: the report's "
              "(g); further seeds retrain it with the round's genotypes). Students, trained with KD on the teacher's "
-             "probabilities (multi-domain: T = 4, 0.9 KL + 0.1 CE, 40 epochs; linear: T = 2, 0.7 KL + 0.3 CE): the "
-             "multi-domain student (the teacher's architecture and searched towers on int8 whisper-base + GE2E "
-             "only), a linear head per language (learned layer weights over time mean + std of whisper-base), and "
-             "their ensemble (the mean of the two heads' probabilities), each on two feature paths: **chunks** "
-             "(what ships: the runtime's streaming features, `rtser.chunks`: 2 s chunks with 1 s of left "
-             "context, whisper-base cut after layer 4, GE2E per chunk) and **one-pass** (the previous runtime: "
-             "the whole speech span through the full int8 whisper-base and GE2E). UA mean over folds and seeds.", "",
+             "probabilities of the clean clips (multi-domain: T = 4, 0.9 KL + 0.1 CE, 40 epochs; linear: T = 2, "
+             "0.7 KL + 0.3 CE): the multi-domain student (the teacher's architecture and searched towers on int8 "
+             "whisper-base + GE2E only), a linear head per language (learned layer weights over time mean + std of "
+             "whisper-base), and their ensemble (the mean of the two heads' probabilities). Students: "
+             "**chunks** (the runtime's streaming features, `rtser.chunks`: 2 s chunks with 1 s of left context, "
+             "whisper-base cut after layer 4, GE2E per chunk; clean clips), **augmented** (the same features, "
+             "trained on each clean clip and two degraded views of it, `train.augment`: a phone call — telephone "
+             "band, G.711 μ-/A-law at 8 kHz, lost packets, half the time noise at 10–30 dB — and a noisy room — "
+             "speed ±5 %, reverberation, white/pink/brown/hum/babble noise at 0–30 dB, any gain; babble from the "
+             f"other corpora) and **one-pass** (the previous runtime: the whole speech span through the full int8 "
+             f"whisper-base and GE2E). What ships: the ensemble of **{SHIPPED}**. UA on clean test speakers, mean "
+             "over folds and seeds:", "",
              "| lang | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for lang, r in res.items():
-        lines.append(f"| {lang} | " + " | ".join(f"{np.mean(r[c]['ua']):.3f}" for c in cols) + " |")
-    pairs = [("ensemble chunks", "teacher"), ("ensemble one-pass", "teacher"), ("ensemble chunks", "ensemble one-pass"),
-             ("multi-domain chunks", "multi-domain one-pass"), ("linear chunks", "linear one-pass")]
-    lines += ["", "Differences in UA, paired over folds × seeds (mean ± standard error); what ships is "
-              "the ensemble on chunks:", "",
+        lines.append(f"| {lang} | " + " | ".join(f"{mean(r, c):.3f}" for c in cols) + " |")
+    key = lambda name, cond: f"ensemble {name}" + ("" if cond == "clean" else f" @ {cond}")  # noqa: E731
+    lines += ["", "### Robustness: the test speakers through a phone line", "",
+              "Ensemble UA on the test speakers' clips under each condition (`train.augment.TESTS`, seeded per "
+              "clip; the VAD cuts the degraded audio, as at run time), students trained on clean clips "
+              "(**chunks**) → with the degraded views (**augmented**):", "",
+              "| lang | " + " | ".join(CONDITION_NAMES[c] for c in TESTS) + " |", "|---|" + "---|" * len(TESTS)]
+    for lang, r in res.items():
+        lines.append(f"| {lang} | " + " | ".join(f"{mean(r, key('chunks', c)):.3f} → {mean(r, key('augmented', c)):.3f}"
+                                                 for c in TESTS) + " |")
+    lines += ["", "Loss against clean, in UA points (chunks → augmented):", "",
+              "| lang | " + " | ".join(CONDITION_NAMES[c] for c in TESTS[1:]) + " |", "|---|" + "---|" * (len(TESTS) - 1)]
+    for lang, r in res.items():
+        lines.append(f"| {lang} | " + " | ".join(
+            " → ".join(f"{100 * (mean(r, key(s, c)) - mean(r, key(s, 'clean'))):+.1f}" for s in ("chunks", "augmented"))
+            for c in TESTS[1:]) + " |")
+    pairs = [("ensemble augmented", "teacher"), ("ensemble augmented", "ensemble chunks"),
+             ("ensemble chunks", "ensemble one-pass"), ("multi-domain augmented", "multi-domain chunks"),
+             ("linear augmented", "linear chunks")]
+    lines += ["", "Differences in clean UA, paired over folds × seeds (mean ± standard error):", "",
               "| lang | " + " | ".join(f"{a} − {b}" for a, b in pairs) + " |", "|---|" + "---|" * len(pairs)]
     for lang, r in res.items():
         diffs = [np.array(r[a]["ua"]) - np.array(r[b]["ua"]) for a, b in pairs]

@@ -1,10 +1,13 @@
 """Feature cache: every layer of every encoder for every clip in ../shared/data.
 
-    python -m train.features [--encoders build/encoders] [--variants whisper-base.fp32 whisper-base-l4.int8@chunks ...]
+    python -m train.features [--encoders build/encoders] [--variants whisper-base.fp32 whisper-base-l4.int8@chunks+phone ...]
 
 Each clip is cut to its speech span exactly as ``Recognizer.predict`` and the stream's segment
 events cut it. Plain variants encode that span in one pass (the teacher's inputs); ``@chunks``
 variants are the runtime's own streaming features of it (``rtser.chunks``, the students' inputs).
+A ``+view`` suffix encodes the clip as a phone line delivers it (``train.augment``: the training
+views ``phone`` and ``noisy``, the test conditions ``tel``, ``snr10``, ``snr0``), seeded per clip;
+the VAD cuts the degraded audio, as it would in the runtime.
 Per encoder variant (an ONNX file, keyed by its sha256) and corpus, shards of clips are written
 atomically under ``$RTSER_CACHE/features`` (outside git), so an interrupted run resumes where it
 stopped. Whisper shards hold time-pooled ``mean``/``std`` per layer (float32) and the full time
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import zlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,15 +31,19 @@ from rtser.encoders import session
 from rtser.frontend import HOP, SAMPLE_RATE, log_mel, mel_power
 from rtser.vad import Vad, VadConfig
 
-from . import data
+from . import augment, data
 from .data import CACHE
 
 SHARD = 64
 PREPROCESS = "silero-v3"  # bump when clip_bounds changes
 CHUNKED = "@chunks"       # a variant name ending so: features as the runtime streams them (rtser.chunks)
+AUGMENT = "aug1"          # bump when train.augment changes
+STUDENT_INPUTS = ("whisper-base-l4.int8@chunks", "ge2e.int8@chunks")
+VIEWS = (*augment.VIEWS, *augment.TESTS)
 VARIANTS = ("whisper-base.fp32", "whisper-tiny.en.fp32", "ge2e.fp32",  # the teacher
-            "whisper-base-l4.int8@chunks", "ge2e.int8@chunks",          # the shipped students
-            "whisper-base.int8", "ge2e.int8")                           # the previous runtime's students
+            *STUDENT_INPUTS,                                              # the shipped students ...
+            *(f"{v}+{view}" for view in VIEWS for v in STUDENT_INPUTS),   # ... on degraded views
+            "whisper-base.int8", "ge2e.int8")                             # the previous runtime's students
 BUILD = Path(__file__).resolve().parents[1] / "build" / "encoders"
 MAX_SECONDS = 30.0  # Whisper's position table covers 30 s
 MIN_SAMPLES = 4 * HOP
@@ -80,32 +88,61 @@ def clip_audio(path: Path) -> np.ndarray:
     return audio[a:b]
 
 
-def variant_dir(onnx: Path, chunked: bool = False, root: Path = CACHE / "features") -> Path:
+def split_variant(variant: str) -> tuple[str, bool, str | None]:
+    """``"whisper-base-l4.int8@chunks+phone"`` -> encoder name, chunked?, view (None: the clean clip)."""
+    name, _, view = variant.partition("+")
+    if view and view not in VIEWS:
+        raise ValueError(f"unknown view {view!r} in {variant!r} (have: {', '.join(VIEWS)})")
+    return name.removesuffix(CHUNKED), name.endswith(CHUNKED), view or None
+
+
+def variant_dir(variant: str, onnx: Path, root: Path = CACHE / "features") -> Path:
+    _, chunked, view = split_variant(variant)
     mode = f"{PREPROCESS}-chunks{CHUNK // SAMPLE_RATE}s{CONTEXT / SAMPLE_RATE:g}s" if chunked else PREPROCESS
+    if view:
+        mode += f"-{AUGMENT}-{view}"
     return root / f"{onnx.name.removesuffix('.onnx')}-{sha256(onnx)[:12]}-{mode}"
 
 
 def onnx_of(variant: str) -> Path:
-    name = variant.removesuffix(CHUNKED)
+    name = split_variant(variant)[0]
     return Path(name) if name.endswith(".onnx") else BUILD / f"{name}.onnx"
 
 
+def view_audio(clip: data.Clip, view: str | None) -> np.ndarray:
+    """A clip as a phone line delivers it (``view`` of ``VIEWS``; None: as recorded). Seeded by the
+    clip's path; babble comes from the other corpora (never a speaker of the clip's test fold)."""
+    audio = load(clip.path)
+    if view is None:
+        return audio
+    rng = np.random.default_rng([data.SEED, VIEWS.index(view), zlib.crc32(str(clip.path.relative_to(data.DATA)).encode())])
+    others = [c for corpus in data.corpora() if corpus != clip.corpus for c in data.clips(corpus)]
+    babble = lambda: load(others[rng.integers(len(others))].path)  # noqa: E731
+    fn = augment.VIEWS.get(view) or augment.TESTS[view]
+    return fn(audio, rng, babble)
+
+
 class ClipFeatures:
-    """``{variant: onnx path}`` -> per clip ``{variant: features}``: one-pass encodings of the speech
-    span (``Encoders``) for plain variants, the runtime's chunk features for ``@chunks`` ones."""
+    """``{variant: onnx path}`` of one view -> per clip ``{variant: features}``: one-pass encodings
+    of the speech span (``Encoders``) for plain variants, the runtime's chunk features for
+    ``@chunks`` ones."""
 
     def __init__(self, variants: dict[str, Path], threads: int):
-        plain = {n: p for n, p in variants.items() if not n.endswith(CHUNKED)}
-        self.encoders = Encoders(plain, threads=threads) if plain else None
-        self.chunked = ChunkEncoder({n.removesuffix(CHUNKED): session(p, threads)
-                                     for n, p in variants.items() if n.endswith(CHUNKED)})
+        split = {n: split_variant(n) for n in variants}
+        views = {view for _, _, view in split.values()}
+        if len(views) != 1:
+            raise ValueError(f"one view at a time, not {views}")
+        self.view = views.pop()
+        self.encoders = Encoders({e: variants[n] for n, (e, chunked, _) in split.items() if not chunked}, threads)
+        self.chunked = ChunkEncoder({e: session(variants[n], threads) for n, (e, chunked, _) in split.items() if chunked})
+        self.names = {(e, chunked): n for n, (e, chunked, _) in split.items()}
 
-    def __call__(self, path: Path) -> dict[str, np.ndarray]:
-        audio = load(path)
+    def __call__(self, clip: data.Clip) -> dict[str, np.ndarray]:
+        audio = view_audio(clip, self.view)
         a, b = clip_bounds(audio)
-        out = self.encoders(audio[a:b]) if self.encoders else {}
+        out = {self.names[e, False]: x for e, x in self.encoders(audio[a:b]).items()} if self.encoders.sessions else {}
         if self.chunked.sessions:
-            out.update({n + CHUNKED: x for n, x in clip_features(self.chunked, audio, a, b).items()})
+            out.update({self.names[e, True]: x for e, x in clip_features(self.chunked, audio, a, b).items()})
         return out
 
 
@@ -116,22 +153,21 @@ def _shard_name(items: list[data.Clip]) -> str:
 
 def build(variants: dict[str, Path], corpora=None, threads: int = 2) -> None:
     """Compute what is missing for each variant ``{name: onnx path}`` and corpus."""
-    dirs = {name: variant_dir(p, name.endswith(CHUNKED)) for name, p in variants.items()}
+    dirs = {name: variant_dir(name, p) for name, p in variants.items()}
     for corpus in corpora or data.corpora():
         items = data.clips(corpus)
         shards = [items[i:i + SHARD] for i in range(0, len(items), SHARD)]
         todo = {n: [s for s in shards if not (dirs[n] / corpus / _shard_name(s)).exists()] for n in variants}
-        names = sorted({n for n, s in todo.items() if s})
-        if not names:
-            continue
-        encoders = ClipFeatures({n: variants[n] for n in names}, threads)
-        for shard in tqdm(shards, desc=f"{corpus} ({', '.join(names)})", unit="shard"):
-            wanted = [n for n in names if shard in todo[n]]
-            if not wanted:
-                continue
-            outs = [encoders(c.path) for c in shard]
-            for n in wanted:
-                _write(dirs[n] / corpus / _shard_name(shard), shard, [o[n] for o in outs])
+        for view in sorted({split_variant(n)[2] for n, s in todo.items() if s}, key=str):
+            names = sorted(n for n, s in todo.items() if s and split_variant(n)[2] == view)
+            encoders = ClipFeatures({n: variants[n] for n in names}, threads)
+            for shard in tqdm(shards, desc=f"{corpus} ({', '.join(names)})", unit="shard"):
+                wanted = [n for n in names if shard in todo[n]]
+                if not wanted:
+                    continue
+                outs = [encoders(c) for c in shard]
+                for n in wanted:
+                    _write(dirs[n] / corpus / _shard_name(shard), shard, [o[n] for o in outs])
 
 
 def _write(path: Path, shard: list[data.Clip], arrays: list[np.ndarray]) -> None:
@@ -150,9 +186,9 @@ def _write(path: Path, shard: list[data.Clip], arrays: list[np.ndarray]) -> None
 
 
 def load_features(variant: str, corpus: str, seq: bool = False) -> dict[str, object]:
-    """Everything cached for one variant (a name in ``BUILD`` or an ONNX path, ``@chunks`` or not)
-    and corpus, in manifest order."""
-    directory = variant_dir(onnx_of(variant), variant.endswith(CHUNKED))
+    """Everything cached for one variant (a name in ``BUILD`` or an ONNX path, ``@chunks`` or not,
+    ``+view`` or not) and corpus, in manifest order."""
+    directory = variant_dir(variant, onnx_of(variant))
     items = data.clips(corpus)
     parts = []
     for i in range(0, len(items), SHARD):
@@ -171,7 +207,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--encoders", type=Path, default=BUILD, help="folder of exported ONNX encoders")
     ap.add_argument("--variants", nargs="*",
-                    help=f"ONNX names in --encoders, @chunks for streamed features (default: {' '.join(VARIANTS)})")
+                    help=f"ONNX names in --encoders, @chunks for streamed features, +view for a degraded "
+                         f"view (default: {' '.join(VARIANTS)})")
     ap.add_argument("--corpora", nargs="*")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -180,10 +217,14 @@ def main() -> None:
         raise SystemExit(f"no encoders in {args.encoders}: run python -m export.onnx_export first")
     files = {p.name.removesuffix(".onnx"): p for p in files}
     wanted = args.variants or VARIANTS
-    missing = [v for v in wanted if v.removesuffix(CHUNKED) not in files]
+    try:
+        encoder = {v: split_variant(v)[0] for v in wanted}
+    except ValueError as e:
+        raise SystemExit(str(e))
+    missing = [v for v in wanted if encoder[v] not in files]
     if missing:
         raise SystemExit(f"not in {args.encoders}: {', '.join(missing)} (have: {', '.join(files)})")
-    build({k: files[k.removesuffix(CHUNKED)] for k in wanted}, args.corpora, args.threads)
+    build({v: files[encoder[v]] for v in wanted}, args.corpora, args.threads)
 
 
 if __name__ == "__main__":

@@ -105,20 +105,34 @@ def pack(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     return out, steps
 
 
-def load_dataset(corpora, variants=TEACHER_VARIANTS, ge2e: str = GE2E_VARIANT) -> Dataset:
+def load_dataset(corpora, variants=TEACHER_VARIANTS, ge2e: str = GE2E_VARIANT, view: str | None = None) -> Dataset:
+    """``view``: the features of that degraded view of every clip (``train.features``' ``+view``
+    variants), under the plain variants' names."""
+    suffix = f"+{view}" if view else ""
     langs, labels, seq, emb, lang, y, spk = [], [], {v: [] for v in variants}, [], [], [], []
     for li, corpus in enumerate(corpora):
         items = data.clips(corpus)
         labels.append(data.labels(items))
         langs.append(items[0].language)
         for v in variants:
-            f = load_features(v, corpus, seq=True)
+            f = load_features(v + suffix, corpus, seq=True)
             seq[v] += f["seq"]
-        emb.append(load_features(ge2e, corpus)["embedding"])
+        emb.append(load_features(ge2e + suffix, corpus)["embedding"])
         lang += [li] * len(items)
         y += [labels[-1].index(c.label) for c in items]
         spk += [c.speaker for c in items]
     return make_dataset(langs, labels, list(corpora), seq, np.concatenate(emb), lang, y, spk)
+
+
+def stack(parts: list[Dataset]) -> Dataset:
+    """Datasets of the same clips (views of them) one after the other: clip ``i`` of part ``k`` is
+    row ``k * N + i``."""
+    first = parts[0]
+    cat = lambda get: torch.cat([get(p) for p in parts])  # noqa: E731
+    return replace(first, seq={v: cat(lambda p: p.seq[v]) for v in first.seq},
+                   sums={v: (cat(lambda p: p.sums[v][0]), cat(lambda p: p.sums[v][1])) for v in first.sums},
+                   steps=cat(lambda p: p.steps), ge2e=cat(lambda p: p.ge2e), lang=cat(lambda p: p.lang),
+                   y=cat(lambda p: p.y), speakers=np.concatenate([p.speakers for p in parts]), norm=None)
 
 
 def make_dataset(langs, labels, corpora, seq: dict[str, list[np.ndarray]], ge2e, lang, y, speakers) -> Dataset:
