@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from train.markdown import machine, write_section  # noqa: E402
 from rtser.enroll import fit_head  # noqa: E402
 from train import data, shared  # noqa: E402
+from train.distill import student_inputs  # noqa: E402
 from train.metrics import ua  # noqa: E402
 
 SHOTS = (3, 6, 12, 24)
@@ -35,7 +36,7 @@ SHOTS = (3, 6, 12, 24)
 def embeddings(corpus: str, seed: int) -> dict[str, dict[str, np.ndarray]]:
     """A corpus's clips as ``rtser enroll`` embeds them (``raw``: the shipped encoders' pooled chunk
     features) and through the shared trunk of the other corpora (``shared``)."""
-    raw = shared.pooled(corpus)
+    raw = student_inputs(corpus)
     trunk = shared.to_numpy(shared.fit([c for c in data.corpora() if c != corpus], seed=seed))
     return {"raw": raw, "shared": {"shared": trunk.features(raw)}}
 

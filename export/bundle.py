@@ -27,7 +27,7 @@ from rtser.chunks import CHUNK
 from train import core, data, heads, shared
 from train.distill import (SHIPPED, STUDENT, STUDENTS, TESTS, fit_student, pooled_views, student_dataset,
                            teacher_probs, training_set)
-from train.features import onnx_of
+from train.features import CLEAN, onnx_of
 from train.model import SERModel, downsample, load_dataset
 
 from . import vad
@@ -107,12 +107,12 @@ def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
     path, extra = STUDENTS[SHIPPED]  # the clean clips and each training view of them
     copies = 1 + len(extra)
     rows = np.arange(copies * len(ds))
-    sds = training_set(SHIPPED, {(path, v): student_dataset(path, v) for v in ("clean", *extra)}).standardized(rows)
+    sds = training_set(SHIPPED, {(path, v): student_dataset(path, v) for v in (CLEAN, *extra)}).standardized(rows)
     student = fit_student(sds, rows, genotypes, probs.repeat(copies, 1), seed)
     languages = {}
     for li, (lang, corpus) in enumerate(zip(sds.langs, sds.corpora)):
         idx, n = ds.of(li), len(sds.labels[li])
-        linear = heads.fit(pooled_views(path, corpus, ("clean", *extra)), np.tile(ds.y.numpy()[idx], copies), n,
+        linear = heads.fit(pooled_views(path, corpus, (CLEAN, *extra)), np.tile(ds.y.numpy()[idx], copies), n,
                            seed=seed, teacher=np.tile(probs.numpy()[idx, :n], (copies, 1)))
         head_file = f"head-{lang}.onnx"
         export_language(student, li, STUDENT, out / head_file, linear)

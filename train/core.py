@@ -21,8 +21,9 @@ import numpy as np
 from rtser.enroll import fit_head
 from rtser.head import NumpyHead
 
-from . import data, heads
-from .distill import STUDENT, TRAIN_VIEWS
+from . import data
+from .distill import STUDENT, TRAIN_VIEWS, student_inputs
+from .features import CLEAN
 from .metrics import ua, wa
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +31,7 @@ CORE = ["anger", "happiness", "neutral", "sadness"]
 LANG = "any"
 
 
-def core_dataset(view: str = "clean") -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def core_dataset(view: str = CLEAN) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Pooled features ``{bundle input name: (N, ...)}`` (of a degraded ``view`` of the clips, or
     clean), labels (indices into CORE) and corpus of every core-emotion clip."""
     feats: dict[str, list] = {name: [] for name in STUDENT.values()}
@@ -38,8 +39,8 @@ def core_dataset(view: str = "clean") -> tuple[dict[str, np.ndarray], np.ndarray
     for c in data.corpora():
         items = data.clips(c)
         keep = np.array([i.label in CORE for i in items])
-        for variant, name in STUDENT.items():
-            feats[name].append(heads.pooled(variant if view == "clean" else f"{variant}+{view}", c)[keep])
+        for name, x in student_inputs(c, view).items():
+            feats[name].append(x[keep])
         y += [CORE.index(i.label) for i in items if i.label in CORE]
         corpus += [c] * int(keep.sum())
     return {n: np.concatenate(x) for n, x in feats.items()}, np.array(y), np.array(corpus)

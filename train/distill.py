@@ -27,6 +27,7 @@ import torch
 from . import augment, data, heads
 from .fit import padded, predict, train
 from .metrics import ua, wa
+from .features import CLEAN
 from .model import SERModel, load_dataset, stack
 from .nas import search
 from .report import SUPCON, folds, teacher_rounds
@@ -38,7 +39,7 @@ PATHS = {  # feature path -> {cache variant: bundle input name}
     "one-pass": {"whisper-base.int8": "whisper-base", "ge2e.int8": "ge2e"},
 }
 TRAIN_VIEWS = tuple(augment.VIEWS)   # degraded views the augmented students also learn from
-TESTS = ("clean", *augment.TESTS)    # conditions the chunk students are measured under
+TESTS = (CLEAN, *augment.TESTS)    # conditions the chunk students are measured under
 STUDENTS = {  # name -> (feature path, training views besides the clean clips)
     "chunks": ("chunks", ()),
     "augmented": ("chunks", TRAIN_VIEWS),
@@ -63,23 +64,28 @@ def teacher_probs(ds, train_idx, seed: int, genotypes=None, epochs: int = 30) ->
     return padded(predict(model, ds, np.arange(len(ds)))), genotypes
 
 
-def student_dataset(path: str = STUDENTS[SHIPPED][0], view: str | None = None):
+def student_dataset(path: str = STUDENTS[SHIPPED][0], view: str = CLEAN):
     """A feature path's inputs for every clip (``view``: of that degraded view; None: clean)."""
     ge2e = next(v for v in PATHS[path] if v.startswith("ge2e"))
-    return load_dataset(data.corpora(), whisper_variants(path), ge2e, None if view == "clean" else view)
+    return load_dataset(data.corpora(), whisper_variants(path), ge2e, view)
 
 
 def training_set(name: str, views: dict):
     """A student's training rows: the clean clips, then each of its training views (``views``: the
     loaded view datasets of its path). Clip ``i`` of view ``k`` is row ``k * N + i``."""
     path, extra = STUDENTS[name]
-    return stack([views[path, v] for v in ("clean", *extra)])
+    return stack([views[path, v] for v in (CLEAN, *extra)])
 
 
 def pooled_views(path: str, corpus: str, views) -> dict[str, np.ndarray]:
     """The linear head's inputs for a corpus, the views one after the other as in ``training_set``."""
-    return {v: np.concatenate([heads.pooled(v if view == "clean" else f"{v}+{view}", corpus) for view in views])
-            for v in whisper_variants(path)}
+    return {v: np.concatenate([heads.pooled(v, corpus, view) for view in views]) for v in whisper_variants(path)}
+
+
+def student_inputs(corpus: str, view: str = CLEAN) -> dict[str, np.ndarray]:
+    """The shipped encoders' pooled features of a corpus's clips (of a degraded ``view``), by bundle
+    input name: what numpy heads (``any``, enrolled languages, the shared trunk) read."""
+    return {name: heads.pooled(v, corpus, view) for v, name in STUDENT.items()}
 
 
 def fit_student(ds, train_idx, genotypes, teacher: torch.Tensor, seed: int, epochs: int = 40) -> SERModel:
@@ -93,7 +99,7 @@ def fit_student(ds, train_idx, genotypes, teacher: torch.Tensor, seed: int, epoc
 
 def views_of(name: str) -> tuple[str, ...]:
     """Where a student is measured: every test condition on the chunk path, clean otherwise."""
-    return TESTS if STUDENTS[name][0] == "chunks" else ("clean",)
+    return TESTS if STUDENTS[name][0] == "chunks" else (CLEAN,)
 
 
 def evaluate(seed: int = data.SEED, repeats: int = 1, log=print) -> dict:
@@ -102,10 +108,10 @@ def evaluate(seed: int = data.SEED, repeats: int = 1, log=print) -> dict:
     they train on. Repeat 0 uses the report's teachers; repeat k retrains each round's teacher (same
     genotypes) and the students with seed + k."""
     teachers, genotypes = teacher_rounds()
-    needed = {(p, v) for name, (p, extra) in STUDENTS.items() for v in {"clean", *extra, *views_of(name)}}
+    needed = {(p, v) for name, (p, extra) in STUDENTS.items() for v in {CLEAN, *extra, *views_of(name)}}
     views = {key: student_dataset(*key) for key in sorted(needed)}
     tds = load_dataset(data.corpora()) if repeats > 1 else None
-    ds = views[STUDENTS[SHIPPED][0], "clean"]
+    ds = views[STUDENTS[SHIPPED][0], CLEAN]
     N = len(ds)
     rounds = folds(ds)
     res = {lang: {} for lang in ds.langs}
@@ -132,12 +138,12 @@ def evaluate(seed: int = data.SEED, repeats: int = 1, log=print) -> dict:
             scores = {"teacher": t[te_l]}
             for name, (path, extra) in STUDENTS.items():
                 copies = 1 + len(extra)
-                feats = pooled_views(path, corpus, ("clean", *extra))
+                feats = pooled_views(path, corpus, (CLEAN, *extra))
                 rows = np.concatenate([tr_l + j * len(idx) for j in range(copies)])
                 model = heads.fit({v: x[rows] for v, x in feats.items()}, np.tile(y, copies)[rows], n,
                                   seed=seed + k, teacher=np.tile(t, (copies, 1))[rows])
                 for cond in views_of(name):
-                    at = "" if cond == "clean" else f" @ {cond}"
+                    at = "" if cond == CLEAN else f" @ {cond}"
                     test_feats = {v: x[te_l] for v, x in pooled_views(path, corpus, (cond,)).items()}
                     scores[f"multi-domain {name}{at}"] = md[name, cond][idx][te_l, :n]
                     scores[f"linear {name}{at}"] = heads.predict(model, test_feats)
@@ -166,7 +172,7 @@ def main() -> None:
     write_report(res, args.seed, args.repeats, time.time() - t0)
 
 
-CONDITION_NAMES = {"clean": "clean", "tel": "telephone (8 kHz μ-law)", "snr10": "white noise 10 dB SNR",
+CONDITION_NAMES = {CLEAN: "clean", "tel": "telephone (8 kHz μ-law)", "snr10": "white noise 10 dB SNR",
                    "snr0": "white noise 0 dB SNR"}
 
 
@@ -197,7 +203,7 @@ def write_report(res: dict, seed: int, repeats: int, seconds: float) -> None:
              "| lang | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for lang, r in res.items():
         lines.append(f"| {lang} | " + " | ".join(f"{mean(r, c):.3f}" for c in cols) + " |")
-    key = lambda name, cond: f"ensemble {name}" + ("" if cond == "clean" else f" @ {cond}")  # noqa: E731
+    key = lambda name, cond: f"ensemble {name}" + ("" if cond == CLEAN else f" @ {cond}")  # noqa: E731
     lines += ["", "### Robustness: the test speakers through a phone line", "",
               "Ensemble UA on the test speakers' clips under each condition (`train.augment.TESTS`, seeded per "
               "clip; the VAD cuts the degraded audio, as at run time), students trained on clean clips "
@@ -210,7 +216,7 @@ def write_report(res: dict, seed: int, repeats: int, seconds: float) -> None:
               "| lang | " + " | ".join(CONDITION_NAMES[c] for c in TESTS[1:]) + " |", "|---|" + "---|" * (len(TESTS) - 1)]
     for lang, r in res.items():
         lines.append(f"| {lang} | " + " | ".join(
-            " → ".join(f"{100 * (mean(r, key(s, c)) - mean(r, key(s, 'clean'))):+.1f}" for s in ("chunks", "augmented"))
+            " → ".join(f"{100 * (mean(r, key(s, c)) - mean(r, key(s, CLEAN))):+.1f}" for s in ("chunks", "augmented"))
             for c in TESTS[1:]) + " |")
     pairs = [("ensemble augmented", "teacher"), ("ensemble augmented", "ensemble chunks"),
              ("ensemble chunks", "ensemble one-pass"), ("multi-domain augmented", "multi-domain chunks"),

@@ -40,6 +40,7 @@ CHUNKED = "@chunks"       # a variant name ending so: features as the runtime st
 AUGMENT = "aug1"          # bump when train.augment changes
 STUDENT_INPUTS = ("whisper-base-l4.int8@chunks", "ge2e.int8@chunks")
 VIEWS = (*augment.VIEWS, *augment.TESTS)
+CLEAN = "clean"           # the view that is the clip itself
 VARIANTS = ("whisper-base.fp32", "whisper-tiny.en.fp32", "ge2e.fp32",  # the teacher
             *STUDENT_INPUTS,                                              # the shipped students ...
             *(f"{v}+{view}" for view in VIEWS for v in STUDENT_INPUTS),   # ... on degraded views
@@ -86,6 +87,11 @@ def clip_audio(path: Path) -> np.ndarray:
     audio = load(path)
     a, b = clip_bounds(audio)
     return audio[a:b]
+
+
+def viewed(variant: str, view: str | None) -> str:
+    """The cache variant of ``variant`` under ``view`` (None or ``CLEAN``: the clip as recorded)."""
+    return variant if view in (None, CLEAN) else f"{variant}+{view}"
 
 
 def split_variant(variant: str) -> tuple[str, bool, str | None]:

@@ -11,11 +11,11 @@ import torch
 from torch import nn
 
 from . import data
-from .features import load_features
+from .features import load_features, viewed
 
 
-def pooled(variant: str, corpus: str) -> np.ndarray:
-    f = load_features(variant, corpus)
+def pooled(variant: str, corpus: str, view: str | None = None) -> np.ndarray:
+    f = load_features(viewed(variant, view), corpus)
     return f["embedding"] if "embedding" in f else np.concatenate([f["mean"], f["std"]], axis=-1)
 
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from . import data
-from .features import load_features
+from .features import load_features, viewed
 
 TEACHER_VARIANTS = ("whisper-base.fp32", "whisper-tiny.en.fp32")
 GE2E_VARIANT = "ge2e.fp32"
@@ -108,16 +108,15 @@ def pack(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 def load_dataset(corpora, variants=TEACHER_VARIANTS, ge2e: str = GE2E_VARIANT, view: str | None = None) -> Dataset:
     """``view``: the features of that degraded view of every clip (``train.features``' ``+view``
     variants), under the plain variants' names."""
-    suffix = f"+{view}" if view else ""
     langs, labels, seq, emb, lang, y, spk = [], [], {v: [] for v in variants}, [], [], [], []
     for li, corpus in enumerate(corpora):
         items = data.clips(corpus)
         labels.append(data.labels(items))
         langs.append(items[0].language)
         for v in variants:
-            f = load_features(v + suffix, corpus, seq=True)
+            f = load_features(viewed(v, view), corpus, seq=True)
             seq[v] += f["seq"]
-        emb.append(load_features(ge2e + suffix, corpus)["embedding"])
+        emb.append(load_features(viewed(ge2e, view), corpus)["embedding"])
         lang += [li] * len(items)
         y += [labels[-1].index(c.label) for c in items]
         spk += [c.speaker for c in items]

@@ -29,17 +29,14 @@ import numpy as np
 
 from rtser.enroll import fit_head
 
-from . import core, data, heads
-from .distill import STUDENT
+from . import core, data
+from .distill import student_inputs
+from .features import CLEAN
 from .metrics import ua
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("none", "speaker", "running", "one emotion")
-CONDITIONS = ("clean", "tel", "snr10")
-
-
-def features(corpus: str, view: str) -> dict[str, np.ndarray]:
-    return {name: heads.pooled(v if view == "clean" else f"{v}+{view}", corpus) for v, name in STUDENT.items()}
+CONDITIONS = (CLEAN, "tel", "snr10")
 
 
 def normalised(feats: dict[str, np.ndarray], speakers: np.ndarray, mode: str, test: np.ndarray,
@@ -69,14 +66,14 @@ def within_corpus(seed: int) -> dict:
         labels = data.labels(items)
         y = np.array([labels.index(c.label) for c in items])
         spk = np.array([c.speaker for c in items])
-        views = {cond: features(corpus, cond) for cond in CONDITIONS}
+        views = {cond: student_inputs(corpus, cond) for cond in CONDITIONS}
         scores = {(m, c): [] for m in MODES for c in CONDITIONS}
         for tr, te in data.fold_indices(list(spk)):
             test = np.zeros(len(y), bool)
             test[te] = True
             for mode in MODES:
                 if mode in ("none", "speaker"):  # the others train as "speaker"
-                    train_x = normalised(views["clean"], spk, mode, np.zeros(len(y), bool), None)
+                    train_x = normalised(views[CLEAN], spk, mode, np.zeros(len(y), bool), None)
                     head = fit_head({n: x[tr] for n, x in train_x.items()}, y[tr], len(labels), seed=seed)
                 for cond in CONDITIONS:
                     test_x = normalised(views[cond], spk, mode, test, np.random.default_rng(seed), y)

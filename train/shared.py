@@ -14,7 +14,8 @@ from torch import nn
 from rtser.head import NumpyHead
 
 from . import data, heads
-from .distill import STUDENT, TRAIN_VIEWS
+from .distill import TRAIN_VIEWS, student_inputs
+from .features import CLEAN
 
 WIDTH = 256
 
@@ -32,10 +33,6 @@ class Trunk(nn.Module):
         return self.body(torch.cat([p(feats[n]) for n, p in zip(self.names, self.pool)], -1))
 
 
-def pooled(corpus: str, view: str = "clean") -> dict[str, np.ndarray]:
-    return {name: heads.pooled(v if view == "clean" else f"{v}+{view}", corpus) for v, name in STUDENT.items()}
-
-
 def fit(corpora: list[str], epochs: int = 30, lr: float = 2e-3, seed: int = data.SEED) -> Trunk:
     """The trunk, trained on every clip (clean and each training view) of ``corpora``."""
     torch.manual_seed(seed)
@@ -44,8 +41,8 @@ def fit(corpora: list[str], epochs: int = 30, lr: float = 2e-3, seed: int = data
     for t, corpus in enumerate(corpora):
         items = data.clips(corpus)
         labels = data.labels(items)
-        for view in ("clean", *TRAIN_VIEWS):
-            parts.append(pooled(corpus, view))
+        for view in (CLEAN, *TRAIN_VIEWS):
+            parts.append(student_inputs(corpus, view))
             ys.append(np.array([labels.index(c.label) for c in items]))
             task.append(np.full(len(items), t))
     feats = {n: torch.as_tensor(np.concatenate([p[n] for p in parts]), dtype=torch.float32) for n in parts[0]}
