@@ -25,8 +25,8 @@ from rtser import __version__, frontend
 from rtser.bundle import DEFAULT, FORMAT, Bundle, sha256
 from rtser.chunks import CHUNK
 from train import core, data, heads, shared
-from train.distill import (SHIPPED, STUDENT, STUDENTS, TESTS, fit_student, pooled_views, student_dataset,
-                           teacher_probs, training_set)
+from train.distill import (SHIPPED, STUDENT, STUDENTS, TESTS, fit_linear, fit_multi_domain, student_dataset,
+                           teacher_probs)
 from train.features import CLEAN, onnx_of
 from train.model import SERModel, downsample, load_dataset
 
@@ -105,21 +105,18 @@ def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
     everyone = np.arange(len(ds))
     probs, genotypes = teacher_probs(ds, everyone, seed)  # the teacher sees every speaker
     path, extra = STUDENTS[SHIPPED]  # the clean clips and each training view of them
-    copies = 1 + len(extra)
-    rows = np.arange(copies * len(ds))
-    sds = training_set(SHIPPED, {(path, v): student_dataset(path, v) for v in (CLEAN, *extra)}).standardized(rows)
-    student = fit_student(sds, rows, genotypes, probs.repeat(copies, 1), seed)
+    views = {(path, v): student_dataset(path, v) for v in (CLEAN, *extra)}
+    student, _ = fit_multi_domain(SHIPPED, views, everyone, genotypes, probs, seed)
     languages = {}
-    for li, (lang, corpus) in enumerate(zip(sds.langs, sds.corpora)):
-        idx, n = ds.of(li), len(sds.labels[li])
-        linear = heads.fit(pooled_views(path, corpus, (CLEAN, *extra)), np.tile(ds.y.numpy()[idx], copies), n,
-                           seed=seed, teacher=np.tile(probs.numpy()[idx, :n], (copies, 1)))
+    for li, (lang, corpus) in enumerate(zip(ds.langs, ds.corpora)):
+        idx, n = ds.of(li), len(ds.labels[li])
+        linear = fit_linear(SHIPPED, corpus, ds.y.numpy()[idx], probs.numpy()[idx, :n], np.arange(len(idx)), seed)
         head_file = f"head-{lang}.onnx"
         export_language(student, li, STUDENT, out / head_file, linear)
         r = cv[lang]
         mean = lambda k, m="ua": round(float(np.mean(r[k][m])), 4)  # noqa: E731
         languages[lang] = {
-            "labels": sds.labels[li], "head": head_file, "training": summary(data.clips(corpus)),
+            "labels": ds.labels[li], "head": head_file, "training": summary(data.clips(corpus)),
             "metrics": {"protocol": f"speaker-independent, 4 folds x {len(r['teacher']['ua']) // 4} seeds "
                                     "(python -m train.distill)",
                         "ua_mean": mean(f"ensemble {SHIPPED}"),

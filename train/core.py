@@ -12,7 +12,6 @@ also a language the head never heard.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -31,19 +30,22 @@ CORE = ["anger", "happiness", "neutral", "sadness"]
 LANG = "any"
 
 
+def core_clips() -> list[data.Clip]:
+    """Every clip of a core emotion, corpus by corpus: the rows of ``core_dataset``."""
+    return [c for corpus in data.corpora() for c in data.clips(corpus) if c.label in CORE]
+
+
 def core_dataset(view: str = CLEAN) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Pooled features ``{bundle input name: (N, ...)}`` (of a degraded ``view`` of the clips, or
-    clean), labels (indices into CORE) and corpus of every core-emotion clip."""
+    clean), labels (indices into CORE) and corpus of every core-emotion clip (``core_clips``)."""
     feats: dict[str, list] = {name: [] for name in STUDENT.values()}
-    y, corpus = [], []
     for c in data.corpora():
-        items = data.clips(c)
-        keep = np.array([i.label in CORE for i in items])
+        keep = np.array([i.label in CORE for i in data.clips(c)])
         for name, x in student_inputs(c, view).items():
             feats[name].append(x[keep])
-        y += [CORE.index(i.label) for i in items if i.label in CORE]
-        corpus += [c] * int(keep.sum())
-    return {n: np.concatenate(x) for n, x in feats.items()}, np.array(y), np.array(corpus)
+    clips = core_clips()
+    return ({n: np.concatenate(x) for n, x in feats.items()}, np.array([CORE.index(c.label) for c in clips]),
+            np.array([c.corpus for c in clips]))
 
 
 def fit(feats: dict[str, np.ndarray], y: np.ndarray, seed: int = data.SEED) -> NumpyHead:
@@ -78,15 +80,14 @@ def leave_one_corpus_out(seed: int = data.SEED) -> dict:
 
 
 def main() -> None:
-    from .markdown import machine, write_section
+    from .markdown import machine, write_json, write_section
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=data.SEED)
     args = ap.parse_args()
     t0 = time.time()
     res = leave_one_corpus_out(args.seed)
-    (ROOT / "build").mkdir(exist_ok=True)
-    (ROOT / "build" / "core.json").write_text(json.dumps(res, indent=1, allow_nan=False))
+    write_json("core", res)
     langs = {c.corpus: c.language for corpus in data.corpora() for c in data.clips(corpus)[:1]}
     lines = ["## A head for any language: four core emotions (`python -m train.core`)", "",
              f"Machine: {machine()}. Seed {args.seed}, run time {time.time() - t0:.0f} s. The `{LANG}` head "

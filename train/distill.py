@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import time
 from pathlib import Path
 
@@ -25,9 +24,10 @@ import numpy as np
 import torch
 
 from . import augment, data, heads
-from .fit import padded, predict, train
-from .metrics import ua, wa
 from .features import CLEAN
+from .fit import padded, predict, train
+from .markdown import write_json
+from .metrics import ua, wa
 from .model import SERModel, load_dataset, stack
 from .nas import search
 from .report import SUPCON, folds, teacher_rounds
@@ -77,6 +77,31 @@ def training_set(name: str, views: dict):
     return stack([views[path, v] for v in (CLEAN, *extra)])
 
 
+def view_rows(rows: np.ndarray, n: int, name: str) -> np.ndarray:
+    """Clips ``rows`` of ``n`` in each view of a student's training set (see ``training_set``)."""
+    return np.concatenate([rows + j * n for j in range(1 + len(STUDENTS[name][1]))])
+
+
+def fit_multi_domain(name: str, views: dict, train_idx, genotypes, teacher: torch.Tensor, seed: int):
+    """Student ``name``'s multi-domain model on clips ``train_idx`` and their training views, and the
+    standardisation its inputs had (for other views of the same clips)."""
+    rows = view_rows(train_idx, len(teacher), name)
+    sds = training_set(name, views).standardized(rows)
+    copies = 1 + len(STUDENTS[name][1])
+    return fit_student(sds, rows, genotypes, teacher.repeat(copies, 1), seed), sds.norm
+
+
+def fit_linear(name: str, corpus: str, y: np.ndarray, teacher: np.ndarray, train_idx, seed: int):
+    """Student ``name``'s linear head for ``corpus`` on its clips ``train_idx`` (labels ``y`` and
+    teacher probabilities of all its clips) and their training views."""
+    path, extra = STUDENTS[name]
+    feats = pooled_views(path, corpus, (CLEAN, *extra))
+    rows = view_rows(train_idx, len(y), name)
+    copies = 1 + len(extra)
+    return heads.fit({v: x[rows] for v, x in feats.items()}, np.tile(y, copies)[rows], teacher.shape[1],
+                     seed=seed, teacher=np.tile(teacher, (copies, 1))[rows])
+
+
 def pooled_views(path: str, corpus: str, views) -> dict[str, np.ndarray]:
     """The linear head's inputs for a corpus, the views one after the other as in ``training_set``."""
     return {v: np.concatenate([heads.pooled(v, corpus, view) for view in views]) for v in whisper_variants(path)}
@@ -120,15 +145,11 @@ def evaluate(seed: int = data.SEED, repeats: int = 1, log=print) -> dict:
         probs = torch.from_numpy(teachers[r]) if k == 0 else teacher_probs(tds, tr, seed + k, genotypes[r])[0]
         t_all = probs.numpy()
         md = {}  # (student, test condition) -> (N, max classes) probabilities, test rows filled
-        for name, (path, extra) in STUDENTS.items():
-            copies = 1 + len(extra)
-            train_rows = np.concatenate([tr + j * N for j in range(copies)])
-            sds = training_set(name, views).standardized(train_rows)
-            model = fit_student(sds, train_rows, genotypes[r], probs.repeat(copies, 1), seed + k)
+        for name, (path, _) in STUDENTS.items():
+            model, norm = fit_multi_domain(name, views, tr, genotypes[r], probs, seed + k)
             for cond in views_of(name):
                 md[name, cond] = np.zeros(t_all.shape)
-                md[name, cond][test] = padded(predict(model, views[path, cond].standardized(norm=sds.norm), test)).numpy()
-            del sds
+                md[name, cond][test] = padded(predict(model, views[path, cond].standardized(norm=norm), test)).numpy()
         for li, (lang, corpus) in enumerate(zip(ds.langs, ds.corpora)):
             idx = ds.of(li)
             off, n = idx[0], len(ds.labels[li])
@@ -136,12 +157,8 @@ def evaluate(seed: int = data.SEED, repeats: int = 1, log=print) -> dict:
             y = ds.y.numpy()[idx]
             t = t_all[idx, :n]
             scores = {"teacher": t[te_l]}
-            for name, (path, extra) in STUDENTS.items():
-                copies = 1 + len(extra)
-                feats = pooled_views(path, corpus, (CLEAN, *extra))
-                rows = np.concatenate([tr_l + j * len(idx) for j in range(copies)])
-                model = heads.fit({v: x[rows] for v, x in feats.items()}, np.tile(y, copies)[rows], n,
-                                  seed=seed + k, teacher=np.tile(t, (copies, 1))[rows])
+            for name, (path, _) in STUDENTS.items():
+                model = fit_linear(name, corpus, y, t, tr_l, seed + k)
                 for cond in views_of(name):
                     at = "" if cond == CLEAN else f" @ {cond}"
                     test_feats = {v: x[te_l] for v, x in pooled_views(path, corpus, (cond,)).items()}
@@ -166,9 +183,7 @@ def main() -> None:
     torch.set_num_threads(2)
     t0 = time.time()
     res = evaluate(args.seed, args.repeats)
-    out = ROOT / "build" / "distill.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(res, indent=1, allow_nan=False))
+    write_json("distill", res)
     write_report(res, args.seed, args.repeats, time.time() - t0)
 
 

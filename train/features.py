@@ -115,6 +115,12 @@ def onnx_of(variant: str) -> Path:
     return Path(name) if name.endswith(".onnx") else BUILD / f"{name}.onnx"
 
 
+@lru_cache(maxsize=None)
+def _babble_sources(corpus: str) -> list[data.Clip]:
+    """Clips babble for ``corpus`` is made of: every other corpus's."""
+    return [c for other in data.corpora() if other != corpus for c in data.clips(other)]
+
+
 def view_audio(clip: data.Clip, view: str | None) -> np.ndarray:
     """A clip as a phone line delivers it (``view`` of ``VIEWS``; None: as recorded). Seeded by the
     clip's path; babble comes from the other corpora (never a speaker of the clip's test fold)."""
@@ -122,7 +128,7 @@ def view_audio(clip: data.Clip, view: str | None) -> np.ndarray:
     if view is None:
         return audio
     rng = np.random.default_rng([data.SEED, VIEWS.index(view), zlib.crc32(str(clip.path.relative_to(data.DATA)).encode())])
-    others = [c for corpus in data.corpora() if corpus != clip.corpus for c in data.clips(corpus)]
+    others = _babble_sources(clip.corpus)
     babble = lambda: load(others[rng.integers(len(others))].path)  # noqa: E731
     fn = augment.VIEWS.get(view) or augment.TESTS[view]
     return fn(audio, rng, babble)

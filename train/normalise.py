@@ -21,7 +21,6 @@ and leave one corpus out on the four core emotions.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -87,7 +86,7 @@ def within_corpus(seed: int) -> dict:
 
 def across_corpora(seed: int) -> dict:
     feats, y, corpus = core.core_dataset()
-    spk = np.concatenate([[c.speaker for c in data.clips(name) if c.label in core.CORE] for name in data.corpora()])
+    spk = np.array([c.speaker for c in core.core_clips()])
     res = {}
     for mode in MODES:
         for held in np.unique(corpus):
@@ -101,15 +100,14 @@ def across_corpora(seed: int) -> dict:
 
 
 def main() -> None:
-    from .markdown import machine, write_section
+    from .markdown import machine, write_json, write_section
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=data.SEED)
     args = ap.parse_args()
     t0 = time.time()
     within, across = within_corpus(args.seed), across_corpora(args.seed)
-    (ROOT / "build").mkdir(exist_ok=True)
-    (ROOT / "build" / "normalise.json").write_text(json.dumps({"within": within, "across": across}, indent=1))
+    write_json("normalise", {"within": within, "across": across})
     lines = ["## Normalising per speaker (`python -m train.normalise`)", "",
              f"Machine: {machine()}. Seed {args.seed}, run time {time.time() - t0:.0f} s. The shipped chunk "
              "features pooled per clip (whisper-base layers 0–4 time mean + std, GE2E), the numpy head of "
