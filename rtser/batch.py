@@ -174,13 +174,18 @@ class Output:
     def merge(self) -> dict:
         """Fold the parts into events.parquet and calls.parquet (atomically); remove the parts."""
         pa, pq = _pa()
+        import pyarrow.compute as pc
         counts = {}
         for name, schema, order in (("events", event_schema(pa), [("call_id", "ascending"), ("seq", "ascending")]),
                                     ("calls", call_schema(pa), [("call_id", "ascending")])):
             parts = sorted(self.parts.glob(f"*.{name}.parquet"))
             tables = [pq.read_table(p, schema=schema) for p in parts]
             if (self.out / f"{name}.parquet").exists():
-                tables.insert(0, pq.read_table(self.out / f"{name}.parquet", schema=schema))
+                # a run killed after writing the merged files, before removing the parts, merges those
+                # parts again: their calls' rows replace the merged ones instead of doubling them
+                merged = pq.read_table(self.out / f"{name}.parquet", schema=schema)
+                again = pa.array({c for t in tables for c in t.column("call_id").to_pylist()}, pa.string())
+                tables.insert(0, merged.filter(pc.invert(pc.is_in(merged["call_id"], value_set=again))))
             table = pa.concat_tables(tables) if tables else schema.empty_table()
             table = table.sort_by(order)
             tmp = self.out / f".{name}.parquet.tmp"

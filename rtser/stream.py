@@ -21,7 +21,7 @@ from .events import Event
 from .frontend import SAMPLE_RATE
 from .model import Classifier
 from .smoothing import LabelSmoother
-from .vad import Vad
+from .vad import Vad, energy
 
 
 ECHO_RATIO = 10 ** (12 / 10)  # a split channel 12 dB below another one hears that one's echo
@@ -32,6 +32,7 @@ class _Channel:
 
     def __init__(self, index: int, vad: Vad, clf: Classifier, keep: int, lead: int):
         self.index = index
+        self.detector = vad.detector()
         self.segmenter = vad.segmenter()
         self.smoother = LabelSmoother(clf.labels)
         self.track = FeatureTrack(clf.encoder, self.span)
@@ -141,18 +142,24 @@ class StreamSession:
         return (self.audio_end if self.closed else max(self.pos, 0)) / SAMPLE_RATE
 
     def _run(self) -> list[Event]:
+        """The whole frames that every channel has: scored by each channel's VAD in one call, then
+        taken one by one, all channels in step."""
         frame = self.frame
+        n = (self.channels[0].end - self.pos) // frame
+        if n <= 0:
+            return []
+        blocks = [ch.span(self.pos, self.pos + n * frame).reshape(n, frame) for ch in self.channels]
+        scores = [ch.detector.scores(b) for ch, b in zip(self.channels, blocks)]
+        energies = [[energy(f) for f in b] for b in blocks]
         events: list[Event] = []
-        available = self.channels[0].end
-        while self.pos + frame <= available:
+        for i in range(n):
             start, end = self.pos, self.pos + frame
-            frames = [ch.span(start, end) for ch in self.channels]
-            energy = [float(np.dot(f, f)) / frame for f in frames]
-            for ch, f, e in zip(self.channels, frames, energy):
+            loudest = max(e[i] for e in energies)
+            for ch, s, e in zip(self.channels, scores, energies):
                 # split channels are the two sides of one call: a frame far below the other side's
                 # is that side's voice leaking in (echo, crosstalk), not speech of this channel
-                echo = len(frames) > 1 and e * ECHO_RATIO < max(energy)
-                for kind, at in ch.segmenter.step(f, start, mute=echo, energy=e):
+                echo = len(self.channels) > 1 and e[i] * ECHO_RATIO < loudest
+                for kind, at in ch.segmenter.decide(float(s[i]), start, frame, e[i], mute=echo):
                     events += self._change(ch, kind, at, end)
                 self._classify_early(ch, end)
                 if ch.seg_start is not None and end >= ch.next_label:

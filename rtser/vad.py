@@ -17,6 +17,7 @@ from .frontend import SAMPLE_RATE
 SILERO, WEBRTC = "silero", "webrtc"
 SILERO_FRAME = 512     # samples per Silero VAD step at 16 kHz (32 ms)
 SILERO_CONTEXT = 64    # samples of the previous step that Silero VAD reads with each step
+MAX_BLOCK = 512        # frames scored in one call (16 s at most)
 CUT_SEARCH_S = 2.0     # a max-length cut falls on the quietest frame of the segment's last 2 s
 CANDIDATE_SILENCE_MS = 320  # a pause this long drops speech that has not yet opened a segment ...
 SHORT_SEGMENT_S = 1.0       # ... and closes a segment holding less speech than this (a first word)
@@ -77,32 +78,42 @@ class VadConfig:
         return min(self.post_pad_ms * SAMPLE_RATE // 1000, self.frames(self.min_silence_ms) * self.frame)
 
 
+def energy(frame: np.ndarray) -> float:
+    """A frame's mean square."""
+    return float(np.dot(frame, frame)) / len(frame)
+
+
 class WebrtcDetector:
-    """webrtcvad's decision for a frame, as a score of 0 or 1."""
+    """webrtcvad's decision for each frame, as a score of 0 or 1."""
 
     def __init__(self, aggressiveness: int):
         self.vad = webrtcvad.Vad(aggressiveness)
 
-    def __call__(self, frame: np.ndarray) -> float:
-        pcm = (np.clip(frame, -1, 1) * 32767).astype("<i2").tobytes()
-        return float(self.vad.is_speech(pcm, SAMPLE_RATE))
+    def scores(self, frames: np.ndarray) -> np.ndarray:
+        pcm = (np.clip(frames, -1, 1) * 32767).astype("<i2")
+        return np.array([float(self.vad.is_speech(f.tobytes(), SAMPLE_RATE)) for f in pcm], np.float32)
 
 
 class SileroDetector:
-    """Silero VAD's speech probability for each 512-sample frame. The onnxruntime session is shared
-    (it is stateless; each detector carries its own recurrent state and context)."""
+    """Silero VAD's speech probability for each 512-sample frame, a block of frames per call (the
+    wheel's sequence graph: bit-exact with its per-frame graph, without a Python call per frame).
+    The onnxruntime session is shared (it is stateless); each detector carries its own recurrent
+    state and the context the next frame is read with."""
 
     def __init__(self, session):
         self.session = session
-        self.state = np.zeros((2, 1, 128), np.float32)
-        self.x = np.zeros((1, SILERO_CONTEXT + SILERO_FRAME), np.float32)  # context, then the frame
-        self.rate = np.array(SAMPLE_RATE, np.int64)
+        self.h = np.zeros((1, 1, 128), np.float32)
+        self.c = np.zeros((1, 1, 128), np.float32)
+        self.context = np.zeros(SILERO_CONTEXT, np.float32)  # the previous frame's last samples
 
-    def __call__(self, frame: np.ndarray) -> float:
-        self.x[0, :SILERO_CONTEXT] = self.x[0, -SILERO_CONTEXT:]
-        self.x[0, SILERO_CONTEXT:] = frame
-        prob, self.state = self.session.run(None, {"input": self.x, "state": self.state, "sr": self.rate})
-        return float(prob[0, 0])
+    def scores(self, frames: np.ndarray) -> np.ndarray:
+        x = np.empty((len(frames), SILERO_CONTEXT + SILERO_FRAME), np.float32)
+        x[:, SILERO_CONTEXT:] = frames
+        x[0, :SILERO_CONTEXT] = self.context
+        x[1:, :SILERO_CONTEXT] = frames[:-1, -SILERO_CONTEXT:]
+        self.context = x[-1, -SILERO_CONTEXT:].copy()
+        probs, self.h, self.c = self.session.run(None, {"input": x, "h": self.h, "c": self.c})
+        return probs
 
 
 class Vad:
@@ -115,12 +126,15 @@ class Vad:
             if model is None:
                 raise RtserError("the silero VAD needs its model file (a bundle's vad_model('silero'))")
             self.session = session(model)
+            if [i.name for i in self.session.get_inputs()] != ["input", "h", "c"]:
+                raise RtserError(f"{model}: not Silero VAD's sequence graph (an older bundle?); "
+                                 "rebuild the bundle's VAD with python -m export.vad")
 
     def detector(self):
         return SileroDetector(self.session) if self.session else WebrtcDetector(self.config.aggressiveness)
 
     def segmenter(self) -> "Segmenter":
-        return Segmenter(self.config, self.detector())
+        return Segmenter(self.config)
 
     def lead(self) -> int:
         """Whole frames of silence a clip or stream is primed with (they keep the frame grid on sample 0)."""
@@ -133,9 +147,11 @@ class Vad:
         cfg, lead = self.config, self.lead()
         frame, pad = cfg.frame, cfg.pad
         x = np.pad(np.asarray(audio, np.float32), (lead, pad + frame))
-        seg, bounds = self.segmenter(), []
-        for start in range(0, len(x) - frame + 1, frame):
-            bounds += [at for _, at in seg.step(x[start:start + frame], start)]
+        frames = x[: len(x) // frame * frame].reshape(-1, frame)
+        detector, seg, bounds = self.detector(), self.segmenter(), []
+        scores = np.concatenate([detector.scores(frames[i:i + MAX_BLOCK]) for i in range(0, len(frames), MAX_BLOCK)])
+        for i, (f, score) in enumerate(zip(frames, scores)):
+            bounds += [at for _, at in seg.decide(float(score), i * frame, frame, energy(f))]
         bounds += [at for _, at in seg.finish(len(x))]
         return (bounds[0] - pad - lead, bounds[-1] + cfg.post_pad - lead) if bounds else None
 
@@ -147,8 +163,8 @@ class Vad:
 
 
 class Segmenter:
-    """Feed whole frames to ``step`` (or scores to ``decide``); both return the changes
-    ``("start", sample)`` / ``("end", sample)``.
+    """Feed each frame's speech score to ``decide``; it returns the changes ``("start", sample)`` /
+    ``("end", sample)``.
 
     A frame scoring ``threshold`` or more starts a candidate; it stays speech while frames score
     ``neg_threshold`` or more. The candidate becomes a segment (a retroactive ``start``) once its
@@ -157,9 +173,8 @@ class Segmenter:
     ``SHORT_SEGMENT_S`` of speech (a shorter one, like a candidate, waits ``CANDIDATE_SILENCE_MS``). So a segment never ends where
     it starts, and none is longer than ``max_segment_s``."""
 
-    def __init__(self, config: VadConfig, detector=None):
+    def __init__(self, config: VadConfig):
         self.cfg = config
-        self.detector = detector
         self.active = False     # a candidate or a segment is open
         self.opened = False     # ... and it has been announced with "start"
         self.start = 0          # sample where it began
@@ -170,19 +185,14 @@ class Segmenter:
         self.max_frames = config.frames(config.max_segment_s * 1000)
         self.recent: list[tuple[int, int, float, bool]] = []  # its frames: start, end, energy, speech
 
-    def step(self, frame: np.ndarray, frame_start: int, mute: bool = False,
-             energy: float | None = None) -> list[tuple[str, int]]:
-        """``mute``: the frame is not this channel's speech whatever the detector says (it still
-        hears the frame, so its state follows the audio). ``energy``: its mean square, when the
-        caller has it already."""
-        if energy is None:
-            energy = float(np.dot(frame, frame)) / len(frame)
-        score = self.detector(frame)
-        if mute and self.active and not self.opened:  # a candidate the other side's voice runs through
-            self.active, self.recent = False, []
-        return self.decide(0.0 if mute else score, frame_start, len(frame), energy)
-
-    def decide(self, score: float, frame_start: int, frame_len: int, energy: float = 0.0) -> list[tuple[str, int]]:
+    def decide(self, score: float, frame_start: int, frame_len: int, energy: float = 0.0,
+               mute: bool = False) -> list[tuple[str, int]]:
+        """``energy``: the frame's mean square (for a max-length cut). ``mute``: the frame is not this
+        channel's speech whatever its score (the other side's voice leaking in)."""
+        if mute:
+            if self.active and not self.opened:  # a candidate the other side's voice runs through
+                self.active, self.recent = False, []
+            score = 0.0
         cfg, end = self.cfg, frame_start + frame_len
         if not self.active:
             if score < cfg.threshold:

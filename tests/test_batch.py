@@ -123,3 +123,19 @@ def test_a_killed_run_keeps_every_finished_call(archive, scored, tmp_path):
     assert r.returncode == 0 and json.loads((out / "run.json").read_text())["skipped"] >= 1
     for name in ("events.parquet", "calls.parquet"):
         assert table(out / name) == table(scored / name)
+
+
+def test_a_run_killed_while_merging_does_not_double_any_call(scored, tmp_path):
+    """Killed after the merged files were written but before the parts were removed: the next run
+    merges the same parts again, and every call still appears once."""
+    from rtser.batch import Output
+
+    out = tmp_path / "merging"
+    shutil.copytree(scored, out)
+    events, calls = table(out / "events.parquet"), table(out / "calls.parquet")
+    output = Output(out)
+    for call in calls:  # the parts as they were just before the merge
+        output.commit({"key": call["key"], "call": call,
+                       "events": [{**e, "probs": list(e["probs"])} for e in events if e["call_id"] == call["call_id"]]})
+    assert output.merge() == {"events": len(events), "calls": len(calls)}
+    assert table(out / "events.parquet") == events and table(out / "calls.parquet") == calls

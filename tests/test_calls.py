@@ -77,3 +77,33 @@ def test_webrtc_is_still_there_and_flags_tones(data_dir, non_speech):
     tones = np.concatenate([x for name, x in non_speech if "tone" in name or "DTMF" in name])
     s = rec.stream(16000)
     assert any(e.type == "segment" for e in s.push(tones) + s.close())
+
+
+def test_silero_scores_blocks_exactly_as_its_per_frame_graph(recognizer, noisy_call):
+    """The bundle's sequence graph scores a block of frames in one call: the same probabilities,
+    bit for bit, whatever the blocks, as the wheel's per-frame graph run frame by frame."""
+    from export import sources
+    from rtser.encoders import session
+    from rtser.vad import SILERO_CONTEXT, SILERO_FRAME
+
+    call, _ = noisy_call
+    frames = call[: len(call) // SILERO_FRAME * SILERO_FRAME].reshape(-1, SILERO_FRAME)
+    per_frame = session(sources.package_dir("silero_vad") / "data" / "silero_vad.onnx")
+    state, x, want = np.zeros((2, 1, 128), np.float32), np.zeros((1, SILERO_CONTEXT + SILERO_FRAME), np.float32), []
+    for f in frames:
+        x = np.concatenate([x[:, -SILERO_CONTEXT:], f[None]], axis=1)
+        prob, state = per_frame.run(None, {"input": x, "state": state, "sr": np.array(16000, np.int64)})
+        want.append(prob[0, 0])
+    for block in (1, 7, 31, len(frames)):
+        detector = recognizer.vad.detector()
+        got = np.concatenate([detector.scores(frames[i:i + block]) for i in range(0, len(frames), block)])
+        np.testing.assert_array_equal(got, np.array(want, np.float32))
+
+
+def test_a_bundle_with_the_per_frame_silero_graph_is_refused_clearly():
+    from export import sources
+    from rtser import RtserError
+    from rtser.vad import Vad
+
+    with pytest.raises(RtserError, match="python -m export.vad"):
+        Vad(VadConfig(), sources.package_dir("silero_vad") / "data" / "silero_vad.onnx")
