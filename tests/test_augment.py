@@ -36,6 +36,8 @@ def test_telephone_keeps_the_band_and_loses_packets():
     assert len(y) == len(x)
     assert _band_power(x, 3800, 8000) > 1e-3 and _band_power(y, 3800, 8000) < 1e-4
     assert _band_power(x, 0, 250) > 0.5 and _band_power(y, 0, 250) < 1e-3
+    digital = augment.telephone(x, np.random.default_rng(0), law="ULAW", loss=0.0, band=None)  # no analogue band
+    assert _band_power(digital, 3800, 8000) < 1e-4 and _band_power(digital, 0, 250) > 0.5
     lost = augment.telephone(x, np.random.default_rng(0), law="ALAW", loss=0.5)
     packets = lost[: len(lost) // 320 * 320].reshape(-1, 320)[:, 60:-60]  # the resampler smears the edges
     quiet = np.abs(packets).max(axis=1) < 1e-2

@@ -85,13 +85,14 @@ def band_pass(x: np.ndarray, sr: int, band=PHONE_BAND) -> np.ndarray:
     return np.fft.irfft(spec, len(x)).astype(np.float32)
 
 
-def telephone(x: np.ndarray, rng, law: str | None = None, loss: float | None = None) -> np.ndarray:
-    """The telephone channel: 300–3400 Hz, G.711 at 8 kHz (``law``, random when None), packets lost
-    with probability ``loss`` (0–3 % when None; a lost packet is silence), resampled back to 16 kHz
-    as the runtime does with 8 kHz input."""
+def telephone(x: np.ndarray, rng, law: str | None = None, loss: float | None = None,
+              band: tuple[float, float] | None = PHONE_BAND) -> np.ndarray:
+    """The telephone channel: the analogue ``band`` (None: none, as on a VoIP or mobile leg), G.711 at
+    8 kHz (``law``, random when None), packets lost with probability ``loss`` (0–3 % when None; a
+    lost packet is silence), resampled back to 16 kHz as the runtime does with 8 kHz input."""
     law = law or ("ULAW" if rng.random() < 0.5 else "ALAW")
     loss = rng.uniform(0, 0.03) if loss is None else loss
-    narrow, sr = g711(band_pass(x, SR), law)
+    narrow, sr = g711(band_pass(x, SR, band) if band else x, law)
     packet = int(PACKET_S * sr)
     for k in np.flatnonzero(rng.random(len(narrow) // packet) < loss):
         narrow[k * packet:(k + 1) * packet] = 0
@@ -144,12 +145,12 @@ def noisy(x: np.ndarray, rng, babble: Callable[[], np.ndarray]) -> np.ndarray:
     return gain(background(x, rng, babble, rng.uniform(0, 30)), rng)
 
 
-def phone(x: np.ndarray, rng, babble: Callable[[], np.ndarray]) -> np.ndarray:
+def phone(x: np.ndarray, rng, babble: Callable[[], np.ndarray], band=PHONE_BAND) -> np.ndarray:
     """A caller on a phone: half the time speed ±5 % and noise at 10–30 dB SNR, any gain, then the
-    telephone channel."""
+    telephone channel (through the analogue ``band``; None: a digital leg without it)."""
     if rng.random() < 0.5:
         x = background(speed(x, rng.uniform(0.95, 1.05)), rng, babble, rng.uniform(10, 30))
-    return telephone(gain(x, rng), rng)
+    return telephone(gain(x, rng), rng, band=band)
 
 
 def white_at(snr_db: float):
@@ -157,9 +158,11 @@ def white_at(snr_db: float):
 
 
 # Training views (random per clip) and test conditions (fixed), by name. "clean" is the clip itself.
-VIEWS: dict[str, Callable] = {"phone": phone, "noisy": noisy}
+VIEWS: dict[str, Callable] = {"phone": phone, "noisy": noisy,
+                              "line": lambda x, rng, babble: phone(x, rng, babble, band=None)}
 TESTS: dict[str, Callable] = {
-    "tel": lambda x, rng, babble: telephone(x, rng, law="ULAW", loss=0.0),  # 8 kHz μ-law
+    "tel": lambda x, rng, babble: telephone(x, rng, law="ULAW", loss=0.0),  # 300–3400 Hz, 8 kHz μ-law
     "snr10": white_at(10.0),
     "snr0": white_at(0.0),
+    "mulaw": lambda x, rng, babble: telephone(x, rng, law="ULAW", loss=0.0, band=None),  # 8 kHz μ-law alone
 }

@@ -5,8 +5,9 @@ speaker-independent folds. The teacher of each round is the report's (g), kept b
 towers, on int8 whisper-base + GE2E only, and a linear head per language on whisper-base. What ships
 is their ensemble: the mean of the multi-domain student's and the linear head's probabilities.
 ``STUDENTS``, on the same folds and seeds: ``chunks`` (the runtime's streaming chunk features,
-whisper-base cut after layer 4, clean clips), ``augmented`` (what ships: the same features, trained
-on the clean clips and the degraded views of ``train.augment``) and ``one-pass`` (the previous
+whisper-base cut after layer 4, clean clips), ``augmented`` (the same features, also trained on a
+phone-call and a noisy-room view of each clip, ``train.augment``), ``augmented+line`` (what ships:
+those and a third view, the phone call without the analogue band) and ``one-pass`` (the previous
 runtime: each clip's speech encoded whole by the full int8 whisper-base). The chunk students are
 also measured on the test speakers through a phone line and in noise (``TESTS``).
 
@@ -38,14 +39,15 @@ PATHS = {  # feature path -> {cache variant: bundle input name}
     "chunks": {"whisper-base-l4.int8@chunks": "whisper-base", "ge2e.int8@chunks": "ge2e"},
     "one-pass": {"whisper-base.int8": "whisper-base", "ge2e.int8": "ge2e"},
 }
-TRAIN_VIEWS = tuple(augment.VIEWS)   # degraded views the augmented students also learn from
+TRAIN_VIEWS = tuple(augment.VIEWS)   # degraded views the shipped students also learn from
 TESTS = (CLEAN, *augment.TESTS)    # conditions the chunk students are measured under
 STUDENTS = {  # name -> (feature path, training views besides the clean clips)
     "chunks": ("chunks", ()),
-    "augmented": ("chunks", TRAIN_VIEWS),
+    "augmented": ("chunks", ("phone", "noisy")),
+    "augmented+line": ("chunks", TRAIN_VIEWS),
     "one-pass": ("one-pass", ()),
 }
-SHIPPED = "augmented"
+SHIPPED = "augmented+line"
 STUDENT = PATHS[STUDENTS[SHIPPED][0]]
 
 
@@ -187,8 +189,8 @@ def main() -> None:
     write_report(res, args.seed, args.repeats, time.time() - t0)
 
 
-CONDITION_NAMES = {CLEAN: "clean", "tel": "telephone (8 kHz μ-law)", "snr10": "white noise 10 dB SNR",
-                   "snr0": "white noise 0 dB SNR"}
+CONDITION_NAMES = {CLEAN: "clean", "mulaw": "8 kHz μ-law", "tel": "telephone band + 8 kHz μ-law",
+                   "snr10": "white noise 10 dB SNR", "snr0": "white noise 0 dB SNR"}
 
 
 def write_report(res: dict, seed: int, repeats: int, seconds: float) -> None:
@@ -212,30 +214,32 @@ def write_report(res: dict, seed: int, repeats: int, seconds: float) -> None:
              "trained on each clean clip and two degraded views of it, `train.augment`: a phone call — telephone "
              "band, G.711 μ-/A-law at 8 kHz, lost packets, half the time noise at 10–30 dB — and a noisy room — "
              "speed ±5 %, reverberation, white/pink/brown/hum/babble noise at 0–30 dB, any gain; babble from the "
-             f"other corpora) and **one-pass** (the previous runtime: the whole speech span through the full int8 "
-             f"whisper-base and GE2E). What ships: the ensemble of **{SHIPPED}**. UA on clean test speakers, mean "
-             "over folds and seeds:", "",
+             "other corpora), **augmented+line** (the same, plus a third view: the phone call without the analogue "
+             "300–3400 Hz band, as a digital VoIP or mobile leg delivers G.711) and **one-pass** (the previous "
+             "runtime: the whole speech span through the full int8 whisper-base and GE2E). What ships: the "
+             f"ensemble of **{SHIPPED}**. UA on clean test speakers, mean over folds and seeds:", "",
              "| lang | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for lang, r in res.items():
         lines.append(f"| {lang} | " + " | ".join(f"{mean(r, c):.3f}" for c in cols) + " |")
+    robust = [name for name, (path, _) in STUDENTS.items() if path == "chunks"]
+    order = " → ".join(f"**{name}**" for name in robust)
     key = lambda name, cond: f"ensemble {name}" + ("" if cond == CLEAN else f" @ {cond}")  # noqa: E731
     lines += ["", "### Robustness: the test speakers through a phone line", "",
               "Ensemble UA on the test speakers' clips under each condition (`train.augment.TESTS`, seeded per "
-              "clip; the VAD cuts the degraded audio, as at run time), students trained on clean clips "
-              "(**chunks**) → with the degraded views (**augmented**):", "",
+              "clip; the VAD cuts the degraded audio, as at run time), " + order + ":", "",
               "| lang | " + " | ".join(CONDITION_NAMES[c] for c in TESTS) + " |", "|---|" + "---|" * len(TESTS)]
     for lang, r in res.items():
-        lines.append(f"| {lang} | " + " | ".join(f"{mean(r, key('chunks', c)):.3f} → {mean(r, key('augmented', c)):.3f}"
+        lines.append(f"| {lang} | " + " | ".join(" → ".join(f"{mean(r, key(s, c)):.3f}" for s in robust)
                                                  for c in TESTS) + " |")
-    lines += ["", "Loss against clean, in UA points (chunks → augmented):", "",
+    lines += ["", f"Loss against clean, in UA points ({order}):", "",
               "| lang | " + " | ".join(CONDITION_NAMES[c] for c in TESTS[1:]) + " |", "|---|" + "---|" * (len(TESTS) - 1)]
     for lang, r in res.items():
         lines.append(f"| {lang} | " + " | ".join(
-            " → ".join(f"{100 * (mean(r, key(s, c)) - mean(r, key(s, CLEAN))):+.1f}" for s in ("chunks", "augmented"))
+            " → ".join(f"{100 * (mean(r, key(s, c)) - mean(r, key(s, CLEAN))):+.1f}" for s in robust)
             for c in TESTS[1:]) + " |")
-    pairs = [("ensemble augmented", "teacher"), ("ensemble augmented", "ensemble chunks"),
-             ("ensemble chunks", "ensemble one-pass"), ("multi-domain augmented", "multi-domain chunks"),
-             ("linear augmented", "linear chunks")]
+    pairs = [(f"ensemble {SHIPPED}", "teacher"), ("ensemble augmented+line", "ensemble augmented"),
+             ("ensemble augmented", "ensemble chunks"), ("ensemble chunks", "ensemble one-pass"),
+             ("multi-domain augmented", "multi-domain chunks"), ("linear augmented", "linear chunks")]
     lines += ["", "Differences in clean UA, paired over folds × seeds (mean ± standard error):", "",
               "| lang | " + " | ".join(f"{a} − {b}" for a, b in pairs) + " |", "|---|" + "---|" * len(pairs)]
     for lang, r in res.items():

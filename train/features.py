@@ -25,11 +25,11 @@ import numpy as np
 from tqdm import tqdm
 
 from rtser.audio import load
-from rtser.bundle import DEFAULT, sha256
+from rtser.bundle import DEFAULT, Bundle, sha256
 from rtser.chunks import CHUNK, CONTEXT, ChunkEncoder, clip_features
 from rtser.encoders import session
 from rtser.frontend import HOP, SAMPLE_RATE, log_mel, mel_power
-from rtser.vad import Vad, VadConfig
+from rtser.vad import SILERO, Vad, VadConfig
 
 from . import augment, data
 from .data import CACHE
@@ -39,7 +39,8 @@ PREPROCESS = "silero-v3"  # bump when clip_bounds changes
 CHUNKED = "@chunks"       # a variant name ending so: features as the runtime streams them (rtser.chunks)
 AUGMENT = "aug1"          # bump when train.augment changes
 STUDENT_INPUTS = ("whisper-base-l4.int8@chunks", "ge2e.int8@chunks")
-VIEWS = (*augment.VIEWS, *augment.TESTS)
+VIEWS = ("phone", "noisy", "tel", "snr10", "snr0", "mulaw", "line")  # append only: the index seeds a view
+assert set(VIEWS) == {*augment.VIEWS, *augment.TESTS}
 CLEAN = "clean"           # the view that is the clip itself
 VARIANTS = ("whisper-base.fp32", "whisper-tiny.en.fp32", "ge2e.fp32",  # the teacher
             *STUDENT_INPUTS,                                              # the shipped students ...
@@ -79,7 +80,7 @@ def clip_bounds(audio: np.ndarray) -> tuple[int, int]:
 
 @lru_cache(maxsize=1)
 def _vad() -> Vad:
-    return Vad(VadConfig(), DEFAULT / "silero_vad.onnx")  # the shipped bundle's Silero graph
+    return Vad(VadConfig(), Bundle(DEFAULT).vad_model(SILERO))  # the shipped bundle's Silero graph
 
 
 def clip_audio(path: Path) -> np.ndarray:
