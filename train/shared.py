@@ -20,7 +20,7 @@ from .features import CLEAN
 WIDTH = 256
 # Not the language heads' third view (the phone call without the analogue band): with it, enrolling
 # a held-out corpus got worse at 12 and 24 clips per emotion (bench/enroll.py: mean 0.561 -> 0.541
-# and 0.601 -> 0.563), as the trunk learns more invariance than a few clean clips can use.
+# and 0.601 -> 0.563; one seed, 5 repeats), so the trunk keeps these two.
 VIEWS = ("phone", "noisy")
 
 
