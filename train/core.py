@@ -94,8 +94,8 @@ def main() -> None:
              f"(`--lang {LANG}`): {', '.join(CORE)}, on the shipped chunk features (whisper-base layers 0–4 time "
              "mean + std, GE2E), the numpy head of `rtser enroll`. Leave one corpus out: trained on the other "
              "three corpora, tested on every clip of the held-out one (its speakers, studio and language unseen). "
-             "UA = mean recall over the four emotions. Trained on the clean clips and the phone and noisy views of "
-             "them (`train.augment`), like the language heads.", "",
+             "UA = mean recall over the four emotions. Trained on the clean clips and their degraded views "
+             f"({', '.join(TRAIN_VIEWS)}: `train.augment`), like the language heads.", "",
              "| held-out corpus (language) | clips | UA | WA | " + " | ".join(f"recall {c}" for c in CORE)
              + " | UA, trained on clean clips only |",
              "|---|---|---|---|" + "---|" * (len(CORE) + 1)]

@@ -5,9 +5,9 @@
 Each clip is cut to its speech span exactly as ``Recognizer.predict`` and the stream's segment
 events cut it. Plain variants encode that span in one pass (the teacher's inputs); ``@chunks``
 variants are the runtime's own streaming features of it (``rtser.chunks``, the students' inputs).
-A ``+view`` suffix encodes the clip as a phone line delivers it (``train.augment``: the training
-views ``phone`` and ``noisy``, the test conditions ``tel``, ``snr10``, ``snr0``), seeded per clip;
-the VAD cuts the degraded audio, as it would in the runtime.
+A ``+view`` suffix encodes the clip as a phone line delivers it (one of ``VIEWS``: the training
+views and test conditions of ``train.augment``), seeded per clip; the VAD cuts the degraded audio,
+as it would in the runtime.
 Per encoder variant (an ONNX file, keyed by its sha256) and corpus, shards of clips are written
 atomically under ``$RTSER_CACHE/features`` (outside git), so an interrupted run resumes where it
 stopped. Whisper shards hold time-pooled ``mean``/``std`` per layer (float32) and the full time
