@@ -6,8 +6,8 @@
    loading excluded: rtser's streaming chunk features (this checkout), the previous runtime that
    re-encoded a 3 s window for every rolling label (``rtser/`` of commit ``OLD_COMMIT``, with its
    bundle), and openSMILE eGeMAPS v02 functionals of the same file. Two calls of real utterances
-   from ../shared/data: dense speech (0.05–0.3 s gaps: segments run to the 15 s limit) and speech
-   with 0.3–1 s gaps (segments close). Peak RSS of each process.
+   from ../shared/data: dense speech (0.05–0.3 s gaps) and speech with 0.3–1 s gaps. Peak RSS of
+   each process.
 2. Threads: the new path on the dense call with 1 and 2 inference threads, onnxruntime spinning off
    (rtser's default) and on.
 3. Batching: one encoder call on B chunks (3 s each) against B calls on one, and how far a

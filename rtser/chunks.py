@@ -1,15 +1,15 @@
 """Streaming features: every 16 kHz sample of a segment goes through each encoder once.
 
-A segment's audio (from ``pad`` before its speech) is cut on a grid of ``CHUNK`` samples (2 s)
-that starts where the segment's audio starts. Each chunk is encoded with up to ``CONTEXT`` (1 s)
-of the segment's audio before it (zeros before the segment), and the Whisper states of its own
-two seconds are kept: one ``(L+1, D)`` state per 20 ms. GE2E embeds the chunk's own audio. The
-features of a span ``[a, b)`` of the segment are the states of the frames that lie in it,
-concatenated, and the GE2E embeddings of its chunks, averaged by how many of the span's frames each
-holds. A chunk that ``b`` cuts is encoded up to ``b`` (with its context), so the features of a span
-depend on the segment's audio up to ``b`` and nothing else: not on how far a stream has run, nor on
-what came before the segment. A stream's segment, ``Recognizer.predict`` on a clip of the same
-speech and the training cache (``train.features``) get the same numbers.
+A segment's audio (from ``pad`` before its speech) is cut on a grid of ``CHUNK`` samples (2 s) that
+starts where the segment's audio starts. Each chunk is encoded with up to ``CONTEXT`` (1 s) of the
+segment's audio before it (the first chunk has none), and the Whisper states of its own two seconds
+are kept: one ``(L+1, D)`` state per 20 ms. GE2E embeds the voice once per segment, from its first
+chunk: a segment is one speaker on one channel, so one embedding serves all its spans. The features
+of a span ``[a, b)`` of the segment are the states of the frames that lie in it, concatenated, and
+the segment's voice embedding. A chunk that ``b`` cuts is encoded up to ``b`` (with its context), so
+the features of a span depend on the segment's audio up to ``b`` and nothing else: not on how far a
+stream has run, nor on what came before the segment. A stream's segment, ``Recognizer.predict`` on a
+clip of the same speech and the training cache (``train.features``) get the same numbers.
 """
 from __future__ import annotations
 
@@ -26,21 +26,30 @@ FRAMES = CHUNK // STEP       # states per whole chunk
 STATE_DTYPE = np.float16     # kept states: half the memory; the training cache stores the same
 
 
+def is_voice(name: str) -> bool:
+    """Whether an encoder gives the voice embedding (GE2E) rather than Whisper states."""
+    return name.startswith("ge2e")
+
+
 class ChunkEncoder:
-    """``{name: onnx session}`` -> ``encode(audio, new)``: the states of the last ``new`` samples of
-    ``audio`` (whose first ``CONTEXT`` samples are context). Names starting with ``ge2e`` take the
-    40-band power mel of the new part; all others Whisper's log-mel of the whole input."""
+    """``{name: onnx session}`` -> ``encode(audio, new, voice)``: the states of the last ``new``
+    samples of ``audio`` (what comes before them is context). Names starting with ``ge2e``
+    (run only with ``voice``) take the 40-band power mel of the new part; all others Whisper's
+    log-mel of the whole input."""
 
     def __init__(self, sessions: dict):
         self.sessions = sessions
 
-    def encode(self, audio: np.ndarray, new: int) -> dict[str, np.ndarray]:
+    def encode(self, audio: np.ndarray, new: int, voice: bool = True) -> dict[str, np.ndarray]:
         power = power_spectrogram(audio)
-        keep = slice(CONTEXT // STEP, CONTEXT // STEP + new // STEP)
+        context = len(audio) - new
+        keep = slice(context // STEP, (context + new) // STEP)
         out, mel = {}, None
         for name, sess in self.sessions.items():
-            if name.startswith("ge2e"):
-                mels = (mel_filters(40) @ power[:, CONTEXT // HOP: (CONTEXT + new) // HOP]).T
+            if is_voice(name):
+                if not voice:
+                    continue
+                mels = (mel_filters(40) @ power[:, context // HOP: (context + new) // HOP]).T
                 out[name] = sess.run(None, {"mels": np.ascontiguousarray(mels)[None]})[0][0]
             else:
                 mel = log_mel_of_power(power) if mel is None else mel
@@ -71,9 +80,7 @@ class FeatureTrack:
         if not whole and self.partial and self.partial[0] == end:
             return self.partial[1]
         stop = start + CHUNK if whole else end
-        before = max(self.anchor, start - CONTEXT)
-        audio = np.concatenate([np.zeros(CONTEXT - (start - before), np.float32), self.audio(before, stop)])
-        states = self.encoder.encode(audio, stop - start)
+        states = self.encoder.encode(self.audio(max(self.anchor, start - CONTEXT), stop), stop - start, voice=k == 0)
         if whole:
             self.chunks[k] = states
         else:
@@ -82,7 +89,8 @@ class FeatureTrack:
 
     def features(self, a: int, b: int) -> dict[str, np.ndarray]:
         """The head's inputs for samples ``[a, b)`` (``anchor <= a``, at least one 20 ms frame):
-        Whisper ``(L+1, frames, D)`` float32 and the GE2E ``(256,)`` unit vector."""
+        Whisper ``(L+1, frames, D)`` float32 and the GE2E ``(256,)`` unit vector of the segment's
+        first chunk (up to ``b``)."""
         if a < self.anchor:
             raise ValueError(f"span [{a}, {b}) starts before the segment's audio ({self.anchor})")
         first, stop = -(-(a - self.anchor) // STEP), (b - self.anchor) // STEP  # frames wholly inside
@@ -93,14 +101,11 @@ class FeatureTrack:
             states = self.chunk(k, min(b, self.anchor + (k + 1) * CHUNK))
             lo, hi = max(first - k * FRAMES, 0), min(stop - k * FRAMES, FRAMES)
             for name, x in states.items():
-                parts.setdefault(name, []).append(x * (hi - lo) if x.ndim == 1 else x[:, lo:hi])
-        out = {}
-        for name, xs in parts.items():
-            if xs[0].ndim == 1:
-                v = np.sum(xs, axis=0)
-                out[name] = (v / max(np.linalg.norm(v), 1e-8)).astype(np.float32)
-            else:
-                out[name] = np.concatenate(xs, axis=1).astype(np.float32)
+                if not is_voice(name):
+                    parts.setdefault(name, []).append(x[:, lo:hi])
+        out = {name: np.concatenate(xs, axis=1).astype(np.float32) for name, xs in parts.items()}
+        voice = self.chunk(0, min(b, self.anchor + CHUNK))
+        out.update({name: x.astype(np.float32) for name, x in voice.items() if is_voice(name)})
         return out
 
 

@@ -10,15 +10,17 @@ from train import data
 
 
 class Counting:
-    """A real onnxruntime session that also counts the samples each call encodes as new."""
+    """A real onnxruntime session that also counts the samples each call encodes as new, and notes
+    which calls embed the voice and which had context (every chunk but a segment's first)."""
 
     def __init__(self, encoder: ChunkEncoder):
-        self.encoder, self.new = encoder, 0
+        self.encoder, self.new, self.calls = encoder, 0, []
         self.sessions = encoder.sessions
 
-    def encode(self, audio, new):
+    def encode(self, audio, new, voice=True):
         self.new += new
-        return self.encoder.encode(audio, new)
+        self.calls.append((voice, len(audio) > new))
+        return self.encoder.encode(audio, new, voice)
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +75,9 @@ def test_a_stream_encodes_each_sample_once(rec, speech):
     assert sum(e.type == "label" for e in events) >= 5
     # whole chunks once each, plus at most one cut chunk for each segment's end
     assert counters[0].new <= len(speech) + segments * CHUNK
+    # GE2E only on a segment's first chunk: exactly the calls without context
+    assert all(voice != context for voice, context in counters[0].calls)
+    assert segments <= sum(voice for voice, _ in counters[0].calls) < len(counters[0].calls)
     assert len(session.channels[0].track.chunks) <= 20  # bounded: chunks behind the window are dropped
 
 

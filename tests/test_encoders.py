@@ -115,7 +115,7 @@ def test_cut_encoder_keeps_the_first_layers_exactly(speech):
 
 
 def test_chunks_int8_states_stay_close_to_fp32(exported, speech):
-    """Per layer, on 1.5 s chunks as the runtime encodes them (1 s of new audio + 0.5 s context)."""
+    """Per layer, on the chunks the runtime encodes (2 s of new audio, 1 s of context after the first)."""
     from rtser.chunks import ChunkEncoder, clip_features
     fp32 = ChunkEncoder({"w": session(exported["whisper-base-l4"]["fp32"], 2)})
     int8 = ChunkEncoder({"w": session(exported["whisper-base-l4"]["int8"], 2)})

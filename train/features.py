@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from rtser.audio import load
 from rtser.bundle import DEFAULT, Bundle, sha256
-from rtser.chunks import CHUNK, CONTEXT, ChunkEncoder, clip_features
+from rtser.chunks import CHUNK, CONTEXT, ChunkEncoder, clip_features, is_voice
 from rtser.encoders import session
 from rtser.frontend import HOP, SAMPLE_RATE, log_mel, mel_power
 from rtser.vad import SILERO, Vad, VadConfig
@@ -36,6 +36,7 @@ from .data import CACHE
 
 SHARD = 64
 PREPROCESS = "silero-v3"  # bump when clip_bounds changes
+CHUNKS = "voice1"         # bump when rtser.chunks changes what it computes (voice1: GE2E of the first chunk)
 CHUNKED = "@chunks"       # a variant name ending so: features as the runtime streams them (rtser.chunks)
 AUGMENT = "aug1"          # bump when train.augment changes
 STUDENT_INPUTS = ("whisper-base-l4.int8@chunks", "ge2e.int8@chunks")
@@ -65,7 +66,7 @@ class Encoders:
             audio = np.pad(audio, (0, MIN_SAMPLES - len(audio)))
         out, mel = {}, None
         for name, sess in self.sessions.items():
-            if name.startswith("ge2e"):
+            if is_voice(name):
                 out[name] = sess.run(None, {"mels": mel_power(audio)[None]})[0][0]
             else:
                 mel = log_mel(audio) if mel is None else mel
@@ -105,7 +106,7 @@ def split_variant(variant: str) -> tuple[str, bool, str | None]:
 
 def variant_dir(variant: str, onnx: Path, root: Path = CACHE / "features") -> Path:
     _, chunked, view = split_variant(variant)
-    mode = f"{PREPROCESS}-chunks{CHUNK // SAMPLE_RATE}s{CONTEXT / SAMPLE_RATE:g}s" if chunked else PREPROCESS
+    mode = f"{PREPROCESS}-chunks{CHUNK // SAMPLE_RATE}s{CONTEXT / SAMPLE_RATE:g}s-{CHUNKS}" if chunked else PREPROCESS
     if view:
         mode += f"-{AUGMENT}-{view}"
     return root / f"{onnx.name.removesuffix('.onnx')}-{sha256(onnx)[:12]}-{mode}"
