@@ -1,6 +1,6 @@
 """`rtser batch` throughput -> docs/benchmarks.md (section "batch").
 
-    python bench/batch.py [--calls 16] [--minutes 1] [--seed 12345]
+    python bench/batch.py [--calls 64] [--minutes 1] [--seed 12345]
 
 A synthetic archive of ``--calls`` stereo calls of ``--minutes`` each (agent and customer turns of
 real corpus utterances, all four corpora, echo at −20 dB), scored with `--channels split` by the
@@ -48,7 +48,7 @@ def archive(folder: Path, calls: int, minutes: float, seed: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--calls", type=int, default=16)
+    ap.add_argument("--calls", type=int, default=64)
     ap.add_argument("--minutes", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=12345)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")

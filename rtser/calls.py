@@ -160,25 +160,44 @@ class Call:
         return max((s.stream_time for s in self.sessions.values()), default=0.0)
 
     async def _work(self) -> None:
+        """Push queued audio, in arrival order per track. What queued while the pool was busy goes in
+        one push per track: fewer, longer pushes when the box is loaded, the same events either way
+        (they do not depend on how the audio is cut into pushes)."""
         loop = asyncio.get_running_loop()
-        while (item := await self.backlog.get()) is not None:
-            key, samples, rate, seconds, received = item
-            self.backlog_s -= seconds
-            session = self.sessions.get(key)
-            if session is None:
-                multi = isinstance(key, tuple)
-                session = self.sessions[key] = self.rec.stream(rate, channels=len(key) if multi else 1, split=multi)
-            if rate != session.sample_rate:
-                log.warning("call_audio call=%s track=%s reason='rate changed from %d to %d Hz; audio dropped'",
-                            self.id, key, session.sample_rate, rate)
-                continue
-            try:
-                events = await loop.run_in_executor(self.hub.pool, session.push, samples)
-            except RtserError as e:  # bad audio: that block goes, the call goes on
-                log.warning("call_audio call=%s track=%s reason=%r", self.id, key, str(e))
-                continue
-            for e in events:
-                self._emit(key, e, received)
+        done = False
+        while not done:
+            items = [await self.backlog.get()]
+            while not self.backlog.empty():
+                items.append(self.backlog.get_nowait())
+            if None in items:  # finish() queued its sentinel last
+                done, items = True, items[:items.index(None)]
+            batches: dict[tuple, list] = {}
+            for key, samples, rate, seconds, received in items:
+                self.backlog_s -= seconds
+                batches.setdefault((key, rate, samples.shape[1:]), [received]).append(samples)
+            for (key, rate, _), (received, *blocks) in batches.items():
+                await self._push(loop, key, rate, blocks, received)
+
+    async def _push(self, loop, key, rate: int, blocks: list[np.ndarray], received: float) -> None:
+        session = self.sessions.get(key)
+        if session is None:
+            multi = isinstance(key, tuple)
+            session = self.sessions[key] = self.rec.stream(rate, channels=len(key) if multi else 1, split=multi)
+        if rate != session.sample_rate:
+            log.warning("call_audio call=%s track=%s reason='rate changed from %d to %d Hz; audio dropped'",
+                        self.id, key, session.sample_rate, rate)
+            return
+        try:
+            events = await loop.run_in_executor(self.hub.pool, session.push, np.concatenate(blocks))
+        except RtserError as e:  # bad audio (checked before the session takes any): only the bad block goes
+            if len(blocks) > 1:
+                for block in blocks:
+                    await self._push(loop, key, rate, [block], received)
+                return
+            log.warning("call_audio call=%s track=%s reason=%r", self.id, key, str(e))
+            return
+        for e in events:
+            self._emit(key, e, received)
 
     def _emit(self, key: str | tuple[str, ...], e, received: float) -> None:
         d = e.to_dict()

@@ -336,3 +336,34 @@ def test_a_port_in_use_is_a_one_line_error(server):
     r = subprocess.run([sys.executable, "-m", "rtser", "serve", "--lang", "de", "--port", str(server.port)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "cannot listen" in r.stderr and r.stderr.strip().splitlines()[-1].startswith("rtser: error:")
+
+
+def test_audio_queued_behind_a_busy_pool_goes_in_one_push_and_a_bad_block_alone(speech8k):
+    """A call's worker pushes everything queued for a track at once: the same events as pushing
+    block by block, and a bad block among the queued ones loses only itself (in-process hub)."""
+    import asyncio
+
+    from rtser import Recognizer
+    from rtser.bundle import Bundle
+    from rtser.calls import Hub
+
+    blocks = np.array_split(speech8k.astype(np.float32), 50)
+    reference = Recognizer("en").stream(8000)
+    expected = [e for b in blocks for e in reference.push(b)] + reference.close()
+
+    async def served(bad: bool) -> list[dict]:
+        hub = Hub(Bundle(), "en", threads=1)
+        feed = hub.subscribe(None)
+        call = hub.open_call("queued", None, "test")
+        for i, block in enumerate(blocks):  # the worker has not run yet: all of it is queued
+            call.push("caller", block, 8000)
+            if bad and i == 20:
+                call.push("caller", np.full(160, np.nan, np.float32), 8000)
+        await call.finish()
+        hub.pool.shutdown()
+        return [e for e in (feed.get_nowait() for _ in range(feed.qsize())) if e["type"] in ("label", "segment")]
+
+    want = [(e.type, e.to_dict()["start"], e.to_dict()["end"], e.label) for e in expected]
+    assert any(e.type == "segment" for e in expected)
+    for bad in (False, True):
+        assert [(e["type"], e["start"], e["end"], e["label"]) for e in asyncio.run(served(bad))] == want
