@@ -23,7 +23,7 @@ import torch
 
 from rtser import __version__, frontend
 from rtser.bundle import DEFAULT, FORMAT, Bundle, sha256
-from rtser.chunks import CHUNK
+from rtser.chunks import CHUNK, is_voice
 from train import core, data, heads, shared
 from train.distill import (SHIPPED, STUDENT, STUDENTS, TESTS, fit_linear, fit_multi_domain, student_dataset,
                            teacher_probs)
@@ -86,7 +86,7 @@ def export_language(model: SERModel, li: int, names: dict[str, str], path: Path,
     linear head on some of ``model``'s Whisper inputs, averaged in."""
     args = tuple(torch.randn(layers, 50, branch.mu.shape[-1]) for layers, branch in zip(model.layers, model.branches))
     args += (torch.rand(256),)
-    inputs = [names[v] for v in model.variants] + [next(n for v, n in names.items() if v.startswith("ge2e"))]
+    inputs = [names[v] for v in model.variants] + [next(n for v, n in names.items() if is_voice(v))]
     with torch.no_grad():
         torch.onnx.export(LanguageGraph(model, li, linear), args, str(path), input_names=inputs, output_names=["probs"],
                           dynamic_axes={names[v]: {1: "steps"} for v in model.variants}, opset_version=17, dynamo=False)

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rtser.chunks import is_voice
+
 from . import augment, data, heads
 from .features import CLEAN
 from .fit import padded, predict, train
@@ -52,7 +54,7 @@ STUDENT = PATHS[STUDENTS[SHIPPED][0]]
 
 
 def whisper_variants(path: str) -> list[str]:
-    return [v for v in PATHS[path] if not v.startswith("ge2e")]
+    return [v for v in PATHS[path] if not is_voice(v)]
 
 
 def teacher_probs(ds, train_idx, seed: int, genotypes=None, epochs: int = 30) -> tuple[torch.Tensor, dict]:
@@ -68,7 +70,7 @@ def teacher_probs(ds, train_idx, seed: int, genotypes=None, epochs: int = 30) ->
 
 def student_dataset(path: str = STUDENTS[SHIPPED][0], view: str = CLEAN):
     """A feature path's inputs for every clip (``view``: of that degraded view; None: clean)."""
-    ge2e = next(v for v in PATHS[path] if v.startswith("ge2e"))
+    ge2e = next(v for v in PATHS[path] if is_voice(v))
     return load_dataset(data.corpora(), whisper_variants(path), ge2e, view)
 
 
