@@ -44,13 +44,13 @@ def speed(reps: int) -> str:
     rows = []
     for name, (src, layers) in MODELS.items():
         module = WindowEncoder(load_encoder(src), layers)
-        ct2_dir = str(sources.whisper_model_dir(src))
         for threads in (1, 2):
             torch.set_num_threads(threads)
             fp32, int8 = session(BUILD / f"{name}.fp32.onnx", threads), session(BUILD / f"{name}.int8.onnx", threads)
             ct2_ms = "–"  # CTranslate2 runs whole encoders only
             if layers is None:
-                ct2 = ctranslate2.models.Whisper(ct2_dir, device="cpu", compute_type="int8", intra_threads=threads)
+                ct2 = ctranslate2.models.Whisper(str(sources.whisper_model_dir(src)), device="cpu", compute_type="int8",
+                                                 intra_threads=threads)
                 full = ctranslate2.StorageView.from_array(np.ascontiguousarray(log_mel(np.resize(speech, 480000))[None]))
                 ct2_ms = f"{median_ms(lambda: ct2.encode(full, to_cpu=True), max(3, reps // 3)):.1f}"
             for seconds in (1, 3, 10):

@@ -163,7 +163,6 @@ class Call:
         """Push queued audio, in arrival order per track. What queued while the pool was busy goes in
         one push per track: fewer, longer pushes when the box is loaded, the same events either way
         (they do not depend on how the audio is cut into pushes)."""
-        loop = asyncio.get_running_loop()
         done = False
         while not done:
             items = [await self.backlog.get()]
@@ -176,9 +175,9 @@ class Call:
                 self.backlog_s -= seconds
                 batches.setdefault((key, rate, samples.shape[1:]), [received]).append(samples)
             for (key, rate, _), (received, *blocks) in batches.items():
-                await self._push(loop, key, rate, blocks, received)
+                await self._push(key, rate, blocks, received)
 
-    async def _push(self, loop, key, rate: int, blocks: list[np.ndarray], received: float) -> None:
+    async def _push(self, key, rate: int, blocks: list[np.ndarray], received: float) -> None:
         session = self.sessions.get(key)
         if session is None:
             multi = isinstance(key, tuple)
@@ -188,11 +187,12 @@ class Call:
                         self.id, key, session.sample_rate, rate)
             return
         try:
-            events = await loop.run_in_executor(self.hub.pool, session.push, np.concatenate(blocks))
+            samples = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)  # no copy when the pool keeps up
+            events = await asyncio.get_running_loop().run_in_executor(self.hub.pool, session.push, samples)
         except RtserError as e:  # bad audio (checked before the session takes any): only the bad block goes
             if len(blocks) > 1:
                 for block in blocks:
-                    await self._push(loop, key, rate, [block], received)
+                    await self._push(key, rate, [block], received)
                 return
             log.warning("call_audio call=%s track=%s reason=%r", self.id, key, str(e))
             return
