@@ -46,14 +46,14 @@ class NumpyHead:
     def features(self, pooled: dict[str, np.ndarray]) -> np.ndarray:
         """``pooled[name]``: ``(N, L+1, 2D)`` or ``(N, 256)`` -> ``(N, features)`` (the trunk's output
         when there is one)."""
-        parts = []
-        for n in self.inputs:
-            z = (pooled[n] - self.params[f"{n}/mu"]) / self.params[f"{n}/sd"]
-            if z.ndim == 3:
-                z = np.einsum("l,nld->nd", softmax(self.params[f"{n}/layer_logits"]), z)
-            parts.append(z)
-        z = np.concatenate(parts, axis=-1)
-        return gelu(z @ self.params["hidden/W"] + self.params["hidden/b"]) if "hidden/W" in self.params else z
+        return self.mix({n: (pooled[n] - self.params[f"{n}/mu"]) / self.params[f"{n}/sd"] for n in self.inputs})
+
+    def mix(self, z: dict[str, np.ndarray]) -> np.ndarray:
+        """``features`` of standardised inputs ``z``: the layers weighted, the inputs side by side."""
+        parts = [np.einsum("l,nld->nd", softmax(self.params[f"{n}/layer_logits"]), z[n]) if z[n].ndim == 3 else z[n]
+                 for n in self.inputs]
+        x = np.concatenate(parts, axis=-1)
+        return gelu(x @ self.params["hidden/W"] + self.params["hidden/b"]) if "hidden/W" in self.params else x
 
     def probs(self, pooled: dict[str, np.ndarray]) -> np.ndarray:
         return softmax(self.features(pooled) @ self.params["W"] + self.params["b"])

@@ -11,7 +11,7 @@ from conftest import DATA
 from rtser import Recognizer, RtserError
 from rtser.audio import load
 from rtser.bundle import Bundle
-from rtser.enroll import fit_head, read_manifest
+from rtser.enroll import DEFAULT_L2, L2_GRID, fit_enrolled, fit_head, read_manifest
 from rtser.head import NumpyHead
 
 LABELS = ("anger", "neutral", "sadness")
@@ -65,6 +65,22 @@ def test_a_classifier_folds_onto_the_trunk():
     classifier = fit_head({"shared": trunk.features(pooled)}, y, 3)
     np.testing.assert_allclose(trunk.on(classifier).probs(pooled),
                                classifier.probs({"shared": trunk.features(pooled)}), atol=1e-9)
+
+
+def test_the_weight_decay_is_the_one_speaker_cv_finds_best():
+    """Speakers named: every grid value is cross-validated and the best is fitted; none named: the
+    default, and no metrics."""
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    x = {"shared": rng.normal(size=(60, 8)) + y[:, None]}
+    speakers = [f"s{i % 4}" for i in range(60)]
+    head, m = fit_enrolled(x, y, speakers, 3)
+    assert set(m["ua_by_l2"]) == {str(v) for v in L2_GRID}
+    assert m["l2"] in L2_GRID and m["ua_mean"] == max(m["ua_by_l2"].values()) == m["ua_by_l2"][str(m["l2"])]
+    np.testing.assert_array_equal(head.params["W"], fit_head(x, y, 3, l2=m["l2"]).params["W"])
+    head, m = fit_enrolled(x, y, None, 3)
+    assert m == {}
+    np.testing.assert_array_equal(head.params["W"], fit_head(x, y, 3, l2=DEFAULT_L2).params["W"])
 
 
 def test_overlay_loads_and_predicts(overlay, subset):

@@ -92,7 +92,7 @@ def across_corpora(seed: int) -> dict:
         for held in np.unique(corpus):
             te = corpus == held
             x = normalised(feats, spk, mode, te, np.random.default_rng(seed), y)
-            head = core.fit({n: v[~te] for n, v in x.items()}, y[~te], seed)
+            head = fit_head({n: v[~te] for n, v in x.items()}, y[~te], len(core.CORE), seed=seed)
             res.setdefault(mode, {})[str(held)] = ua(y[te], head.probs({n: v[te] for n, v in x.items()}).argmax(1),
                                                      len(core.CORE))
         print("any", mode, res[mode], flush=True)
