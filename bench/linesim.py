@@ -22,15 +22,28 @@ class Utterance:
     speech: tuple[float, float]  # where its speech is (s, by energy)
     label: str
     overlapped: bool = False
+    pause: float = 0.0           # its longest pause inside the speech (s, by energy)
+
+
+def loud_frames(x: np.ndarray, sr: int = SR) -> np.ndarray:
+    """Which 10 ms frames of a clip are within 30 dB of its loudest: its speech, by energy."""
+    hop = sr // 100
+    frames = x[: len(x) // hop * hop].reshape(-1, hop)
+    energy = 10 * np.log10((frames.astype(np.float64) ** 2).mean(axis=1) + 1e-20)
+    return energy > energy.max() - 30
 
 
 def speech_extent(x: np.ndarray, sr: int = SR) -> tuple[float, float]:
     """First and last 10 ms frame within 30 dB of the clip's loudest (seconds)."""
-    hop = sr // 100
-    frames = x[: len(x) // hop * hop].reshape(-1, hop)
-    energy = 10 * np.log10((frames.astype(np.float64) ** 2).mean(axis=1) + 1e-20)
-    loud = np.flatnonzero(energy > energy.max() - 30)
+    loud = np.flatnonzero(loud_frames(x, sr))
     return loud[0] / 100, (loud[-1] + 1) / 100
+
+
+def longest_pause(x: np.ndarray, sr: int = SR) -> float:
+    """The longest run of frames more than 30 dB below the clip's loudest between its first and last
+    loud frame (seconds)."""
+    loud = np.flatnonzero(loud_frames(x, sr))
+    return float(np.diff(loud).max() - 1) / 100 if len(loud) > 1 else 0.0
 
 
 def tone(seconds: float, freqs, level_db: float = -15.0) -> np.ndarray:
@@ -86,7 +99,7 @@ def build_call(clips: list[tuple[np.ndarray, str]], rng, gap=(0.3, 2.0), noise_d
         parts += [g, x]
         t += len(g)
         a, b = speech_extent(x)
-        utts.append(Utterance(t / SR, (t + len(x)) / SR, (t / SR + a, t / SR + b), label))
+        utts.append(Utterance(t / SR, (t + len(x)) / SR, (t / SR + a, t / SR + b), label, pause=longest_pause(x)))
         t += len(x)
     tail = np.zeros(int(rng.uniform(*gap) * SR), np.float32)
     call = np.concatenate(parts + [tail])
@@ -109,7 +122,8 @@ def build_stereo(clips: list[tuple[np.ndarray, str]], rng, echo_db: float = -20.
             utts[1 - ch][-1].overlapped = True
         sides[ch, t: t + len(x)] += x
         a, b = speech_extent(x)
-        utts[ch].append(Utterance(t / SR, (t + len(x)) / SR, (t / SR + a, t / SR + b), label, overlap))
+        utts[ch].append(Utterance(t / SR, (t + len(x)) / SR, (t / SR + a, t / SR + b), label, overlap,
+                                  longest_pause(x)))
         t += len(x) + int(rng.uniform(0.3, 2.0) * SR)
     sides = sides[:, : t]
     g = 10 ** (echo_db / 20)
