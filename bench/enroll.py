@@ -5,8 +5,9 @@
 For each language in ../shared/data: its speakers are split in two halves (seeded); k = 3, 6, 12,
 24 clips per emotion are drawn from the first half and enrolled with `rtser.enroll.fit_enrolled`
 (the numpy head `rtser enroll` fits, its weight decay chosen by speaker-independent CV on the drawn
-clips alone) on the shipped int8 encoders' features; UA is measured on every clip of the other half. The shipped encoders never saw these corpora, and the enrolled head uses no other
-language's head, so each language is enrolled into a bundle trained without it.
+clips alone) on the shipped int8 encoders' features; UA is measured on every clip of the other
+half. The shipped encoders never saw these corpora, and the enrolled head uses no other language's
+head, so each language is enrolled into a bundle trained without it.
 
 Two embeddings of a clip are compared: ``shared`` (what `rtser enroll` uses: ``train.shared``'s
 trunk, here trained on the three other corpora at once, so the held-out corpus's speakers, studio

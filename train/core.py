@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE = ["anger", "happiness", "neutral", "sadness"]
 LANG = "any"
 L2_GRID = (0.01, 0.03, 0.1, 0.3)  # the head's weight decay, chosen by leave-one-corpus-out
-ENROL_L2 = 0.01                   # what the head had before: ``rtser enroll``'s default
+FIXED_L2 = 0.01                   # the weight decay the head had before it was chosen
 
 
 def core_clips() -> list[data.Clip]:
@@ -58,7 +58,7 @@ def fit_views(views: list[dict[str, np.ndarray]], y: np.ndarray, rows, l2: float
                     len(CORE), l2=l2, seed=seed)
 
 
-def held_out_ua(views, y, corpus, train: np.ndarray, test: np.ndarray, l2: float, seed: int) -> float:
+def held_out_ua(views, y, train: np.ndarray, test: np.ndarray, l2: float, seed: int) -> float:
     """UA on clean clips ``test`` of a head trained on clips ``train`` (boolean masks) and their views."""
     pred = fit_views(views, y, train, l2, seed).probs({n: x[test] for n, x in views[0].items()}).argmax(1)
     return ua(y[test], pred, len(CORE))
@@ -68,7 +68,7 @@ def choose_l2(views, y, corpus, rows: np.ndarray, seed: int = data.SEED) -> tupl
     """The ``L2_GRID`` value with the best mean UA when each corpus among ``rows`` is held out from
     the others in turn, and every value's mean UA."""
     held = np.unique(corpus[rows])
-    scores = {l2: float(np.mean([held_out_ua(views, y, corpus, rows & (corpus != c), rows & (corpus == c), l2, seed)
+    scores = {l2: float(np.mean([held_out_ua(views, y, rows & (corpus != c), rows & (corpus == c), l2, seed)
                                  for c in held])) for l2 in L2_GRID}
     print("l2 by leave-one-corpus-out over", ", ".join(held), {k: round(v, 3) for k, v in scores.items()}, flush=True)
     return max(scores, key=scores.get), scores
@@ -91,8 +91,8 @@ def leave_one_corpus_out(seed: int = data.SEED) -> dict:
         pred = fit_views(views, y, ~te, l2, seed).probs({n: x[te] for n, x in views[0].items()}).argmax(1)
         out[str(held)] = {"ua": ua(y[te], pred, len(CORE)), "wa": wa(y[te], pred), "clips": int(te.sum()), "l2": l2,
                           "recall": {c: float((pred[y[te] == k] == k).mean()) for k, c in enumerate(CORE)},
-                          "ua_clean_only": held_out_ua(views[:1], y, corpus, ~te, te, l2, seed),
-                          "ua_enrol_l2": held_out_ua(views, y, corpus, ~te, te, ENROL_L2, seed)}
+                          "ua_clean_only": held_out_ua(views[:1], y, ~te, te, l2, seed),
+                          "ua_fixed_l2": held_out_ua(views, y, ~te, te, FIXED_L2, seed)}
         print(held, out[str(held)], flush=True)
     l2, scores = choose_l2(views, y, corpus, np.ones(len(y), bool), seed)
     return {"held_out": out, "l2": l2, "l2_scores": {str(k): v for k, v in scores.items()}}
@@ -117,18 +117,18 @@ def main() -> None:
              "UA = mean recall over the four emotions. Trained on the clean clips and their degraded views "
              f"({', '.join(TRAIN_VIEWS)}: `train.augment`), like the language heads. Its weight decay (L2) is "
              f"chosen from {', '.join(map(str, L2_GRID))} by leave-one-corpus-out among the three training corpora "
-             "(the held-out one plays no part); the last column is the head with `rtser enroll`'s fixed "
-             f"{ENROL_L2}, what it had before.", "",
+             f"(the held-out one plays no part); the last column is the head with the fixed {FIXED_L2} it had "
+             "before.", "",
              "| held-out corpus (language) | clips | UA | WA | " + " | ".join(f"recall {c}" for c in CORE)
-             + " | L2 chosen | UA, trained on clean clips only | UA with L2 " + f"{ENROL_L2} |",
+             + f" | L2 chosen | UA, trained on clean clips only | UA with L2 {FIXED_L2} |",
              "|---|---|---|---|" + "---|" * (len(CORE) + 3)]
     for corpus, r in held.items():
         lines.append(f"| {corpus} ({langs[corpus]}) | {r['clips']} | {r['ua']:.3f} | {r['wa']:.3f} | "
                      + " | ".join(f"{r['recall'][c]:.2f}" for c in CORE)
-                     + f" | {r['l2']} | {r['ua_clean_only']:.3f} | {r['ua_enrol_l2']:.3f} |")
+                     + f" | {r['l2']} | {r['ua_clean_only']:.3f} | {r['ua_fixed_l2']:.3f} |")
     mean = lambda key: np.mean([r[key] for r in held.values()])  # noqa: E731
     lines.append(f"| mean | | {mean('ua'):.3f} | {mean('wa'):.3f} |" + " |" * len(CORE)
-                 + f" | {mean('ua_clean_only'):.3f} | {mean('ua_enrol_l2'):.3f} |")
+                 + f" | {mean('ua_clean_only'):.3f} | {mean('ua_fixed_l2'):.3f} |")
     lines += ["", f"The shipped head is trained on all four corpora with L2 {res['l2']}, the value with the best mean "
               "UA when each corpus is held out from the other three in turn (" + ", ".join(
                   f"{k}: {v:.3f}" for k, v in res["l2_scores"].items()) + ")."]
