@@ -154,10 +154,17 @@ def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
     }
     vad.add_silero(out, manifest)
     manifest["files"] = dict(sorted(manifest["files"].items()))
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
-    for lang, spec in languages.items():  # speed of the written bundle, then the final manifest
-        spec["metrics"]["ms_per_3s_clip_1_thread"] = ms_per_clip(out, lang)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
+    return write_manifest(out, manifest, languages)
+
+
+def write_manifest(out: Path, manifest: dict, timed) -> dict:
+    """Write the manifest, time the languages ``timed`` on the bundle as written (it checks the
+    hashes), and write it again with their speed."""
+    path = out / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
+    for lang in timed:
+        manifest["languages"][lang]["metrics"]["ms_per_3s_clip_1_thread"] = ms_per_clip(out, lang)
+    path.write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
     return manifest
 
 
@@ -221,14 +228,10 @@ def write_report(manifest: dict, out: Path) -> None:
 def refit_any(out: Path, seed: int = data.SEED) -> dict:
     """Re-fit the ``any`` head of an existing bundle from ``build/core.json``, the language heads as
     they are (rebuilding them would not reproduce them: the teacher's tower search varies)."""
-    path = out / "manifest.json"
-    manifest = json.loads(path.read_text())
+    manifest = json.loads((out / "manifest.json").read_text())
     spec = manifest["languages"][core.LANG] = core_language(out, json.loads((BUILD / "core.json").read_text()), seed)
     manifest["files"][spec["head"]] = sha256(out / spec["head"])
-    path.write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
-    spec["metrics"]["ms_per_3s_clip_1_thread"] = ms_per_clip(out, core.LANG)
-    path.write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
-    return manifest
+    return write_manifest(out, manifest, [core.LANG])
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .audio import check_samples
 from .bundle import Bundle
 from .errors import RtserError
 from .recognizer import Recognizer
@@ -126,8 +127,14 @@ class Call:
     def push(self, tracks: str | tuple[str, ...], samples: np.ndarray, rate: int) -> None:
         """Queue decoded audio (called on the event loop; returns at once): one track's samples, or
         ``(frames, channels)`` of several tracks that arrive together (they share one split session,
-        so a track far quieter than another is taken as its echo)."""
+        so a track far quieter than another is taken as its echo). Bad audio is refused here, block by
+        block, so that what queues can be merged into one push."""
         if self.ended is not None:
+            return
+        try:
+            check_samples(samples, "audio")
+        except RtserError as e:  # that block goes, the call goes on
+            log.warning("call_audio call=%s track=%s reason=%r", self.id, tracks, str(e))
             return
         seconds = len(samples) / rate * (len(tracks) if isinstance(tracks, tuple) else 1)
         self.hub.metrics.audio_s += seconds
@@ -186,14 +193,10 @@ class Call:
             log.warning("call_audio call=%s track=%s reason='rate changed from %d to %d Hz; audio dropped'",
                         self.id, key, session.sample_rate, rate)
             return
+        samples = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)  # no copy when the pool keeps up
         try:
-            samples = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)  # no copy when the pool keeps up
             events = await asyncio.get_running_loop().run_in_executor(self.hub.pool, session.push, samples)
-        except RtserError as e:  # bad audio (checked before the session takes any): only the bad block goes
-            if len(blocks) > 1:
-                for block in blocks:
-                    await self._push(key, rate, [block], received)
-                return
+        except RtserError as e:
             log.warning("call_audio call=%s track=%s reason=%r", self.id, key, str(e))
             return
         for e in events:
