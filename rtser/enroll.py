@@ -1,8 +1,10 @@
 """Add a language from a few labelled clips on a CPU: embed them with the bundle's encoders (and its
 shared trunk, when it has one: a representation trained on every shipped language, which enrols
 unseen languages better than the raw layer statistics, docs/results.md), fit a numpy head (layer
-weights + linear classifier) with the weight decay that classifies the clips' speakers best when each
-is held out (when the manifest names speakers), write an overlay bundle that extends the base one.
+weights + linear classifier), write an overlay bundle that extends the base one. Classes named as
+core emotions (anger, happiness, neutral, sadness) may lean on what the bundle's ``any`` head hears,
+trained on many more speakers. How far, and the classifier's weight decay, are what classifies the
+clips' speakers best when each is held out (when the manifest names speakers).
 
 The manifest is a CSV with columns ``path``, ``label`` and optionally ``speaker``; relative paths
 are read from the CSV's folder.
@@ -23,7 +25,7 @@ from .bundle import FORMAT, Bundle, sha256
 from .chunks import ChunkEncoder, clip_features
 from .encoders import session
 from .errors import RtserError
-from .head import NumpyHead, pool, softmax
+from .head import NumpyHead, pool, prior_terms, softmax
 from .vad import SILERO, Vad, VadConfig
 
 COLUMNS = ("path", "label", "speaker")
@@ -31,6 +33,10 @@ MIN_PER_CLASS = 5
 SEED = 12345
 L2_GRID = (0.01, 0.1, 1.0)  # weight decays an enrolment chooses from by speaker-independent CV ...
 DEFAULT_L2 = 0.1            # ... and the one it takes when the clips name no speakers to hold out
+PRIOR_WEIGHTS = (0.0, 0.5, 1.0)  # how far classes that are core emotions lean on the any head (same CV)
+ANY = "any"                      # the bundle's head for the four core emotions of any language
+CORE_NAMES = {"anger": {"anger", "angry"}, "happiness": {"happiness", "happy", "joy"},
+              "neutral": {"neutral"}, "sadness": {"sadness", "sad"}}
 
 
 def read_manifest(path: str | Path) -> tuple[list[Path], list[str], list[str] | None]:
@@ -136,40 +142,75 @@ def speaker_folds(speakers, max_loso: int = 10, n_groups: int = 5, seed: int = S
     return [np.array(sorted(g)) for g in np.array_split(order, n_groups)]
 
 
-def speaker_cv(pooled, y, speakers, n_classes, **kw) -> dict | None:
-    """Speaker-independent UA/WA over ``speaker_folds``; None when no fold can be trained and tested
-    (every fold leaves fewer than two classes to train on)."""
+def out_of_fold(pooled, y, speakers, n_classes, l2: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each clip's log-probabilities from a head fitted without its ``speaker_folds`` fold (NaN in the
+    folds that leave fewer than two classes to train on), and the masks of the folds tested."""
     spk = np.asarray(speakers)
-    pred = np.full(len(y), -1)
-    fold_ua = []
+    log_p = np.full((len(y), n_classes), np.nan)
+    tested = []
     for test in speaker_folds(speakers):
         te = np.isin(spk, test)
         if te.all() or len(np.unique(y[~te])) < 2:
             continue
-        head = fit_head({n: x[~te] for n, x in pooled.items()}, y[~te], n_classes, **kw)
-        pred[te] = head.probs({n: x[te] for n, x in pooled.items()}).argmax(1)
-        present = np.unique(y[te])
-        fold_ua.append(float(np.mean([(pred[te][y[te] == c] == c).mean() for c in present])))
-    if not fold_ua:
-        return None
-    done = pred >= 0
+        head = fit_head({n: x[~te] for n, x in pooled.items()}, y[~te], n_classes, l2=l2)
+        log_p[te] = head.log_probs({n: x[te] for n, x in pooled.items()})
+        tested.append(te)
+    return log_p, tested
+
+
+def cv_metrics(y: np.ndarray, log_p: np.ndarray, tested: list[np.ndarray], n_classes: int) -> dict:
+    """Speaker-independent UA/WA of out-of-fold log-probabilities (``out_of_fold``)."""
+    pred, done = log_p.argmax(1), np.any(tested, axis=0)
+    fold_ua = [float(np.mean([(pred[te][y[te] == c] == c).mean() for c in np.unique(y[te])])) for te in tested]
     recalls = [(pred[done][y[done] == c] == c).mean() for c in range(n_classes) if (y[done] == c).any()]
     return {"ua_mean": round(float(np.mean(recalls)), 4), "ua_std": round(float(np.std(fold_ua)), 4),
-            "wa_mean": round(float((pred[done] == y[done]).mean()), 4), "folds": len(fold_ua),
+            "wa_mean": round(float((pred[done] == y[done]).mean()), 4), "folds": len(tested),
             "protocol": "speaker-independent (rtser enroll)"}
 
 
-def fit_enrolled(pooled: dict[str, np.ndarray], y: np.ndarray, speakers, n_classes: int) -> tuple[NumpyHead, dict]:
-    """The head ``rtser enroll`` fits on clips (``speakers``: one per clip, or None), and its
-    speaker-independent metrics: each ``L2_GRID`` value is tried by ``speaker_cv`` and the best
-    (UA) is kept; the metrics are that value's (so slightly optimistic). ``{}`` and ``DEFAULT_L2``
-    when no speaker can be held out."""
+def fit_enrolled(pooled: dict[str, np.ndarray], y: np.ndarray, speakers, n_classes: int,
+                 prior: np.ndarray | None = None) -> tuple[NumpyHead, dict]:
+    """The classifier ``rtser enroll`` fits on clips (``speakers``: one per clip, or None), and its
+    speaker-independent metrics. ``prior``: ``(N, n_classes)`` terms added to the logits at some
+    weight (``core_prior``). Every ``L2_GRID`` weight decay and, with a prior, every ``PRIOR_WEIGHTS``
+    weight is cross-validated over speakers, and the best pair (UA) is kept; the metrics are that
+    pair's (so slightly optimistic). ``{}``, ``DEFAULT_L2`` and no prior when no speaker can be held out."""
+    weights = PRIOR_WEIGHTS if prior is not None else (0.0,)
     tried = {}
     if speakers is not None and len(set(speakers)) >= 2:
-        tried = {l2: m for l2 in L2_GRID if (m := speaker_cv(pooled, y, speakers, n_classes, l2=l2))}
-    l2 = max(tried, key=lambda k: tried[k]["ua_mean"]) if tried else DEFAULT_L2
-    metrics = {**tried[l2], "l2": l2, "ua_by_l2": {str(k): m["ua_mean"] for k, m in tried.items()}} if tried else {}
+        for l2 in L2_GRID:
+            log_p, tested = out_of_fold(pooled, y, speakers, n_classes, l2)
+            if tested:
+                tried.update({(l2, w): cv_metrics(y, log_p + w * prior if w else log_p, tested, n_classes)
+                              for w in weights})
+    if not tried:
+        return fit_head(pooled, y, n_classes, l2=DEFAULT_L2), {}
+    l2, w = max(tried, key=lambda k: tried[k]["ua_mean"])
+    metrics = {**tried[(l2, w)], "l2": l2, "prior_weight": w,
+               "ua_tried": {f"l2 {a}, prior {b}": m["ua_mean"] for (a, b), m in tried.items()}}
     return fit_head(pooled, y, n_classes, l2=l2), metrics
+
+
+def core_map(classes: list[str], core: list[str]) -> np.ndarray | None:
+    """``(len(core), len(classes))``: 1 where an enrolled class is that core emotion of the ``any``
+    head (by name, any case: ``CORE_NAMES``); None when fewer than two classes are."""
+    onehot = np.array([[float(c.strip().lower() in CORE_NAMES.get(k, {k})) for c in classes] for k in core])
+    return onehot if (onehot.sum(0) > 0).sum() >= 2 else None
+
+
+def core_prior(bundle: Bundle, lang: str, classes: list[str], inputs) -> tuple[NumpyHead, np.ndarray] | None:
+    """The bundle's ``any`` head and ``core_map`` of ``classes`` onto it: what an enrolled language
+    may lean on for the classes that are core emotions. None without an ``any`` numpy head reading
+    ``inputs``, for ``any`` itself, or when fewer than two classes are core emotions."""
+    if lang == ANY or ANY not in bundle.languages:
+        return None
+    spec = bundle.language(ANY)
+    path = spec["bundle"].file(spec["head"])
+    onehot = core_map(classes, list(spec["labels"]))
+    if path.suffix != ".npz" or onehot is None:
+        return None
+    head = NumpyHead.load(path)
+    return (head, onehot) if set(head.inputs) <= set(inputs) else None
 
 
 def enroll(lang: str, manifest: str | Path, out: str | Path, base: str | Path | None = None,
@@ -187,16 +228,24 @@ def enroll(lang: str, manifest: str | Path, out: str | Path, base: str | Path | 
     encoders = ChunkEncoder({n: session(base_bundle.encoder(n), threads) for n in names})
     t0 = time.time()
     pooled = embed(clips, encoders, Vad(VadConfig(), base_bundle.vad_model(SILERO)), progress)
+    leaning = core_prior(base_bundle, lang, classes, pooled)
+    prior = prior_terms(leaning[0], pooled) @ leaning[1] if leaning else None
     trunk = base_bundle.shared_trunk()
     if trunk:
         pooled = {"shared": trunk.features(pooled)}
     y = np.array([classes.index(lab) for lab in labels])
-    head, metrics = fit_enrolled(pooled, y, speakers, len(classes))
+    head, metrics = fit_enrolled(pooled, y, speakers, len(classes), prior)
     if speakers and len(set(speakers)) >= 2 and not metrics:
         warn("note: no speaker-independent estimate of accuracy is possible: holding out any speaker "
              "leaves fewer than two classes to train on (record each speaker in several emotions)")
     if trunk:
         head = trunk.on(head)
+    note = None
+    if leaning and metrics.get("prior_weight"):
+        head.prior = (leaning[0], metrics["prior_weight"] * leaning[1])
+        core = base_bundle.language(ANY)["labels"]
+        note = {"head": ANY, "weight": metrics["prior_weight"],
+                "classes": {classes[j]: core[i] for i, j in zip(*np.nonzero(leaning[1]))}}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     head_file = f"head-{lang}.npz"
@@ -208,6 +257,7 @@ def enroll(lang: str, manifest: str | Path, out: str | Path, base: str | Path | 
         "encoders": {n: base_bundle.manifest["encoders"][n] for n in names},
         "languages": {lang: {"labels": classes, "head": head_file, "metrics": metrics,
                              "embedding": "shared trunk" if trunk else "layer statistics",
+                             "prior": note,
                              "training": {"manifest": str(Path(manifest).resolve()), "clips": len(clips),
                                           "speakers": len(set(speakers)) if speakers else None,
                                           "label_counts": dict(sorted(Counter(labels).items())),

@@ -1,7 +1,8 @@
 """A head evaluated in numpy: learned layer weights over standardised per-layer time mean + std of
 each Whisper encoder (and the GE2E embedding), optionally a hidden layer (the bundle's shared
-trunk), then a linear softmax classifier. ``rtser enroll`` writes these (``.npz``), so new
-languages need neither torch nor onnx."""
+trunk), then a linear softmax classifier, optionally with a prior from another head (an enrolled
+language's classes that are core emotions lean towards what the bundle's ``any`` head hears).
+``rtser enroll`` writes these (``.npz``), so new languages need neither torch nor onnx."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,24 +25,52 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    x = x - x.max(axis=axis, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=axis, keepdims=True))
+
+
+PRIOR = "prior/"  # the keys of a prior head inside a head's file
+
+
 class NumpyHead:
     """Parameters per input name ``n``: ``n/mu``, ``n/sd`` (standardisation), ``n/layer_logits``
     (Whisper inputs only); optionally ``hidden/W`` ``(features, width)`` and ``hidden/b`` (a GELU
     layer: the shared trunk); then ``W`` ``(features or width, classes)`` and ``b``. A trunk alone
-    (the bundle's ``shared.npz``) has no ``W``."""
+    (the bundle's ``shared.npz``) has no ``W``.
 
-    def __init__(self, params: dict[str, np.ndarray], inputs: list[str]):
-        self.params, self.inputs = params, list(inputs)
+    ``prior``: ``(head, weights)``, another head reading the same inputs and a ``(its classes, these
+    classes)`` matrix; its log-probabilities relative to uniform, times ``weights``, add to the logits."""
+
+    def __init__(self, params: dict[str, np.ndarray], inputs: list[str],
+                 prior: "tuple[NumpyHead, np.ndarray] | None" = None):
+        self.params, self.inputs, self.prior = params, list(inputs), prior
 
     @classmethod
     def load(cls, path: Path) -> "NumpyHead":
         with np.load(path, allow_pickle=False) as z:
-            params = {k: z[k] for k in z.files}
-        return cls(params, [str(n) for n in params.pop("inputs")])
+            return cls.from_arrays({k: z[k] for k in z.files})
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "NumpyHead":
+        own = {k: v for k, v in arrays.items() if not k.startswith(PRIOR)}
+        inner = {k[len(PRIOR):]: v for k, v in arrays.items() if k.startswith(PRIOR)}
+        prior = None
+        if inner:
+            weights = inner.pop("weights")
+            prior = (cls.from_arrays(inner), weights)
+        return cls(own, [str(n) for n in own.pop("inputs")], prior)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {"inputs": np.array(self.inputs), **self.params}
+        if self.prior:
+            head, weights = self.prior
+            out.update({PRIOR + k: v for k, v in {**head.arrays(), "weights": weights}.items()})
+        return out
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as f:  # a file object keeps the exact name (np.savez would add .npz)
-            np.savez(f, inputs=np.array(self.inputs), **self.params)
+            np.savez(f, **self.arrays())
 
     def features(self, pooled: dict[str, np.ndarray]) -> np.ndarray:
         """``pooled[name]``: ``(N, L+1, 2D)`` or ``(N, 256)`` -> ``(N, features)`` (the trunk's output
@@ -55,8 +84,15 @@ class NumpyHead:
         x = np.concatenate(parts, axis=-1)
         return gelu(x @ self.params["hidden/W"] + self.params["hidden/b"]) if "hidden/W" in self.params else x
 
+    def log_probs(self, pooled: dict[str, np.ndarray]) -> np.ndarray:
+        logits = self.features(pooled) @ self.params["W"] + self.params["b"]
+        if self.prior:
+            head, weights = self.prior
+            logits = logits + prior_terms(head, pooled) @ weights
+        return log_softmax(logits)
+
     def probs(self, pooled: dict[str, np.ndarray]) -> np.ndarray:
-        return softmax(self.features(pooled) @ self.params["W"] + self.params["b"])
+        return np.exp(self.log_probs(pooled))
 
     def on(self, classifier: "NumpyHead") -> "NumpyHead":
         """This trunk with a classifier fitted on its output (``{name: (N, width)}``, one input):
@@ -70,3 +106,9 @@ class NumpyHead:
     def run(self, _outputs, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Same call as an onnxruntime session: raw encoder outputs in, ``[probs]`` out."""
         return [self.probs({n: pool(feeds[n])[None] for n in self.inputs})[0]]
+
+
+def prior_terms(head: NumpyHead, pooled: dict[str, np.ndarray]) -> np.ndarray:
+    """``head``'s log-probabilities relative to uniform ``(N, its classes)``: 0 where it cannot tell."""
+    log_p = head.log_probs(pooled)
+    return log_p + np.log(log_p.shape[-1])

@@ -11,8 +11,8 @@ from conftest import DATA
 from rtser import Recognizer, RtserError
 from rtser.audio import load
 from rtser.bundle import Bundle
-from rtser.enroll import DEFAULT_L2, L2_GRID, fit_enrolled, fit_head, read_manifest
-from rtser.head import NumpyHead
+from rtser.enroll import DEFAULT_L2, L2_GRID, PRIOR_WEIGHTS, core_map, fit_enrolled, fit_head, read_manifest
+from rtser.head import NumpyHead, softmax
 
 LABELS = ("anger", "neutral", "sadness")
 
@@ -51,6 +51,10 @@ def test_overlay_is_enrolled_on_the_shared_trunk(overlay):
     assert spec["embedding"] == "shared trunk"
     head = NumpyHead.load(overlay / spec["head"])
     assert set(head.inputs) == set(Bundle().manifest["encoders"]) and "hidden/W" in head.params
+    if spec["metrics"]["prior_weight"]:  # every class here is a core emotion of the any head
+        assert spec["prior"]["classes"] == {c: c for c in LABELS} and head.prior is not None
+    else:
+        assert spec["prior"] is None and head.prior is None
 
 
 def test_a_classifier_folds_onto_the_trunk():
@@ -75,12 +79,45 @@ def test_the_weight_decay_is_the_one_speaker_cv_finds_best():
     x = {"shared": rng.normal(size=(60, 8)) + y[:, None]}
     speakers = [f"s{i % 4}" for i in range(60)]
     head, m = fit_enrolled(x, y, speakers, 3)
-    assert set(m["ua_by_l2"]) == {str(v) for v in L2_GRID}
-    assert m["l2"] in L2_GRID and m["ua_mean"] == max(m["ua_by_l2"].values()) == m["ua_by_l2"][str(m["l2"])]
+    assert set(m["ua_tried"]) == {f"l2 {v}, prior 0.0" for v in L2_GRID} and m["prior_weight"] == 0
+    assert m["l2"] in L2_GRID and m["ua_mean"] == max(m["ua_tried"].values()) == m["ua_tried"][f"l2 {m['l2']}, prior 0.0"]
     np.testing.assert_array_equal(head.params["W"], fit_head(x, y, 3, l2=m["l2"]).params["W"])
     head, m = fit_enrolled(x, y, None, 3)
     assert m == {}
     np.testing.assert_array_equal(head.params["W"], fit_head(x, y, 3, l2=DEFAULT_L2).params["W"])
+
+
+def test_a_prior_that_knows_the_classes_is_leaned_on():
+    """Clips whose features say little, and a prior that knows their class: the CV finds that
+    leaning on the prior classifies held-out speakers better, and picks a weight above 0."""
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    x = {"shared": rng.normal(size=(60, 8)) + 0.1 * y[:, None]}
+    prior = 3.0 * np.eye(3)[y] + rng.normal(size=(60, 3))
+    _, m = fit_enrolled(x, y, [f"s{i % 4}" for i in range(60)], 3, prior)
+    assert set(m["ua_tried"]) == {f"l2 {a}, prior {b}" for a in L2_GRID for b in PRIOR_WEIGHTS}
+    assert m["prior_weight"] > 0 and m["ua_mean"] > max(m["ua_tried"][f"l2 {a}, prior 0.0"] for a in L2_GRID)
+
+
+def test_a_head_with_a_prior_adds_its_log_odds_and_survives_a_round_trip(tmp_path):
+    rng = np.random.default_rng(1)
+    pooled = {"w": rng.normal(size=(5, 3, 4)), "g": rng.normal(size=(5, 6))}
+    y = np.arange(5) % 2
+    leaned_on, head = fit_head(pooled, np.arange(5) % 4, 4), fit_head(pooled, y, 2)
+    weights = 0.5 * np.array([[1.0, 0], [0, 0], [0, 1], [0, 0]])  # class 0 is its class 0, class 1 its class 2
+    head.prior = (leaned_on, weights)
+    expected = softmax(np.log(fit_head(pooled, y, 2).probs(pooled))
+                       + 0.5 * np.log(4 * leaned_on.probs(pooled)[:, [0, 2]]))
+    np.testing.assert_allclose(head.probs(pooled), expected, atol=1e-12)
+    head.save(tmp_path / "h.npz")
+    np.testing.assert_allclose(NumpyHead.load(tmp_path / "h.npz").probs(pooled), expected, atol=1e-12)
+
+
+def test_core_emotions_are_found_by_name():
+    core = ["anger", "happiness", "neutral", "sadness"]
+    onehot = core_map(["Angry", "bored", "happy", "sad"], core)
+    assert onehot.tolist() == [[1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 1]]
+    assert core_map(["anger", "calm", "fear"], core) is None  # one core emotion is nothing to lean on
 
 
 def test_overlay_loads_and_predicts(overlay, subset):
