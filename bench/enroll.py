@@ -59,7 +59,7 @@ def any_prior(corpus: str, raw: dict[str, np.ndarray], core_views, seed: int) ->
 def enrolled(pooled, y, speakers, n_classes, prior=None):
     """What ``rtser enroll`` fits, and the weight it gives the prior."""
     head, metrics = fit_enrolled(pooled, y, speakers, n_classes, prior)
-    return head, metrics.get("prior_weight", 0.0)
+    return head, metrics.get("prior_weight") or 0.0
 
 
 def fixed_l2(pooled, y, speakers, n_classes, prior=None):

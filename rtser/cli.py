@@ -217,8 +217,9 @@ def enroll(lang, manifest, out, bundle, threads):
     cv = spec["metrics"]
     if cv:
         click.echo(f"speaker-independent CV ({cv['folds']} folds): UA {cv['ua_mean']:.3f}, WA {cv['wa_mean']:.3f} "
-                   f"(chance UA {1 / len(spec['labels']):.3f}; weight decay {cv['l2']}, weight of the any "
-                   f"head {cv['prior_weight']}: the best of {len(cv['ua_tried'])} settings in this CV)")
+                   f"(chance UA {1 / len(spec['labels']):.3f}; weight decay {cv['l2']}"
+                   + ("" if cv["prior_weight"] is None else f", weight of the any head {cv['prior_weight']}")
+                   + f": the best of {len(cv['ua_tried'])} settings in this CV)")
     elif not spec["training"]["speakers"] or spec["training"]["speakers"] < 2:
         click.echo("no speaker column (or one speaker): no speaker-independent estimate of accuracy")
     click.echo(f"use it: rtser file CALL --lang {lang} --bundle {out}")

@@ -174,7 +174,7 @@ def fit_enrolled(pooled: dict[str, np.ndarray], y: np.ndarray, speakers, n_class
     speaker-independent metrics. ``prior``: ``(N, n_classes)`` terms added to the logits at some
     weight (``core_prior``). Every ``L2_GRID`` weight decay and, with a prior, every ``PRIOR_WEIGHTS``
     weight is cross-validated over speakers, and the best pair (UA) is kept; the metrics are that
-    pair's (so slightly optimistic). ``{}``, ``DEFAULT_L2`` and no prior when no speaker can be held out."""
+    pair's (so slightly optimistic; ``prior_weight`` None without a prior). ``{}``, ``DEFAULT_L2`` and no prior when no speaker can be held out."""
     weights = PRIOR_WEIGHTS if prior is not None else (0.0,)
     tried = {}
     if speakers is not None and len(set(speakers)) >= 2:
@@ -186,7 +186,7 @@ def fit_enrolled(pooled: dict[str, np.ndarray], y: np.ndarray, speakers, n_class
     if not tried:
         return fit_head(pooled, y, n_classes, l2=DEFAULT_L2), {}
     l2, w = max(tried, key=lambda k: tried[k]["ua_mean"])
-    metrics = {**tried[(l2, w)], "l2": l2, "prior_weight": w,
+    metrics = {**tried[(l2, w)], "l2": l2, "prior_weight": None if prior is None else w,
                "ua_tried": {f"l2 {a}, prior {b}": m["ua_mean"] for (a, b), m in tried.items()}}
     return fit_head(pooled, y, n_classes, l2=l2), metrics
 

@@ -79,7 +79,7 @@ def test_the_weight_decay_is_the_one_speaker_cv_finds_best():
     x = {"shared": rng.normal(size=(60, 8)) + y[:, None]}
     speakers = [f"s{i % 4}" for i in range(60)]
     head, m = fit_enrolled(x, y, speakers, 3)
-    assert set(m["ua_tried"]) == {f"l2 {v}, prior 0.0" for v in L2_GRID} and m["prior_weight"] == 0
+    assert set(m["ua_tried"]) == {f"l2 {v}, prior 0.0" for v in L2_GRID} and m["prior_weight"] is None
     assert m["l2"] in L2_GRID and m["ua_mean"] == max(m["ua_tried"].values()) == m["ua_tried"][f"l2 {m['l2']}, prior 0.0"]
     np.testing.assert_array_equal(head.params["W"], fit_head(x, y, 3, l2=m["l2"]).params["W"])
     head, m = fit_enrolled(x, y, None, 3)
