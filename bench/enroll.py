@@ -12,8 +12,8 @@ head, so each language is enrolled into a bundle trained without it.
 Two embeddings of a clip are compared: ``shared`` (what `rtser enroll` uses: ``train.shared``'s
 trunk, here trained on the three other corpora at once, so the held-out corpus's speakers, studio
 and language are all new to it) and ``raw`` (the pooled layer statistics themselves). What
-`rtser enroll` does also lets the classes that are core emotions lean on the ``any`` head; here that
-head is ``train.core``'s, trained on the three other corpora with its weight decay chosen among them.
+`rtser enroll` does also lets the classes lean on the bundle's emotion head by name; here that head
+is ``train.core.emotions_head`` of the three other corpora.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from train.markdown import machine, write_section  # noqa: E402
-from rtser.enroll import L2_GRID, PRIOR_WEIGHTS, core_map, fit_enrolled, fit_head  # noqa: E402
+from rtser.enroll import L2_GRID, PRIOR_WEIGHTS, emotion_map, fit_enrolled, fit_head  # noqa: E402
 from rtser.head import prior_terms  # noqa: E402
 from train import core, data, shared  # noqa: E402
 from train.distill import student_inputs  # noqa: E402
@@ -46,14 +46,11 @@ def embeddings(corpus: str, seed: int) -> dict[str, dict[str, np.ndarray]]:
     return {"raw": raw, "shared": {"shared": trunk.features(raw)}}
 
 
-def any_prior(corpus: str, raw: dict[str, np.ndarray], core_views, seed: int) -> np.ndarray:
-    """``rtser enroll``'s prior terms for a corpus's clips and classes, from an ``any`` head that never
-    heard the corpus: ``train.core``'s head on the other corpora, its weight decay chosen among them."""
-    views, y, corpus_of = core_views
-    rows = corpus_of != corpus
-    l2, _ = core.choose_l2(views, y, corpus_of, rows, seed)
-    onehot = core_map(data.labels(data.clips(corpus)), core.CORE)
-    return prior_terms(core.fit_views(views, y, rows, l2, seed), raw) @ onehot
+def emotion_prior(corpus: str, raw: dict[str, np.ndarray], seed: int) -> np.ndarray:
+    """``rtser enroll``'s prior terms for a corpus's clips and classes, from an emotion head that never
+    heard the corpus: ``train.core.emotions_head`` of the other corpora."""
+    head, emotions = core.emotions_head([c for c in data.corpora() if c != corpus], seed)
+    return prior_terms(head, raw) @ emotion_map(data.labels(data.clips(corpus)), emotions)
 
 
 def enrolled(pooled, y, speakers, n_classes, prior=None):
@@ -99,13 +96,12 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.time()
     res, gain = {}, {}
-    core_views = core.training_views()
     for corpus in data.corpora():
         feats = embeddings(corpus, args.seed)
         curves = {kind: curve(corpus, x, args.repeats, args.seed) for kind, x in feats.items()}
         curves["fixed"] = curve(corpus, feats["shared"], args.repeats, args.seed, fixed_l2)
         curves["prior"] = curve(corpus, feats["shared"], args.repeats, args.seed,
-                                prior=any_prior(corpus, feats["raw"], core_views, args.seed))
+                                prior=emotion_prior(corpus, feats["raw"], args.seed))
         res[corpus] = curves["prior"]  # what rtser enroll does
         gain[corpus] = curves
         print(corpus, {kind: c["ua"] for kind, c in curves.items()}, flush=True)
@@ -137,9 +133,9 @@ def main() -> None:
         "at once, clean and degraded views, one classifier per corpus, so the held-out corpus is new to it; the "
         "bundle's trunk is trained on all four), then its numpy classifier, its weight decay chosen from "
         f"{', '.join(map(str, L2_GRID))} by speaker-independent CV on the enrolled clips alone (`rtser.enroll.fit_enrolled`), "
-        "and by the same CV how far the classes that are core emotions lean on the `any` head (weight "
-        f"{', '.join(map(str, PRIOR_WEIGHTS))}; here `train.core`'s head trained on the three other corpora, its weight "
-        "decay chosen among them); enrolment speakers are disjoint from test speakers. UA mean ± std over repeats.", "",
+        "and by the same CV how far the classes lean on the bundle's emotion head by name (weight "
+        f"{', '.join(map(str, PRIOR_WEIGHTS))}; here `train.core.emotions_head` of the three other corpora: every "
+        "emotion they label); enrolment speakers are disjoint from test speakers. UA mean ± std over repeats.", "",
         "| corpus | classes | chance | " + " | ".join(f"{k} / emotion" for k in SHOTS) + " |",
         "|---|---|---|" + "---|" * len(SHOTS), *rows, "", "![enroll](img/enroll.png)", "",
         "Why the trunk: the same clips enrolled on the raw layer statistics (what `rtser enroll` did before) → on "
@@ -152,8 +148,8 @@ def main() -> None:
         "| corpus | " + " | ".join(f"{k} / emotion" for k in SHOTS) + " |", "|---|" + "---|" * len(SHOTS),
         *[f"| {c} | " + " | ".join(f"{g['fixed']['ua'][k][0]:.3f} → {g['shared']['ua'][k][0]:.3f}" for k in SHOTS)
           + " |" for c, g in gain.items()], "",
-        "Why lean on the `any` head: the same clips on the trunk's output, weight decay chosen, without the `any` "
-        "head → with it, the weight chosen by the same CV (what `rtser enroll` does), UA:", "",
+        "Why lean on the emotion head: the same clips on the trunk's output, weight decay chosen, without it → "
+        "with it, the weight chosen by the same CV (what `rtser enroll` does), UA:", "",
         "| corpus | " + " | ".join(f"{k} / emotion" for k in SHOTS) + " |", "|---|" + "---|" * len(SHOTS),
         *[f"| {c} | " + " | ".join(f"{g['shared']['ua'][k][0]:.3f} → {g['prior']['ua'][k][0]:.3f}" for k in SHOTS)
           + " |" for c, g in gain.items()],

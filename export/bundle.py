@@ -6,7 +6,7 @@ metrics).
 
     python -m train.distill            # first: speaker-independent metrics -> build/distill.json
     python -m export.bundle [--out rtser/bundle]
-    python -m export.bundle --only-any # after python -m train.core: re-fit the ``any`` head alone, in place
+    python -m export.bundle --only-any # after python -m train.core: re-fit the ``any`` head and the enrolment prior alone, in place
 """
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ from . import vad
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
 SHARED = "shared.npz"  # the trunk new languages are enrolled on (train.shared)
+PRIOR = "emotions.npz"  # what their classes lean on, by name (train.core.emotions_head)
 
 
 def summary(items: list[data.Clip]) -> dict:
@@ -128,6 +129,7 @@ def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
             "tower_genotype": genotypes[lang],
         }
     languages[core.LANG] = core_language(out, json.loads(core_path.read_text()), seed)
+    prior = enrolment_prior(out, seed)
     shared.to_numpy(shared.fit(data.corpora(), seed=seed)).save(out / SHARED)  # what rtser enroll builds on
     encoders = {}
     for variant, name in STUDENT.items():
@@ -136,7 +138,7 @@ def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
         if not dst.exists() or sha256(dst) != sha256(src):  # re-commit encoders only when they change
             shutil.copyfile(src, dst)
         encoders[name] = {"file": dst.name, "sha256": sha256(dst)}
-    files = sorted([spec["head"] for spec in languages.values()] + [e["file"] for e in encoders.values()] + [SHARED])
+    files = sorted([spec["head"] for spec in languages.values()] + [e["file"] for e in encoders.values()] + [SHARED, PRIOR])
     for stale in {p.name for p in out.glob("*.onnx")} - set(files) - {vad.FILE}:
         (out / stale).unlink()
     manifest = {
@@ -147,7 +149,7 @@ def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
         "student": "mean of a multi-domain head (input gates, searched towers) on int8 whisper-base (layers 0-4) + GE2E "
                    "and a linear head on int8 whisper-base, on streaming chunk features (rtser.chunks), trained on "
                    "clean clips and phone-line and noisy views of them (train.augment)",
-        "encoders": encoders, "languages": languages, "shared": SHARED,
+        "encoders": encoders, "languages": languages, "shared": SHARED, "prior": prior,
         "files": {f: sha256(out / f) for f in files},
         "built_with": {"seed": seed, "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
                        "seconds": round(time.time() - t0)},
@@ -166,6 +168,13 @@ def write_manifest(out: Path, manifest: dict, timed) -> dict:
         manifest["languages"][lang]["metrics"]["ms_per_3s_clip_1_thread"] = ms_per_clip(out, lang)
     path.write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
     return manifest
+
+
+def enrolment_prior(out: Path, seed: int) -> dict:
+    """``train.core.emotions_head`` on every corpus, as ``PRIOR``; the manifest's ``prior`` entry."""
+    head, labels = core.emotions_head(data.corpora(), seed)
+    head.save(out / PRIOR)
+    return {"head": PRIOR, "labels": labels, "l2": core.EMOTIONS_L2, "corpora": data.corpora()}
 
 
 def core_language(out: Path, loco: dict, seed: int) -> dict:
@@ -226,18 +235,22 @@ def write_report(manifest: dict, out: Path) -> None:
 
 
 def refit_any(out: Path, seed: int = data.SEED) -> dict:
-    """Re-fit the ``any`` head of an existing bundle from ``build/core.json``, the language heads as
-    they are (rebuilding them would not reproduce them: the teacher's tower search varies)."""
+    """Re-fit the ``any`` head of an existing bundle from ``build/core.json`` and the enrolment prior,
+    the language heads as they are (rebuilding them would not reproduce them: the teacher's tower
+    search varies)."""
     manifest = json.loads((out / "manifest.json").read_text())
     spec = manifest["languages"][core.LANG] = core_language(out, json.loads((BUILD / "core.json").read_text()), seed)
-    manifest["files"][spec["head"]] = sha256(out / spec["head"])
+    manifest["prior"] = enrolment_prior(out, seed)
+    for name in (spec["head"], PRIOR):
+        manifest["files"][name] = sha256(out / name)
+    manifest["files"] = dict(sorted(manifest["files"].items()))
     return write_manifest(out, manifest, [core.LANG])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=DEFAULT)
-    ap.add_argument("--only-any", action="store_true", help="re-fit the any head alone (after python -m train.core)")
+    ap.add_argument("--only-any", action="store_true", help="re-fit the any head and the enrolment prior alone (after python -m train.core)")
     args = ap.parse_args()
     ort.set_default_logger_severity(3)
     torch.set_num_threads(2)

@@ -39,6 +39,9 @@ def check_manifest(manifest: dict, where: Path) -> None:
         raise RtserError(f"{where}: 'extends' must be a folder or null; fix the manifest")
     if not isinstance(manifest.get("shared", ""), str):
         raise RtserError(f"{where}: 'shared' must name the trunk's file; rebuild the bundle")
+    prior = manifest.get("prior", {"head": "", "labels": []})
+    if not (isinstance(prior, dict) and isinstance(prior.get("head"), str) and isinstance(prior.get("labels"), list)):
+        raise RtserError(f"{where}: 'prior' needs 'head' and 'labels'; rebuild the bundle")
     for lang, spec in manifest["languages"].items():
         if not (isinstance(spec, dict) and isinstance(spec.get("labels"), list) and isinstance(spec.get("head"), str)):
             raise RtserError(f"{where}: language {lang!r} needs 'labels' and 'head'; rebuild the bundle")
@@ -129,6 +132,14 @@ class Bundle:
         if name is None:
             return self.base.shared_trunk() if self.base else None
         return NumpyHead.load(self.file(name))
+
+    def enrolment_prior(self) -> tuple[NumpyHead, list[str]] | None:
+        """The head over every emotion of the shipped corpora that enrolled classes lean on, and its
+        labels (``manifest["prior"]``), here or in the base bundle; None when neither has one."""
+        spec = self.manifest.get("prior")
+        if spec is None:
+            return self.base.enrolment_prior() if self.base else None
+        return NumpyHead.load(self.file(spec["head"])), list(spec["labels"])
 
     def verify(self) -> None:
         for name, digest in self.manifest["files"].items():

@@ -218,7 +218,7 @@ def enroll(lang, manifest, out, bundle, threads):
     if cv:
         click.echo(f"speaker-independent CV ({cv['folds']} folds): UA {cv['ua_mean']:.3f}, WA {cv['wa_mean']:.3f} "
                    f"(chance UA {1 / len(spec['labels']):.3f}; weight decay {cv['l2']}"
-                   + ("" if cv["prior_weight"] is None else f", weight of the any head {cv['prior_weight']}")
+                   + ("" if cv["prior_weight"] is None else f", weight of the emotion prior {cv['prior_weight']}")
                    + f": the best of {len(cv['ua_tried'])} settings in this CV)")
     elif not spec["training"]["speakers"] or spec["training"]["speakers"] < 2:
         click.echo("no speaker column (or one speaker): no speaker-independent estimate of accuracy")

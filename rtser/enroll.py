@@ -2,9 +2,10 @@
 shared trunk, when it has one: a representation trained on every shipped language, which enrols
 unseen languages better than the raw layer statistics, docs/results.md), fit a numpy head (layer
 weights + linear classifier), write an overlay bundle that extends the base one. Classes named as
-core emotions (anger, happiness, neutral, sadness) may lean on what the bundle's ``any`` head hears,
-trained on many more speakers. How far, and the classifier's weight decay, are what classifies the
-clips' speakers best when each is held out (when the manifest names speakers).
+an emotion of the shipped corpora (anger, happiness, fear, ...) may lean on what the bundle's
+emotion head (``Bundle.enrolment_prior``) hears, trained on many more speakers. How far, and the
+classifier's weight decay, are what classifies the clips' speakers best when each is held out (when
+the manifest names speakers).
 
 The manifest is a CSV with columns ``path``, ``label`` and optionally ``speaker``; relative paths
 are read from the CSV's folder.
@@ -33,10 +34,12 @@ MIN_PER_CLASS = 5
 SEED = 12345
 L2_GRID = (0.01, 0.1, 1.0)  # weight decays an enrolment chooses from by speaker-independent CV ...
 DEFAULT_L2 = 0.1            # ... and the one it takes when the clips name no speakers to hold out
-PRIOR_WEIGHTS = (0.0, 0.5, 1.0)  # how far classes that are core emotions lean on the any head (same CV)
-ANY = "any"                      # the bundle's head for the four core emotions of any language
-CORE_NAMES = {"anger": {"anger", "angry"}, "happiness": {"happiness", "happy", "joy"},
-              "neutral": {"neutral"}, "sadness": {"sadness", "sad"}}
+PRIOR_WEIGHTS = (0.0, 0.5, 1.0)  # how far classes lean on the bundle's emotion head (same CV)
+EMOTION_NAMES = {  # what an enrolled class may be called, per emotion of the bundle's emotion head
+    "anger": {"anger", "angry"}, "boredom": {"boredom", "bored"}, "calm": {"calm"},
+    "disgust": {"disgust", "disgusted"}, "fear": {"fear", "fearful", "afraid", "scared"},
+    "happiness": {"happiness", "happy", "joy"}, "neutral": {"neutral"}, "sadness": {"sadness", "sad"},
+    "surprise": {"surprise", "surprised"}}
 
 
 def read_manifest(path: str | Path) -> tuple[list[Path], list[str], list[str] | None]:
@@ -172,7 +175,7 @@ def fit_enrolled(pooled: dict[str, np.ndarray], y: np.ndarray, speakers, n_class
                  prior: np.ndarray | None = None) -> tuple[NumpyHead, dict]:
     """The classifier ``rtser enroll`` fits on clips (``speakers``: one per clip, or None), and its
     speaker-independent metrics. ``prior``: ``(N, n_classes)`` terms added to the logits at some
-    weight (``core_prior``). Every ``L2_GRID`` weight decay and, with a prior, every ``PRIOR_WEIGHTS``
+    weight (``leaning``). Every ``L2_GRID`` weight decay and, with a prior, every ``PRIOR_WEIGHTS``
     weight is cross-validated over speakers, and the best pair (UA) is kept; the metrics are that
     pair's (so slightly optimistic; ``prior_weight`` None without a prior). ``{}``, ``DEFAULT_L2`` and no prior when no speaker can be held out."""
     weights = PRIOR_WEIGHTS if prior is not None else (0.0,)
@@ -191,26 +194,23 @@ def fit_enrolled(pooled: dict[str, np.ndarray], y: np.ndarray, speakers, n_class
     return fit_head(pooled, y, n_classes, l2=l2), metrics
 
 
-def core_map(classes: list[str], core: list[str]) -> np.ndarray | None:
-    """``(len(core), len(classes))``: 1 where an enrolled class is that core emotion of the ``any``
-    head (by name, any case: ``CORE_NAMES``); None when fewer than two classes are."""
-    onehot = np.array([[float(c.strip().lower() in CORE_NAMES.get(k, {k})) for c in classes] for k in core])
+def emotion_map(classes: list[str], emotions: list[str]) -> np.ndarray | None:
+    """``(len(emotions), len(classes))``: 1 where an enrolled class is that emotion of the bundle's
+    emotion head (by name, any case: ``EMOTION_NAMES``); None when fewer than two classes are."""
+    onehot = np.array([[float(c.strip().lower() in EMOTION_NAMES.get(e, {e})) for c in classes] for e in emotions])
     return onehot if (onehot.sum(0) > 0).sum() >= 2 else None
 
 
-def core_prior(bundle: Bundle, lang: str, classes: list[str], inputs) -> tuple[NumpyHead, np.ndarray] | None:
-    """The bundle's ``any`` head and ``core_map`` of ``classes`` onto it: what an enrolled language
-    may lean on for the classes that are core emotions. None without an ``any`` numpy head reading
-    ``inputs``, for ``any`` itself, or when fewer than two classes are core emotions."""
-    if lang == ANY or ANY not in bundle.languages:
+def leaning(bundle: Bundle, classes: list[str], inputs) -> tuple[NumpyHead, np.ndarray, list[str]] | None:
+    """The bundle's emotion head, ``emotion_map`` of ``classes`` onto it and its labels: what an
+    enrolled language may lean on. None without one reading ``inputs``, or when fewer than two
+    classes are its emotions."""
+    prior = bundle.enrolment_prior()
+    if prior is None:
         return None
-    spec = bundle.language(ANY)
-    path = spec["bundle"].file(spec["head"])
-    onehot = core_map(classes, list(spec["labels"]))
-    if path.suffix != ".npz" or onehot is None:
-        return None
-    head = NumpyHead.load(path)
-    return (head, onehot) if set(head.inputs) <= set(inputs) else None
+    head, emotions = prior
+    onehot = emotion_map(classes, emotions)
+    return (head, onehot, emotions) if onehot is not None and set(head.inputs) <= set(inputs) else None
 
 
 def enroll(lang: str, manifest: str | Path, out: str | Path, base: str | Path | None = None,
@@ -228,8 +228,8 @@ def enroll(lang: str, manifest: str | Path, out: str | Path, base: str | Path | 
     encoders = ChunkEncoder({n: session(base_bundle.encoder(n), threads) for n in names})
     t0 = time.time()
     pooled = embed(clips, encoders, Vad(VadConfig(), base_bundle.vad_model(SILERO)), progress)
-    leaning = core_prior(base_bundle, lang, classes, pooled)
-    prior = prior_terms(leaning[0], pooled) @ leaning[1] if leaning else None
+    lean = leaning(base_bundle, classes, pooled)
+    prior = prior_terms(lean[0], pooled) @ lean[1] if lean else None
     trunk = base_bundle.shared_trunk()
     if trunk:
         pooled = {"shared": trunk.features(pooled)}
@@ -241,11 +241,9 @@ def enroll(lang: str, manifest: str | Path, out: str | Path, base: str | Path | 
     if trunk:
         head = trunk.on(head)
     note = None
-    if leaning and metrics.get("prior_weight"):
-        head.prior = (leaning[0], metrics["prior_weight"] * leaning[1])
-        core = base_bundle.language(ANY)["labels"]
-        note = {"head": ANY, "weight": metrics["prior_weight"],
-                "classes": {classes[j]: core[i] for i, j in zip(*np.nonzero(leaning[1]))}}
+    if lean and metrics.get("prior_weight"):
+        head.prior = (lean[0], metrics["prior_weight"] * lean[1])
+        note = {"weight": metrics["prior_weight"], "classes": {classes[j]: lean[2][i] for i, j in zip(*np.nonzero(lean[1]))}}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     head_file = f"head-{lang}.npz"

@@ -119,6 +119,7 @@ def _edit(bundle_dir, change):
     (lambda m: m.update(window_s="3"), "'window_s' has the wrong type"),
     (lambda m: m["languages"]["de"].pop("head"), "needs 'labels' and 'head'"),
     (lambda m: m.update(extends=7), "'extends' must be"),
+    (lambda m: m["prior"].pop("labels"), "'prior' needs 'head' and 'labels'"),
 ])
 def test_broken_manifests_are_one_line_errors(bundle_copy, change, needle):
     _edit(bundle_copy, change)

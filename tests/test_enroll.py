@@ -11,7 +11,7 @@ from conftest import DATA
 from rtser import Recognizer, RtserError
 from rtser.audio import load
 from rtser.bundle import Bundle
-from rtser.enroll import DEFAULT_L2, L2_GRID, PRIOR_WEIGHTS, core_map, fit_enrolled, fit_head, read_manifest
+from rtser.enroll import DEFAULT_L2, L2_GRID, PRIOR_WEIGHTS, emotion_map, fit_enrolled, fit_head, read_manifest
 from rtser.head import NumpyHead, softmax
 
 LABELS = ("anger", "neutral", "sadness")
@@ -51,7 +51,7 @@ def test_overlay_is_enrolled_on_the_shared_trunk(overlay):
     assert spec["embedding"] == "shared trunk"
     head = NumpyHead.load(overlay / spec["head"])
     assert set(head.inputs) == set(Bundle().manifest["encoders"]) and "hidden/W" in head.params
-    if spec["metrics"]["prior_weight"]:  # every class here is a core emotion of the any head
+    if spec["metrics"]["prior_weight"]:  # every class here is an emotion of the bundle's emotion head
         assert spec["prior"]["classes"] == {c: c for c in LABELS} and head.prior is not None
     else:
         assert spec["prior"] is None and head.prior is None
@@ -113,11 +113,17 @@ def test_a_head_with_a_prior_adds_its_log_odds_and_survives_a_round_trip(tmp_pat
     np.testing.assert_allclose(NumpyHead.load(tmp_path / "h.npz").probs(pooled), expected, atol=1e-12)
 
 
-def test_core_emotions_are_found_by_name():
-    core = ["anger", "happiness", "neutral", "sadness"]
-    onehot = core_map(["Angry", "bored", "happy", "sad"], core)
-    assert onehot.tolist() == [[1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 1]]
-    assert core_map(["anger", "calm", "fear"], core) is None  # one core emotion is nothing to lean on
+def test_emotions_are_found_by_name():
+    emotions = ["anger", "boredom", "happiness", "sadness"]
+    onehot = emotion_map(["Angry", "bored", "pride", "sad"], emotions)
+    assert onehot.tolist() == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]]
+    assert emotion_map(["anger", "pride", "shame"], emotions) is None  # one known emotion is nothing to lean on
+
+
+def test_the_bundle_ships_an_emotion_head_that_enrolment_leans_on():
+    head, labels = Bundle().enrolment_prior()
+    assert {"anger", "fear", "neutral", "surprise"} <= set(labels) and head.params["W"].shape[1] == len(labels)
+    assert set(head.inputs) <= set(Bundle().manifest["encoders"])
 
 
 def test_overlay_loads_and_predicts(overlay, subset):

@@ -10,6 +10,9 @@ Leave-one-corpus-out: trained on three corpora, tested on every speaker of the f
 also a language the head never heard. The head is meant for corpora it never heard, so its weight
 decay is chosen for that: by leave-one-corpus-out among the training corpora (nested inside the
 reported leave-one-corpus-out), and for the shipped head among all four.
+
+``emotions_head`` is its wider sibling, not a language: every emotion any corpus labels, which the
+classes of a language enrolled with ``rtser enroll`` lean on by name (``emotions.npz`` in the bundle).
 """
 from __future__ import annotations
 
@@ -32,6 +35,18 @@ CORE = ["anger", "happiness", "neutral", "sadness"]
 LANG = "any"
 L2_GRID = (0.01, 0.03, 0.1, 0.3)  # the head's weight decay, chosen by leave-one-corpus-out
 FIXED_L2 = 0.01                   # the weight decay the head had before it was chosen
+EMOTIONS_L2 = 0.1                 # the enrolment prior's (``emotions_head``): the any head's, not chosen again
+
+
+def emotions_head(corpora: list[str], seed: int = data.SEED) -> tuple[NumpyHead, list[str]]:
+    """A head over every emotion that any of ``corpora`` labels, trained on their clean clips and
+    training views: what ``rtser enroll`` lets an enrolled language's classes lean on, by name."""
+    labels = sorted({c.label for k in corpora for c in data.clips(k)})
+    views = (CLEAN, *TRAIN_VIEWS)
+    feats = [student_inputs(k, v) for k in corpora for v in views]
+    y = np.concatenate([np.tile([labels.index(c.label) for c in data.clips(k)], len(views)) for k in corpora])
+    return fit_head({n: np.concatenate([f[n] for f in feats]) for n in feats[0]}, y, len(labels),
+                    l2=EMOTIONS_L2, seed=seed), labels
 
 
 def core_clips() -> list[data.Clip]:
