@@ -177,7 +177,8 @@ def fit_enrolled(pooled: dict[str, np.ndarray], y: np.ndarray, speakers, n_class
     speaker-independent metrics. ``prior``: ``(N, n_classes)`` terms added to the logits at some
     weight (``leaning``). Every ``L2_GRID`` weight decay and, with a prior, every ``PRIOR_WEIGHTS``
     weight is cross-validated over speakers, and the best pair (UA) is kept; the metrics are that
-    pair's (so slightly optimistic; ``prior_weight`` None without a prior). ``{}``, ``DEFAULT_L2`` and no prior when no speaker can be held out."""
+    pair's (so slightly optimistic; ``prior_weight`` None without a prior). ``{}``, ``DEFAULT_L2``
+    and no prior when no speaker can be held out."""
     weights = PRIOR_WEIGHTS if prior is not None else (0.0,)
     tried = {}
     if speakers is not None and len(set(speakers)) >= 2:
@@ -243,7 +244,8 @@ def enroll(lang: str, manifest: str | Path, out: str | Path, base: str | Path | 
     note = None
     if lean and metrics.get("prior_weight"):
         head.prior = (lean[0], metrics["prior_weight"] * lean[1])
-        note = {"weight": metrics["prior_weight"], "classes": {classes[j]: lean[2][i] for i, j in zip(*np.nonzero(lean[1]))}}
+        note = {"weight": metrics["prior_weight"],
+                "classes": {classes[j]: lean[2][i] for i, j in zip(*np.nonzero(lean[1]))}}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     head_file = f"head-{lang}.npz"

@@ -1,7 +1,7 @@
 """A head evaluated in numpy: learned layer weights over standardised per-layer time mean + std of
 each Whisper encoder (and the GE2E embedding), optionally a hidden layer (the bundle's shared
 trunk), then a linear softmax classifier, optionally with a prior from another head (an enrolled
-language's classes that are core emotions lean towards what the bundle's ``any`` head hears).
+language's classes lean towards what the bundle's emotion head hears).
 ``rtser enroll`` writes these (``.npz``), so new languages need neither torch nor onnx."""
 from __future__ import annotations
 
