@@ -39,8 +39,9 @@ def check_manifest(manifest: dict, where: Path) -> None:
         raise RtserError(f"{where}: 'extends' must be a folder or null; fix the manifest")
     if not isinstance(manifest.get("shared", ""), str):
         raise RtserError(f"{where}: 'shared' must name the trunk's file; rebuild the bundle")
-    prior = manifest.get("prior", {"head": "", "labels": []})
-    if not (isinstance(prior, dict) and isinstance(prior.get("head"), str) and isinstance(prior.get("labels"), list)):
+    prior = manifest.get("prior")
+    if prior is not None and not (isinstance(prior, dict) and isinstance(prior.get("head"), str)
+                                  and isinstance(prior.get("labels"), list)):
         raise RtserError(f"{where}: 'prior' needs 'head' and 'labels'; rebuild the bundle")
     for lang, spec in manifest["languages"].items():
         if not (isinstance(spec, dict) and isinstance(spec.get("labels"), list) and isinstance(spec.get("head"), str)):
