@@ -20,11 +20,7 @@
 from __future__ import annotations
 
 import argparse
-import io
-import json
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +31,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import timing  # noqa: E402
 from bench.timing import median_ms  # noqa: E402
 from train.markdown import machine, write_section  # noqa: E402
 from rtser import Recognizer  # noqa: E402
@@ -45,7 +42,7 @@ OLD_COMMIT = "c4e97e3"  # the last runtime that encoded every rolling window who
 LANG = "it"
 CALLS = {"dense speech, 0.05–0.3 s gaps": (0.05, 0.3), "0.3–1 s gaps": (0.3, 1.0)}
 
-# Each timing runs in a fresh process: {"wall": seconds of work after loading, "rss_mb": peak}.
+# Each timing runs in a fresh process (``bench.timing.timed``); the code sets ``wall``.
 TIMERS = {
     "rtser": """
 from rtser import Recognizer
@@ -59,15 +56,6 @@ smile = opensmile.Smile(opensmile.FeatureSet.eGeMAPSv02, opensmile.FeatureLevel.
 t = time.perf_counter(); smile.process_file(path); wall = time.perf_counter() - t
 """,
 }
-PRELUDE = """
-import json, resource, sys, time
-from threadpoolctl import threadpool_limits
-threadpool_limits(1)
-path = sys.argv[1]
-"""
-REPORT = """
-print(json.dumps({"wall": wall, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
 
 
 def call_audio(seconds: float, gaps: tuple[float, float], seed: int) -> tuple[np.ndarray, list[float]]:
@@ -84,23 +72,12 @@ def call_audio(seconds: float, gaps: tuple[float, float], seed: int) -> tuple[np
     return np.concatenate(parts), ends
 
 
-def old_runtime(into: Path) -> Path:
-    """``rtser/`` as it was at ``OLD_COMMIT`` (bundle included), extracted from git."""
-    blob = subprocess.run(["git", "-C", str(ROOT), "archive", OLD_COMMIT, "rtser"], capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
-        tar.extractall(into, filter="data")
-    return into
-
-
 def timed(kind: str, wav: Path, pythonpath: Path = ROOT, threads: int = 1, setup: str = "") -> dict:
-    code = PRELUDE + TIMERS[kind].format(lang=LANG, threads=threads, setup=setup) + REPORT
-    r = subprocess.run([sys.executable, "-c", code, str(wav)], capture_output=True, text=True, check=True,
-                       cwd=pythonpath, env={"PYTHONPATH": str(pythonpath), "PATH": "/usr/bin:/bin"})
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return timing.timed(TIMERS[kind].format(lang=LANG, threads=threads, setup=setup), wav, pythonpath)
 
 
 def cost(calls: dict[str, np.ndarray], tmp: Path) -> list[dict]:
-    old = old_runtime(tmp / "old")
+    old = timing.runtime_at(OLD_COMMIT, tmp / "old")
     rows = []
     for name, audio in calls.items():
         wav = tmp / "call.wav"
