@@ -32,7 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import timing  # noqa: E402
-from bench.timing import median_ms  # noqa: E402
 from train.markdown import machine, write_section  # noqa: E402
 from rtser import Recognizer  # noqa: E402
 from rtser.audio import load  # noqa: E402
@@ -115,8 +114,8 @@ def batching(reps: int = 10) -> list[dict]:
     alone = sess.run(None, {"mel": mels[:1]})[0][:, 0]
     rows = []
     for b in (1, 4, 8):
-        together = median_ms(lambda: sess.run(None, {"mel": mels[:b]}), reps)
-        one_by_one = median_ms(lambda: [sess.run(None, {"mel": mels[i:i + 1]}) for i in range(b)], reps)
+        together = timing.median_ms(lambda: sess.run(None, {"mel": mels[:b]}), reps)
+        one_by_one = timing.median_ms(lambda: [sess.run(None, {"mel": mels[i:i + 1]}) for i in range(b)], reps)
         moved = np.linalg.norm(sess.run(None, {"mel": mels[:b]})[0][:, 0] - alone) / np.linalg.norm(alone)
         rows.append({"batch": b, "together_ms": together, "one_by_one_ms": one_by_one, "moved": float(moved)})
         print(rows[-1], flush=True)
