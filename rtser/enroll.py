@@ -230,7 +230,8 @@ def enroll(lang: str, manifest: str | Path, out: str | Path, base: str | Path | 
     t0 = time.time()
     pooled = embed(clips, encoders, Vad(VadConfig(), base_bundle.vad_model(SILERO)), progress)
     lean = leaning(base_bundle, classes, pooled)
-    prior = prior_terms(lean[0], pooled) @ lean[1] if lean else None
+    prior_head, onehot, emotions = lean or (None, None, None)
+    prior = prior_terms(prior_head, pooled) @ onehot if lean else None
     trunk = base_bundle.shared_trunk()
     if trunk:
         pooled = {"shared": trunk.features(pooled)}
@@ -243,9 +244,9 @@ def enroll(lang: str, manifest: str | Path, out: str | Path, base: str | Path | 
         head = trunk.on(head)
     note = None
     if lean and metrics.get("prior_weight"):
-        head.prior = (lean[0], metrics["prior_weight"] * lean[1])
+        head.prior = (prior_head, metrics["prior_weight"] * onehot)
         note = {"weight": metrics["prior_weight"],
-                "classes": {classes[j]: lean[2][i] for i, j in zip(*np.nonzero(lean[1]))}}
+                "classes": {classes[j]: emotions[i] for i, j in zip(*np.nonzero(onehot))}}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     head_file = f"head-{lang}.npz"
