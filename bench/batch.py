@@ -7,6 +7,7 @@ real corpus utterances, all four corpora, echo at −20 dB), scored with `--chan
 local process pool and by Ray (a local cluster that `rtser batch --ray auto` starts), with 1 and 2
 workers, each into a fresh output folder. Wall time includes process start and model loading.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,8 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import linesim  # noqa: E402
 from rtser.audio import load  # noqa: E402
+from sim import calls as linesim  # noqa: E402
 from train import data  # noqa: E402
 from train.markdown import machine, write_section  # noqa: E402
 
@@ -47,7 +48,9 @@ def archive(folder: Path, calls: int, minutes: float, seed: int) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--calls", type=int, default=64)
     ap.add_argument("--minutes", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=12345)
@@ -61,32 +64,66 @@ def main() -> None:
         for runner in ("local", "ray"):
             for workers in (1, 2):
                 out = Path(tmp) / f"{runner}-{workers}"
-                cmd = [sys.executable, "-m", "rtser", "batch", str(folder), "--out", str(out), "--lang", "en",
-                       "--channels", "split", "--workers", str(workers)] + (["--ray", "auto"] if runner == "ray" else [])
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "rtser",
+                    "batch",
+                    str(folder),
+                    "--out",
+                    str(out),
+                    "--lang",
+                    "en",
+                    "--channels",
+                    "split",
+                    "--workers",
+                    str(workers),
+                ] + (["--ray", "auto"] if runner == "ray" else [])
                 t = time.perf_counter()
                 subprocess.run(cmd, check=True, capture_output=True)
                 wall = time.perf_counter() - t
                 run = json.loads((out / "run.json").read_text())
-                rows.append({"runner": runner, "workers": workers, "wall": wall, "scored": run["scored"],
-                             "calls_per_hour": run["scored"] / wall * 3600, "audio_h_per_h": hours / wall * 3600})
+                rows.append(
+                    {
+                        "runner": runner,
+                        "workers": workers,
+                        "wall": wall,
+                        "scored": run["scored"],
+                        "calls_per_hour": run["scored"] / wall * 3600,
+                        "audio_h_per_h": hours / wall * 3600,
+                    }
+                )
                 print(rows[-1], flush=True)
     best = {r["workers"]: r for r in rows if r["runner"] == "ray"}
     per_core = best[1]["calls_per_hour"]
     efficiency = best[2]["calls_per_hour"] / (2 * per_core)
-    lines = ["## `rtser batch` (`python bench/batch.py`)", "",
-             f"Machine: {machine()}. Seed {args.seed}. {args.calls} stereo calls of {args.minutes:g} min "
-             f"({hours:.2f} h of audio: real utterances of all four corpora as agent/customer turns, echo at −20 dB), "
-             "`--channels split --lang en`, each run into a fresh folder; wall time includes starting the workers, "
-             "loading the models and, for Ray, starting a local cluster.", "",
-             "| runner | workers | wall (s) | calls per hour | audio hours per hour |", "|---|---|---|---|---|"]
-    lines += [f"| {r['runner']} | {r['workers']} | {r['wall']:.0f} | {r['calls_per_hour']:.0f} | {r['audio_h_per_h']:.0f} |"
-              for r in rows]
-    lines += ["", f"On a cluster of K nodes with C cores each, expect about K × C × {per_core:.0f} × {efficiency:.2f} "
-              f"calls of {args.minutes:g} min per hour: {per_core:.0f} is one Ray worker's rate here and {efficiency:.2f} "
-              "the efficiency of the second worker on this 2-core box (both cores also run the driver and Ray's "
-              "own processes). Assumptions: calls are independent (no shared state; each actor loads the model "
-              "once); storage keeps up (a 1-minute stereo FLAC call is 1–2 MB); the driver only commits and "
-              "merges Parquet (small next to scoring); the nodes' cores are as fast as this machine's."]
+    lines = [
+        "## `rtser batch` (`python bench/batch.py`)",
+        "",
+        f"Machine: {machine()}. Seed {args.seed}. {args.calls} stereo calls of {args.minutes:g} "
+        f"min ({hours:.2f} h of audio: real utterances of all four corpora as agent/customer "
+        "turns, echo at −20 dB), `--channels split --lang en`, each run into a fresh folder; wall "
+        "time includes starting the workers, "
+        "loading the models and, for Ray, starting a local cluster.",
+        "",
+        "| runner | workers | wall (s) | calls per hour | audio hours per hour |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['runner']} | {r['workers']} | {r['wall']:.0f} | {r['calls_per_hour']:.0f} | "
+        f"{r['audio_h_per_h']:.0f} |"
+        for r in rows
+    ]
+    lines += [
+        "",
+        f"On a cluster of K nodes with C cores each, expect about K × C × {per_core:.0f} × "
+        f"{efficiency:.2f} calls of {args.minutes:g} min per hour: {per_core:.0f} is one Ray "
+        f"worker's rate here and {efficiency:.2f} the efficiency of the second worker on this "
+        "2-core box (both cores also run the driver and Ray's own processes). Assumptions: calls "
+        "are independent (no shared state; each actor loads the model once); storage keeps up (a "
+        "1-minute stereo FLAC call is 1–2 MB); the driver only commits and "
+        "merges Parquet (small next to scoring); the nodes' cores are as fast as this machine's.",
+    ]
     write_section(args.out, "batch", "\n".join(lines))
 
 

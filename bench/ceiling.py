@@ -16,6 +16,7 @@ condition of ``train.augment.TESTS`` for a head trained on:
 A matched head that also loses many points says the channel removes cues that these pooled
 features carried, and training that knows the channel does not bring them back.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,16 +37,26 @@ from train.markdown import machine, write_section  # noqa: E402
 from train.metrics import ua  # noqa: E402
 
 L2 = 0.1
-NAMES = {"tel": "telephone band + 8 kHz μ-law", "snr10": "white noise 10 dB SNR", "snr0": "white noise 0 dB SNR",
-         "mulaw": "8 kHz μ-law"}
+NAMES = {
+    "tel": "telephone band + 8 kHz μ-law",
+    "snr10": "white noise 10 dB SNR",
+    "snr0": "white noise 0 dB SNR",
+    "mulaw": "8 kHz μ-law",
+}
 
 
 def held_out_ua(y, folds, n_classes, train_views: list[dict], test_view: dict, seed: int) -> float:
-    """UA over the folds of a head trained on the training speakers in every one of ``train_views``."""
+    """UA over the folds of a head trained on the training speakers in every one of
+    ``train_views``."""
     pred = np.zeros(len(y), int)
     for train, test in folds:
-        head = fit_head({n: np.concatenate([v[n][train] for v in train_views]) for n in test_view},
-                        np.tile(y[train], len(train_views)), n_classes, l2=L2, seed=seed)
+        head = fit_head(
+            {n: np.concatenate([v[n][train] for v in train_views]) for n in test_view},
+            np.tile(y[train], len(train_views)),
+            n_classes,
+            l2=L2,
+            seed=seed,
+        )
         pred[test] = head.probs({n: x[test] for n, x in test_view.items()}).argmax(1)
     return ua(y, pred, n_classes)
 
@@ -55,7 +66,9 @@ def corpus_ceiling(corpus: str, seed: int) -> dict:
     labels = data.labels(items)
     y = np.array([labels.index(c.label) for c in items])
     folds = data.fold_indices([c.speaker for c in items], seed=seed)
-    score = lambda train_views, test_view: held_out_ua(y, folds, len(labels), train_views, test_view, seed)  # noqa: E731
+    score = lambda train_views, test_view: held_out_ua(
+        y, folds, len(labels), train_views, test_view, seed
+    )
     clean = student_inputs(corpus, CLEAN)
     views = [clean] + [student_inputs(corpus, v) for v in TRAIN_VIEWS]
     out = {"clean": score([clean], clean)}
@@ -66,7 +79,9 @@ def corpus_ceiling(corpus: str, seed: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--seed", type=int, default=data.SEED)
     args = ap.parse_args()
     t0 = time.time()
@@ -75,20 +90,30 @@ def main() -> None:
         res[corpus] = corpus_ceiling(corpus, args.seed)
         print(corpus, res[corpus], flush=True)
     langs = {c: data.clips(c)[0].language for c in res}
-    lines = ["## What a channel leaves: heads trained on it (`python bench/ceiling.py`)", "",
-             f"Machine: {machine()}. Seed {args.seed} (the folds of `train.data.fold_indices`), run time "
-             f"{time.time() - t0:.0f} s. The shipped students' inputs pooled per clip, the numpy head of "
-             f"`rtser enroll` (weight decay {L2}), speaker-independent folds. UA points lost against the same "
-             "head trained and tested on clean clips, for a head trained on the training speakers under the "
-             "test condition itself (**matched**: what the features still hold behind that channel) and for one "
-             f"trained on clean clips and the degraded views ({', '.join(TRAIN_VIEWS)}: **views**, the recipe "
-             "of the shipped heads).", "",
-             "| lang | clean UA | " + " | ".join(f"{NAMES[c]}: matched | views" for c in augment.TESTS) + " |",
-             "|---|---|" + "---|---|" * len(augment.TESTS)]
+    lines = [
+        "## What a channel leaves: heads trained on it (`python bench/ceiling.py`)",
+        "",
+        f"Machine: {machine()}. Seed {args.seed} (the folds of `train.data.fold_indices`), run "
+        f"time {time.time() - t0:.0f} s. The shipped students' inputs pooled per clip, the numpy "
+        f"head of `rtser enroll` (weight decay {L2}), speaker-independent folds. UA points lost "
+        "against the same head trained and tested on clean clips, for a head trained on the "
+        "training speakers under the test condition itself (**matched**: what the features still "
+        "hold behind that channel) and for one trained on clean clips and the degraded views "
+        f"({', '.join(TRAIN_VIEWS)}: **views**, the recipe "
+        "of the shipped heads).",
+        "",
+        "| lang | clean UA | "
+        + " | ".join(f"{NAMES[c]}: matched | views" for c in augment.TESTS)
+        + " |",
+        "|---|---|" + "---|---|" * len(augment.TESTS),
+    ]
     for corpus, r in res.items():
-        loss = lambda u: f"{100 * (u - r['clean']):+.1f}"  # noqa: E731
-        lines.append(f"| {langs[corpus]} | {r['clean']:.3f} | "
-                     + " | ".join(f"{loss(r[c]['matched'])} | {loss(r[c]['views'])}" for c in augment.TESTS) + " |")
+        loss = lambda u: f"{100 * (u - r['clean']):+.1f}"
+        lines.append(
+            f"| {langs[corpus]} | {r['clean']:.3f} | "
+            + " | ".join(f"{loss(r[c]['matched'])} | {loss(r[c]['views'])}" for c in augment.TESTS)
+            + " |"
+        )
     write_section(ROOT / "docs" / "results.md", "ceiling", "\n".join(lines), title="# Results\n")
 
 

@@ -3,7 +3,7 @@
 
     python bench/crosscorpus.py [--out docs/results.md]
 
-The issue measured heads on speech from elsewhere: another English corpus through the English
+A new user tries heads on speech from elsewhere: another English corpus through the English
 head, Polish through the German head, on the four core emotions (argmax over those four). This
 does the same with what is here: every core-emotion clip (anger, happiness, neutral, sadness) of
 each corpus, clean and through 8 kHz μ-law, through each shipped language head trained on another
@@ -14,6 +14,7 @@ to it than a held-out corpus is to the ``any`` head (section "core", ``python -m
 Reported: 4-class UA, neutral's recall, and the share of clips that get the head's most frequent
 answer (1.0: one answer for everyone).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,14 +29,19 @@ sys.path.insert(0, str(ROOT))
 
 from rtser import Recognizer  # noqa: E402
 from rtser.audio import load  # noqa: E402
-from rtser.chunks import clip_features  # noqa: E402
-from rtser.resample import resample  # noqa: E402
+from rtser.audio.resample import resample  # noqa: E402
+from rtser.pipeline.features import clip_features  # noqa: E402
 from train import augment, data  # noqa: E402
 from train.core import CORE  # noqa: E402
 from train.markdown import machine, write_section  # noqa: E402
 from train.metrics import ua  # noqa: E402
 
-HEADS = {"de": "emodb", "it": "emovo", "en": "ravdess", "ur": "urdu"}  # language head -> its training corpus
+HEADS = {
+    "de": "emodb",
+    "it": "emovo",
+    "en": "ravdess",
+    "ur": "urdu",
+}  # language head -> its training corpus
 CONDITIONS = ("clean", "8 kHz μ-law")
 
 
@@ -47,7 +53,9 @@ def heard(audio: np.ndarray, condition: str) -> np.ndarray:
     return resample(narrow, sr, augment.SR)
 
 
-def core_predictions(recs: dict[str, Recognizer], corpus: str, condition: str) -> tuple[np.ndarray, dict, list]:
+def core_predictions(
+    recs: dict[str, Recognizer], corpus: str, condition: str
+) -> tuple[np.ndarray, dict, list]:
     """True core-emotion indices of the corpus's core clips, each head's argmax over the four, and
     the clips the VAD found no speech in (``predict`` gives them no label)."""
     first = next(iter(recs.values()))
@@ -59,7 +67,9 @@ def core_predictions(recs: dict[str, Recognizer], corpus: str, condition: str) -
         if bounds is None:
             silent.append(clip)
             continue
-        features = clip_features(first.classifier.encoder, audio, *bounds)  # every head reads the same encoders
+        features = clip_features(
+            first.classifier.encoder, audio, *bounds
+        )  # every head reads the same encoders
         y.append(CORE.index(clip.label))
         for lang, rec in recs.items():
             preds[lang].append(int(np.argmax(rec.classifier.probs(features)[columns[lang]])))
@@ -68,45 +78,78 @@ def core_predictions(recs: dict[str, Recognizer], corpus: str, condition: str) -
 
 def scores(y: np.ndarray, pred: np.ndarray) -> dict:
     neutral = y == CORE.index("neutral")
-    return {"ua": ua(y, pred, len(CORE)), "neutral": float(np.mean(pred[neutral] == CORE.index("neutral"))),
-            "top": float(np.bincount(pred, minlength=len(CORE)).max() / len(pred))}
+    return {
+        "ua": ua(y, pred, len(CORE)),
+        "neutral": float(np.mean(pred[neutral] == CORE.index("neutral"))),
+        "top": float(np.bincount(pred, minlength=len(CORE)).max() / len(pred)),
+    }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results.md")
     args = ap.parse_args()
     t0 = time.time()
     recs = {lang: Recognizer(lang) for lang in HEADS}
-    assert len({tuple(r.classifier.inputs) for r in recs.values()}) == 1, "the heads read different encoders"
+    assert len({tuple(r.classifier.inputs) for r in recs.values()}) == 1, (
+        "the heads read different encoders"
+    )
     res: dict[tuple[str, str], dict] = {}
     for condition in CONDITIONS:
         for corpus in data.corpora():
             y, preds, silent = core_predictions(recs, corpus, condition)
-            res[(condition, corpus)] = {"clips": len(y), "silent": [c.path.name for c in silent], "heads": {
-                lang: scores(y, pred) for lang, pred in preds.items() if HEADS[lang] != corpus}}
+            res[(condition, corpus)] = {
+                "clips": len(y),
+                "silent": [c.path.name for c in silent],
+                "heads": {
+                    lang: scores(y, pred) for lang, pred in preds.items() if HEADS[lang] != corpus
+                },
+            }
             print(condition, corpus, res[(condition, corpus)], flush=True)
-    lines = ["## Speakers of another corpus through each language head (`python bench/crosscorpus.py`)", "",
-             f"Machine: {machine()}. Every clip of the four core emotions of a corpus, cut and encoded as "
-             "`Recognizer.predict` does, through each shipped language head trained on another corpus; argmax "
-             "over the four (as the issue measured another English corpus through `--lang en` and Polish through "
-             "`--lang de`). Cell: 4-class UA, neutral's recall, and the share of clips given the most frequent "
-             "answer (1.0: one answer for everyone). Clips in which the VAD finds no speech get no label and are "
-             "left out. The multi-domain half of every language head was trained together with the other "
-             "corpora (under their own languages' labels), so these speakers are less new to it than a held-out "
-             f"corpus is to the `any` head above. No training, so no seed. Run time {time.time() - t0:.0f} s.", ""]
+    lines = [
+        "## Speakers of another corpus through each language head (`python bench/crosscorpus.py`)",
+        "",
+        f"Machine: {machine()}. Every clip of the four core emotions of a corpus, cut and encoded "
+        "as `Recognizer.predict` does, through each shipped language head trained on another "
+        "corpus; argmax over the four (as a new user tries another English corpus through "
+        "`--lang en` and Polish through `--lang de`). Cell: 4-class UA, neutral's recall, and the "
+        "share of clips given the most frequent answer (1.0: one answer for everyone). Clips in "
+        "which the VAD finds no speech get no label and are left out. The multi-domain half of "
+        "every language head was trained together with the other corpora (under their own "
+        "languages' labels), so these speakers are less new to it than a held-out corpus is to "
+        "the `any` head above. No training, so no seed. Run time "
+        f"{time.time() - t0:.0f} s.",
+        "",
+    ]
     for condition in CONDITIONS:
-        lines += [f"**{condition}**", "", "| speakers of | clips (no speech found) | "
-                  + " | ".join(f"`--lang {lang}`" for lang in HEADS) + " |",
-                  "|---|---|" + "---|" * len(HEADS)]
+        lines += [
+            f"**{condition}**",
+            "",
+            "| speakers of | clips (no speech found) | "
+            + " | ".join(f"`--lang {lang}`" for lang in HEADS)
+            + " |",
+            "|---|---|" + "---|" * len(HEADS),
+        ]
         for corpus in data.corpora():
             r = res[(condition, corpus)]
             cells = [r["heads"].get(lang) for lang in HEADS]
-            lines.append(f"| {corpus} | {r['clips']} ({len(r['silent'])}) | " + " | ".join(
-                "–" if c is None else f"{c['ua']:.3f} (neutral {c['neutral']:.2f}, top {c['top']:.2f})"
-                for c in cells) + " |")
-        silent = [f"{corpus}: {', '.join(r['silent'])}" for (cond, corpus), r in res.items()
-                  if cond == condition and r["silent"]]
+            lines.append(
+                f"| {corpus} | {r['clips']} ({len(r['silent'])}) | "
+                + " | ".join(
+                    "–"
+                    if c is None
+                    else f"{c['ua']:.3f} (neutral {c['neutral']:.2f}, top {c['top']:.2f})"
+                    for c in cells
+                )
+                + " |"
+            )
+        silent = [
+            f"{corpus}: {', '.join(r['silent'])}"
+            for (cond, corpus), r in res.items()
+            if cond == condition and r["silent"]
+        ]
         lines += ["", "No speech found in: " + ("; ".join(silent) if silent else "none") + ".", ""]
     write_section(args.out, "crosscorpus", "\n".join(lines), title="# Results\n")
 

@@ -15,6 +15,7 @@ and language are all new to it) and ``raw`` (the pooled layer statistics themsel
 `rtser enroll` does also lets the classes lean on the bundle's emotion head by name; here that head
 is ``train.core.emotions_head`` of the three other corpora.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,11 +28,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from train.markdown import machine, write_section  # noqa: E402
 from rtser.enroll import L2_GRID, PRIOR_WEIGHTS, emotion_map, fit_enrolled, fit_head  # noqa: E402
-from rtser.head import prior_terms  # noqa: E402
+from rtser.pipeline.heads import prior_terms  # noqa: E402
 from train import core, data, shared  # noqa: E402
 from train.distill import student_inputs  # noqa: E402
+from train.markdown import machine, write_section  # noqa: E402
 from train.metrics import ua  # noqa: E402
 
 SHOTS = (3, 6, 12, 24)
@@ -47,8 +48,8 @@ def embeddings(corpus: str, seed: int) -> dict[str, dict[str, np.ndarray]]:
 
 
 def emotion_prior(corpus: str, raw: dict[str, np.ndarray], seed: int) -> np.ndarray:
-    """``rtser enroll``'s prior terms for a corpus's clips and classes, from an emotion head that never
-    heard the corpus: ``train.core.emotions_head`` of the other corpora."""
+    """``rtser enroll``'s prior terms for a corpus's clips and classes, from an emotion head that
+    never heard the corpus: ``train.core.emotions_head`` of the other corpora."""
     head, emotions = core.emotions_head([c for c in data.corpora() if c != corpus], seed)
     return prior_terms(head, raw) @ emotion_map(data.labels(data.clips(corpus)), emotions)
 
@@ -64,8 +65,14 @@ def fixed_l2(pooled, y, speakers, n_classes, prior=None):
     return fit_head(pooled, y, n_classes, l2=FIXED_L2), 0.0
 
 
-def curve(corpus: str, feats: dict[str, np.ndarray], repeats: int, seed: int, fit=enrolled,
-          prior: np.ndarray | None = None) -> dict:
+def curve(
+    corpus: str,
+    feats: dict[str, np.ndarray],
+    repeats: int,
+    seed: int,
+    fit=enrolled,
+    prior: np.ndarray | None = None,
+) -> dict:
     items = data.clips(corpus)
     labels = data.labels(items)
     y = np.array([labels.index(c.label) for c in items])
@@ -77,20 +84,32 @@ def curve(corpus: str, feats: dict[str, np.ndarray], repeats: int, seed: int, fi
         pool_spk = speakers[: len(speakers) // 2]
         test = ~np.isin(spk, pool_spk)
         for k in SHOTS:
-            pick = np.concatenate([rng.permutation(np.flatnonzero(~test & (y == c)))[:k] for c in range(len(labels))])
+            pick = np.concatenate(
+                [rng.permutation(np.flatnonzero(~test & (y == c)))[:k] for c in range(len(labels))]
+            )
             if len(np.unique(y[pick])) < 2:
                 continue
-            head, weight = fit({n: x[pick] for n, x in feats.items()}, y[pick], spk[pick], len(labels),
-                               None if prior is None else prior[pick])
+            head, weight = fit(
+                {n: x[pick] for n, x in feats.items()},
+                y[pick],
+                spk[pick],
+                len(labels),
+                None if prior is None else prior[pick],
+            )
             scores = head.log_probs({n: x[test] for n, x in feats.items()})
             if weight:
                 scores = scores + weight * prior[test]
             out[k].append(ua(y[test], scores.argmax(1), len(labels)))
-    return {"labels": labels, "ua": {k: (float(np.mean(v)), float(np.std(v))) for k, v in out.items()}}
+    return {
+        "labels": labels,
+        "ua": {k: (float(np.mean(v)), float(np.std(v))) for k, v in out.items()},
+    }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=data.SEED)
     args = ap.parse_args()
@@ -100,14 +119,21 @@ def main() -> None:
         feats = embeddings(corpus, args.seed)
         curves = {kind: curve(corpus, x, args.repeats, args.seed) for kind, x in feats.items()}
         curves["fixed"] = curve(corpus, feats["shared"], args.repeats, args.seed, fixed_l2)
-        curves["prior"] = curve(corpus, feats["shared"], args.repeats, args.seed,
-                                prior=emotion_prior(corpus, feats["raw"], args.seed))
+        curves["prior"] = curve(
+            corpus,
+            feats["shared"],
+            args.repeats,
+            args.seed,
+            prior=emotion_prior(corpus, feats["raw"], args.seed),
+        )
         res[corpus] = curves["prior"]  # what rtser enroll does
         gain[corpus] = curves
         print(corpus, {kind: c["ua"] for kind, c in curves.items()}, flush=True)
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (corpus, r) in enumerate(res.items()):
         m = [r["ua"][k][0] for k in SHOTS]
@@ -123,39 +149,99 @@ def main() -> None:
     fig.tight_layout()
     (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
     fig.savefig(ROOT / "docs" / "img" / "enroll.png", dpi=100)
-    rows = [f"| {c} | {len(r['labels'])} | {1 / len(r['labels']):.3f} | "
-            + " | ".join(f"{r['ua'][k][0]:.3f} ± {r['ua'][k][1]:.3f}" for k in SHOTS) + " |" for c, r in res.items()]
-    write_section(ROOT / "docs" / "results.md", "enroll", "\n".join([
-        "## Enrolling a new language (`python bench/enroll.py`)", "",
-        f"Machine: {machine()}. Seed {args.seed}, {args.repeats} repeats (different speaker halves and clips), "
-        f"run time {time.time() - t0:.0f} s. Enrolled as `rtser enroll` does: the shipped int8 whisper-base + GE2E "
-        "chunk features, pooled, through a shared trunk (`train.shared`, here trained on the three other corpora "
-        "at once, clean and degraded views, one classifier per corpus, so the held-out corpus is new to it; the "
-        "bundle's trunk is trained on all four), then its numpy classifier, its weight decay chosen from "
-        f"{', '.join(map(str, L2_GRID))} by speaker-independent CV on the enrolled clips alone (`rtser.enroll.fit_enrolled`), "
-        "and by the same CV how far the classes lean on the bundle's emotion head by name (weight "
-        f"{', '.join(map(str, PRIOR_WEIGHTS))}; here `train.core.emotions_head` of the three other corpora: every "
-        "emotion they label); enrolment speakers are disjoint from test speakers. UA mean ± std over repeats.", "",
-        "| corpus | classes | chance | " + " | ".join(f"{k} / emotion" for k in SHOTS) + " |",
-        "|---|---|---|" + "---|" * len(SHOTS), *rows, "", "![enroll](img/enroll.png)", "",
-        "Why the trunk: the same clips enrolled on the raw layer statistics (what `rtser enroll` did before) → on "
-        "the trunk's output, UA:", "",
-        "| corpus | " + " | ".join(f"{k} / emotion" for k in SHOTS) + " |", "|---|" + "---|" * len(SHOTS),
-        *[f"| {c} | " + " | ".join(f"{g['raw']['ua'][k][0]:.3f} → {g['shared']['ua'][k][0]:.3f}" for k in SHOTS) + " |"
-          for c, g in gain.items()], "",
-        f"Why the weight decay is chosen: the same clips on the trunk's output with the fixed {FIXED_L2} "
-        "(what `rtser enroll` did before) → chosen by speaker-independent CV on the enrolled clips, UA:", "",
-        "| corpus | " + " | ".join(f"{k} / emotion" for k in SHOTS) + " |", "|---|" + "---|" * len(SHOTS),
-        *[f"| {c} | " + " | ".join(f"{g['fixed']['ua'][k][0]:.3f} → {g['shared']['ua'][k][0]:.3f}" for k in SHOTS)
-          + " |" for c, g in gain.items()], "",
-        "Why lean on the emotion head: the same clips on the trunk's output, weight decay chosen, without it → "
-        "with it, the weight chosen by the same CV (what `rtser enroll` does), UA:", "",
-        "| corpus | " + " | ".join(f"{k} / emotion" for k in SHOTS) + " |", "|---|" + "---|" * len(SHOTS),
-        *[f"| {c} | " + " | ".join(f"{g['shared']['ua'][k][0]:.3f} → {g['prior']['ua'][k][0]:.3f}" for k in SHOTS)
-          + " |" for c, g in gain.items()],
-        "| mean | " + " | ".join(f"{np.mean([g['shared']['ua'][k][0] for g in gain.values()]):.3f} → "
-                               f"{np.mean([g['prior']['ua'][k][0] for g in gain.values()]):.3f}" for k in SHOTS) + " |"]),
-        title="# Results\n")
+    rows = [
+        f"| {c} | {len(r['labels'])} | {1 / len(r['labels']):.3f} | "
+        + " | ".join(f"{r['ua'][k][0]:.3f} ± {r['ua'][k][1]:.3f}" for k in SHOTS)
+        + " |"
+        for c, r in res.items()
+    ]
+    write_section(
+        ROOT / "docs" / "results.md",
+        "enroll",
+        "\n".join(
+            [
+                "## Enrolling a new language (`python bench/enroll.py`)",
+                "",
+                f"Machine: {machine()}. Seed {args.seed}, {args.repeats} repeats (different "
+                f"speaker halves and clips), run time {time.time() - t0:.0f} s. Enrolled as `rtser "
+                "enroll` does: the shipped int8 whisper-base + GE2E chunk features, pooled, "
+                "through a shared trunk (`train.shared`, here trained on the three other corpora "
+                "at once, clean and degraded views, one classifier per corpus, so the held-out "
+                "corpus is new to it; the bundle's trunk is trained on all four), then its numpy "
+                f"classifier, its weight decay chosen from {', '.join(map(str, L2_GRID))} by "
+                "speaker-independent CV on the enrolled clips alone "
+                "(`rtser.enroll.fit_enrolled`), and by the same CV how far the classes lean on "
+                f"the bundle's emotion head by name (weight {', '.join(map(str, PRIOR_WEIGHTS))}; "
+                "here `train.core.emotions_head` of the three other corpora: every emotion they "
+                "label); enrolment speakers are disjoint from test speakers. UA mean "
+                "± std over repeats.",
+                "",
+                "| corpus | classes | chance | "
+                + " | ".join(f"{k} / emotion" for k in SHOTS)
+                + " |",
+                "|---|---|---|" + "---|" * len(SHOTS),
+                *rows,
+                "",
+                "![enroll](img/enroll.png)",
+                "",
+                "Why the trunk: the same clips enrolled on the raw layer statistics (what `rtser "
+                "enroll` did before) → on "
+                "the trunk's output, UA:",
+                "",
+                "| corpus | " + " | ".join(f"{k} / emotion" for k in SHOTS) + " |",
+                "|---|" + "---|" * len(SHOTS),
+                *[
+                    f"| {c} | "
+                    + " | ".join(
+                        f"{g['raw']['ua'][k][0]:.3f} → {g['shared']['ua'][k][0]:.3f}" for k in SHOTS
+                    )
+                    + " |"
+                    for c, g in gain.items()
+                ],
+                "",
+                "Why the weight decay is chosen: the same clips on the trunk's output with the "
+                f"fixed {FIXED_L2} (what `rtser enroll` did before) → chosen by "
+                "speaker-independent CV on the "
+                "enrolled clips, UA:",
+                "",
+                "| corpus | " + " | ".join(f"{k} / emotion" for k in SHOTS) + " |",
+                "|---|" + "---|" * len(SHOTS),
+                *[
+                    f"| {c} | "
+                    + " | ".join(
+                        f"{g['fixed']['ua'][k][0]:.3f} → {g['shared']['ua'][k][0]:.3f}"
+                        for k in SHOTS
+                    )
+                    + " |"
+                    for c, g in gain.items()
+                ],
+                "",
+                "Why lean on the emotion head: the same clips on the trunk's output, weight decay "
+                "chosen, without it → "
+                "with it, the weight chosen by the same CV (what `rtser enroll` does), UA:",
+                "",
+                "| corpus | " + " | ".join(f"{k} / emotion" for k in SHOTS) + " |",
+                "|---|" + "---|" * len(SHOTS),
+                *[
+                    f"| {c} | "
+                    + " | ".join(
+                        f"{g['shared']['ua'][k][0]:.3f} → {g['prior']['ua'][k][0]:.3f}"
+                        for k in SHOTS
+                    )
+                    + " |"
+                    for c, g in gain.items()
+                ],
+                "| mean | "
+                + " | ".join(
+                    f"{np.mean([g['shared']['ua'][k][0] for g in gain.values()]):.3f} → "
+                    f"{np.mean([g['prior']['ua'][k][0] for g in gain.values()]):.3f}"
+                    for k in SHOTS
+                )
+                + " |",
+            ]
+        ),
+        title="# Results\n",
+    )
 
 
 if __name__ == "__main__":

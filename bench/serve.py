@@ -10,6 +10,7 @@ every event; latency = its arrival minus the moment the client sent the audio it
 CPU = the server process's CPU seconds / wall seconds (100 % = one core); dropped audio from
 /metrics. The server runs with its defaults (`--threads 2`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,9 +32,9 @@ from websockets.asyncio.client import connect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import linesim  # noqa: E402
 from rtser.audio import load  # noqa: E402
-from rtser.resample import resample  # noqa: E402
+from rtser.audio.resample import resample  # noqa: E402
+from sim import calls as linesim  # noqa: E402
 from train import data  # noqa: E402
 from train.markdown import machine, write_section  # noqa: E402
 
@@ -60,32 +61,69 @@ def side(seconds: float, rng, pool, gaps: tuple[float, float]) -> bytes:
 
 async def twilio_call(url, call_id, inbound, outbound, sent) -> None:
     async with connect(url) as ws:
-        start = {"callSid": call_id, "tracks": ["inbound", "outbound"], "customParameters": {},
-                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}
+        start = {
+            "callSid": call_id,
+            "tracks": ["inbound", "outbound"],
+            "customParameters": {},
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        }
         await ws.send(json.dumps({"event": "start", "start": start}))
         t0 = time.monotonic()
         for n, i in enumerate(range(0, min(len(inbound), len(outbound)), 160)):
             await asyncio.sleep(max(0.0, t0 + n * 0.02 - time.monotonic()))
             for track, audio in (("inbound", inbound), ("outbound", outbound)):
-                await ws.send(json.dumps({"event": "media", "media": {
-                    "track": track, "payload": base64.b64encode(audio[i:i + 160]).decode()}}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "event": "media",
+                            "media": {
+                                "track": track,
+                                "payload": base64.b64encode(audio[i : i + 160]).decode(),
+                            },
+                        }
+                    )
+                )
             sent.append(((i + 160) / 8000, time.monotonic()))
         await ws.send(json.dumps({"event": "stop"}))
 
 
 async def audiohook_call(url, call_id, external, internal, sent) -> None:
-    stereo = np.stack([np.frombuffer(external, np.uint8), np.frombuffer(internal, np.uint8)], 1).reshape(-1).tobytes()
+    stereo = (
+        np.stack([np.frombuffer(external, np.uint8), np.frombuffer(internal, np.uint8)], 1)
+        .reshape(-1)
+        .tobytes()
+    )
     async with connect(url) as ws:
-        await ws.send(json.dumps({"version": "2", "id": call_id, "type": "open", "seq": 1, "parameters": {
-            "conversationId": call_id, "media": [{"type": "audio", "format": "PCMU", "channels": ["external", "internal"],
-                                                 "rate": 8000}]}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "version": "2",
+                    "id": call_id,
+                    "type": "open",
+                    "seq": 1,
+                    "parameters": {
+                        "conversationId": call_id,
+                        "media": [
+                            {
+                                "type": "audio",
+                                "format": "PCMU",
+                                "channels": ["external", "internal"],
+                                "rate": 8000,
+                            }
+                        ],
+                    },
+                }
+            )
+        )
         await ws.recv()
         t0 = time.monotonic()
         for n, i in enumerate(range(0, len(stereo), 3200)):  # 200 ms of two channels
             await asyncio.sleep(max(0.0, t0 + n * 0.2 - time.monotonic()))
-            await ws.send(stereo[i:i + 3200])
+            await ws.send(stereo[i : i + 3200])
             sent.append(((i + 3200) / 16000, time.monotonic()))
-        await ws.send(json.dumps({"version": "2", "id": call_id, "type": "close", "seq": 2, "parameters": {}}))
+        await ws.send(
+            json.dumps({"version": "2", "id": call_id, "type": "close", "seq": 2, "parameters": {}})
+        )
         await ws.recv()
 
 
@@ -106,16 +144,26 @@ async def load_test(port: int, n: int, seconds: float, rng, pool, pid: int, gaps
             async for text in ws:
                 e = json.loads(text)
                 arrivals.append((e, time.monotonic()))
-                if e["type"] == "call_end" and sum(a[0]["type"] == "call_end" for a in arrivals) == n:
+                if (
+                    e["type"] == "call_end"
+                    and sum(a[0]["type"] == "call_end" for a in arrivals) == n
+                ):
                     return
 
     ready = asyncio.Event()
     feed = asyncio.create_task(subscribe(ready))
     await ready.wait()
     cpu0, wall0 = cpu_seconds(pid), time.monotonic()
-    await asyncio.gather(*(
-        (twilio_call(f"{base}/twilio", cid, a, b, sent[cid]) if k % 2 else audiohook_call(f"{base}/audiohook", cid, a, b, sent[cid]))
-        for k, (cid, (a, b)) in enumerate(zip(sent, sides))))
+    await asyncio.gather(
+        *(
+            (
+                twilio_call(f"{base}/twilio", cid, a, b, sent[cid])
+                if k % 2
+                else audiohook_call(f"{base}/audiohook", cid, a, b, sent[cid])
+            )
+            for k, (cid, (a, b)) in enumerate(zip(sent, sides))
+        )
+    )
     await asyncio.wait_for(feed, 120)
     cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - wall0)
     lat = []
@@ -125,16 +173,31 @@ async def load_test(port: int, n: int, seconds: float, rng, pool, pid: int, gaps
             at = next((t for pos, t in times if pos >= e["end"]), times[-1][1])
             lat.append(arrived - at)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as r:
-        dropped = float(next(line.split()[1] for line in r.read().decode().splitlines()
-                             if line.startswith("rtser_dropped_audio_seconds_total")))
-    return {"calls": n, "events": len(lat), "p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
-            "cpu": cpu, "dropped_s": dropped}
+        dropped = float(
+            next(
+                line.split()[1]
+                for line in r.read().decode().splitlines()
+                if line.startswith("rtser_dropped_audio_seconds_total")
+            )
+        )
+    return {
+        "calls": n,
+        "events": len(lat),
+        "p50": float(np.percentile(lat, 50)),
+        "p95": float(np.percentile(lat, 95)),
+        "cpu": cpu,
+        "dropped_s": dropped,
+    }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--calls", type=int, nargs="+", default=[5, 10, 20, 24])
-    ap.add_argument("--gaps", type=float, nargs=2, default=[0.05, 0.3], help="pause between utterances, s")
+    ap.add_argument(
+        "--gaps", type=float, nargs=2, default=[0.05, 0.3], help="pause between utterances, s"
+    )
     ap.add_argument("--seconds", type=float, default=40)
     ap.add_argument("--seed", type=int, default=12345)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
@@ -143,8 +206,11 @@ def main() -> None:
     rows = []
     for n in args.calls:  # a fresh server per N: dropped audio and CPU are that run's alone
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "rtser", "serve", "--lang", "en", "--port", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rtser", "serve", "--lang", "en", "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             for _ in range(600):
                 try:
@@ -152,24 +218,48 @@ def main() -> None:
                     break
                 except OSError:
                     time.sleep(0.1)
-            rows.append(asyncio.run(load_test(port, n, args.seconds, np.random.default_rng([args.seed, n]), pool,
-                                              proc.pid, tuple(args.gaps))))
+            rows.append(
+                asyncio.run(
+                    load_test(
+                        port,
+                        n,
+                        args.seconds,
+                        np.random.default_rng([args.seed, n]),
+                        pool,
+                        proc.pid,
+                        tuple(args.gaps),
+                    )
+                )
+            )
             print(rows[-1], flush=True)
         finally:
             proc.terminate()
             proc.wait()
     ok = [r["calls"] for r in rows if r["p95"] <= 1.0 and r["dropped_s"] == 0]
-    lines = ["## `rtser serve` under load (`python bench/serve.py`)", "",
-             f"Machine: {machine()}. Seed {args.seed}. N calls at once for {args.seconds:g} s each, real-time pace over "
-             "loopback, half AudioHook stereo and half Twilio (both tracks), so 2N legs; real corpus speech "
-             f"with {args.gaps[0]:g}–{args.gaps[1]:g} s pauses on every leg; `rtser serve --lang en` with its defaults. Latency: event arrival on "
-             "/v1/events minus the moment the audio its `end` lies in was sent.", "",
-             "| calls (legs) | events | latency p50 / p95 (s) | server CPU (1 core = 100 %) | dropped audio (s) |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {r['calls']} ({2 * r['calls']}) | {r['events']} | {r['p50']:.2f} / {r['p95']:.2f} | {100 * r['cpu']:.0f} % | "
-              f"{r['dropped_s']:.1f} |" for r in rows]
-    lines += ["", f"Largest N measured with p95 ≤ 1 s and no dropped audio: {max(ok) if ok else 'none'} calls "
-              f"({2 * max(ok) if ok else 0} legs)."]
+    lines = [
+        "## `rtser serve` under load (`python bench/serve.py`)",
+        "",
+        f"Machine: {machine()}. Seed {args.seed}. N calls at once for {args.seconds:g} s each, "
+        "real-time pace over loopback, half AudioHook stereo and half Twilio (both tracks), so 2N "
+        f"legs; real corpus speech with {args.gaps[0]:g}–{args.gaps[1]:g} s pauses on every leg; "
+        "`rtser serve --lang en` with its defaults. Latency: event arrival on "
+        "/v1/events minus the moment the audio its `end` lies in was sent.",
+        "",
+        "| calls (legs) | events | latency p50 / p95 (s) | server CPU (1 core = 100 %) | dropped "
+        "audio (s) |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['calls']} ({2 * r['calls']}) | {r['events']} | {r['p50']:.2f} / {r['p95']:.2f} | "
+        f"{100 * r['cpu']:.0f} % | {r['dropped_s']:.1f} |"
+        for r in rows
+    ]
+    lines += [
+        "",
+        f"Largest N measured with p95 ≤ 1 s and no dropped audio: {max(ok) if ok else 'none'} "
+        "calls "
+        f"({2 * max(ok) if ok else 0} legs).",
+    ]
     write_section(args.out, "serve", "\n".join(lines))
 
 

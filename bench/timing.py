@@ -1,5 +1,6 @@
 """Timing helpers shared by the benchmarks: a median timer, and timings in a fresh process on one
 thread, of this checkout or of ``rtser/`` as it was at an earlier commit."""
+
 from __future__ import annotations
 
 import io
@@ -23,7 +24,8 @@ path = sys.argv[1]
 """
 # ... and last: the seconds of work it timed (``wall``) and its peak RSS.
 REPORT = """
-print(json.dumps({"wall": wall, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"wall": wall, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss /
+1024}))
 """
 
 
@@ -40,7 +42,9 @@ def median_ms(fn, reps: int) -> float:
 
 def runtime_at(commit: str, into: Path) -> Path:
     """``rtser/`` as it was at ``commit`` (bundle included), extracted from git into ``into``."""
-    blob = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "rtser"], capture_output=True, check=True).stdout
+    blob = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", commit, "rtser"], capture_output=True, check=True
+    ).stdout
     with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
         tar.extractall(into, filter="data")
     return into
@@ -49,6 +53,12 @@ def runtime_at(commit: str, into: Path) -> Path:
 def timed(code: str, path: Path, pythonpath: Path = ROOT) -> dict:
     """Run ``code`` (which sets ``wall``) in a fresh process that imports from ``pythonpath``:
     ``{"wall": seconds, "rss_mb": peak}``."""
-    r = subprocess.run([sys.executable, "-c", PRELUDE + code + REPORT, str(path)], capture_output=True, text=True,
-                       check=True, cwd=pythonpath, env={"PYTHONPATH": str(pythonpath), "PATH": "/usr/bin:/bin"})
+    r = subprocess.run(
+        [sys.executable, "-c", PRELUDE + code + REPORT, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=pythonpath,
+        env={"PYTHONPATH": str(pythonpath), "PATH": "/usr/bin:/bin"},
+    )
     return json.loads(r.stdout.strip().splitlines()[-1])

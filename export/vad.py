@@ -4,6 +4,7 @@ beside it, and the manifest's ``vad`` entry.
 
     python -m export.vad [--out rtser/bundle]      # adds it to an existing bundle in place
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,14 +29,22 @@ def add_silero(out: Path, manifest: dict) -> None:
     shutil.copyfile(onnx, out / FILE)
     shutil.copyfile(licence, out / LICENCE)
     digest = sha256(out / FILE)
-    manifest["vad"] = {"silero": {"file": FILE, "sha256": digest, "version": "silero-vad 6.2.3",
-                                  "licence": f"MIT, Silero Team (see {LICENCE})"}}
+    manifest["vad"] = {
+        "silero": {
+            "file": FILE,
+            "sha256": digest,
+            "version": "silero-vad 6.2.3",
+            "licence": f"MIT, Silero Team (see {LICENCE})",
+        }
+    }
     manifest["files"][FILE] = digest
     manifest["files"][LICENCE] = sha256(out / LICENCE)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", type=Path, default=DEFAULT)
     args = ap.parse_args()
     path = args.out / "manifest.json"

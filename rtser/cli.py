@@ -1,4 +1,5 @@
 """The ``rtser`` command: ``file``, ``listen``, ``serve``, ``batch``, ``info``, ``enroll``."""
+
 from __future__ import annotations
 
 import json
@@ -10,22 +11,40 @@ import click
 
 from . import __version__
 from .bundle import Bundle
-from .errors import RtserError
-from .events import Formatter
-from .vad import VadConfig
+from .errors import RtserError, RtserWarning, require
+from .pipeline.vad import VadConfig
+from .report.formatting import Formatter, clock
+from .report.labels import NEGATIVE
 
-bundle_option = click.option("--bundle", type=click.Path(), default=None,
-                             help="Bundle folder (default: the one shipped with rtser).")
-lang_option = click.option("--lang", default=None, help="Language code; optional when the bundle has one.")
-threads_option = click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
-                              help="CPU threads per inference call (1 is fastest for one stream; see docs/benchmarks.md).")
-vad_option = click.option("--vad", type=click.Choice(["silero", "webrtc", "0", "1", "2", "3"]), default="silero",
-                          show_default=True, help="Speech finder: silero (neural, ignores line noise, tones and "
-                          "music) or webrtc (cheaper); 0-3 is webrtc at that aggressiveness (3 drops most).")
+bundle_option = click.option(
+    "--bundle",
+    type=click.Path(),
+    default=None,
+    help="Bundle folder (default: the one shipped with rtser).",
+)
+lang_option = click.option(
+    "--lang", default=None, help="Language code; optional when the bundle has one."
+)
+threads_option = click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="CPU threads per inference call (1 is fastest for one stream; see docs/benchmarks.md).",
+)
+vad_option = click.option(
+    "--vad",
+    type=click.Choice(["silero", "webrtc", "0", "1", "2", "3"]),
+    default="silero",
+    show_default=True,
+    help="Speech finder: silero (neural, ignores line noise, tones and "
+    "music) or webrtc (cheaper); 0-3 is webrtc at that aggressiveness (3 drops most).",
+)
 
 
 def _recognizer(lang, bundle, threads, vad="silero"):
-    from .recognizer import Recognizer
+    from .pipeline.recognizer import Recognizer
+
     return Recognizer(lang=lang, bundle=bundle, threads=threads, vad=VadConfig.named(vad))
 
 
@@ -38,19 +57,46 @@ def cli():
 @cli.command("file")
 @click.argument("call", type=click.Path(dir_okay=False))
 @lang_option
-@click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "csv", "json"]), default="table", show_default=True)
-@click.option("--channels", type=click.Choice(["mix", "split"]), default="mix", show_default=True,
-              help="split: analyse each channel on its own (e.g. agent / customer).")
-@click.option("--segments-only", is_flag=True, help="Only the end-of-segment events, no rolling labels.")
-@click.option("--summary", is_flag=True, help="Print the call's summary per channel instead of the events "
-              "(--format json for JSON).")
-@click.option("--negative", default="anger,disgust,fear,sadness", show_default=True,
-              help="Labels that count as negative in the summary (comma-separated).")
-@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a timeline PNG (needs matplotlib).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "jsonl", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--channels",
+    type=click.Choice(["mix", "split"]),
+    default="mix",
+    show_default=True,
+    help="split: analyse each channel on its own (e.g. agent / customer).",
+)
+@click.option(
+    "--segments-only", is_flag=True, help="Only the end-of-segment events, no rolling labels."
+)
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="Print the call's summary per channel instead of the events (--format json for JSON).",
+)
+@click.option(
+    "--negative",
+    default=",".join(NEGATIVE),
+    show_default=True,
+    help="Labels that count as negative in the summary (comma-separated).",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write a timeline PNG (needs matplotlib).",
+)
 @bundle_option
 @threads_option
 @vad_option
-def file_cmd(call, lang, fmt, channels, segments_only, summary, negative, plot, bundle, threads, vad):
+def file_cmd(
+    call, lang, fmt, channels, segments_only, summary, negative, plot, bundle, threads, vad
+):
     """Emotion labels of a recording (WAV, FLAC, OGG; any rate, mono or stereo).
 
     \b
@@ -61,42 +107,48 @@ def file_cmd(call, lang, fmt, channels, segments_only, summary, negative, plot, 
                probabilities, so it can differ from the top probability.
       segment  once a stretch of speech ends: the whole segment, unsmoothed.
     """
-    from .audio import AudioFile
-    from .plot import Envelope, plot_timeline, pyplot
+    from .report.plot import Envelope, plot_timeline, pyplot
 
     if plot:
         pyplot()  # fail before the analysis, not after it
     rec = _recognizer(lang, bundle, threads, vad)
-    with AudioFile(call) as f:  # fail early on a bad file, before any output
-        duration, rate = f.duration, f.sample_rate
-    split = channels == "split"
-    out = None if summary else Formatter(fmt, sys.stdout, rec.labels, segments_only)
-    env = Envelope(rate) if plot else None
-    events = []
-    # the bar redraws its line: only where it cannot break the rows, i.e. stdout goes elsewhere
-    bar_shown = duration >= 60 and sys.stderr.isatty() and (summary or not sys.stdout.isatty())
-    with click.progressbar(length=int(duration * 10), file=sys.stderr, label="analysing", hidden=not bar_shown) as bar:
-        def on_block(block, f):
-            bar.update(int(len(block) / f.sample_rate * 10))
-            if env:
-                env.add(block)
 
-        for e in rec.file(call, split=split, on_block=on_block):
+    def on_block(block):  # called while the events are read, once ``bar`` and ``envelope`` exist
+        bar.update(len(block))
+        if envelope:
+            envelope.add(block)
+
+    events, info = rec.file(
+        call, split=channels == "split", on_block=on_block
+    )  # fails early on a bad file
+    envelope = Envelope(info.sample_rate) if plot else None
+    # the bar redraws its line: only where it cannot break the rows, i.e. stdout goes elsewhere
+    bar_shown = info.duration >= 60 and sys.stderr.isatty() and (summary or not sys.stdout.isatty())
+    bar = click.progressbar(
+        length=info.frames, file=sys.stderr, label="analysing", hidden=not bar_shown
+    )
+    out = None if summary else Formatter(fmt, sys.stdout, rec.labels, segments_only)
+    collected = []
+    with bar:
+        for e in events:
             if out:
                 out.write(e)
-            events.append(e)
+            collected.append(e)
     if summary:
-        from .summary import summarize, table
-        result = summarize(events, negative=[x.strip() for x in negative.split(",") if x.strip()])
-        click.echo(json.dumps({str(k): v for k, v in result.items()}, indent=1, allow_nan=False)
-                   if fmt in ("json", "jsonl") else table(result))
+        from .report.summary import summarize, table
+
+        result = summarize(
+            collected, negative=[x.strip() for x in negative.split(",") if x.strip()]
+        )
+        as_json = json.dumps({str(k): v for k, v in result.items()}, indent=1, allow_nan=False)
+        click.echo(as_json if fmt in ("json", "jsonl") else table(result))
     else:
         out.close()
     if plot:
-        from .events import clock
-        n = sum(e.type == "segment" for e in events)
-        plot_timeline(plot, env, events, rec.labels, split,
-                      title=f"{os.path.basename(call)} · {rec.lang} · {clock(duration, 0)} · {n} segment{'s' * (n != 1)}")
+        n = sum(e.type == "segment" for e in collected)
+        segments = f"{n} segment{'s' * (n != 1)}"
+        title = f"{os.path.basename(call)} · {rec.lang} · {clock(info.duration, 0)} · {segments}"
+        plot_timeline(plot, envelope, collected, rec.labels, channels == "split", title=title)
         click.echo(f"timeline written to {plot}", err=True)
 
 
@@ -109,14 +161,18 @@ def file_cmd(call, lang, fmt, channels, segments_only, summary, negative, plot, 
 @vad_option
 def listen(lang, device, list_devices, bundle, threads, vad):
     """Live emotion labels from a microphone; Ctrl-C stops and prints a summary."""
-    from .listen import default_rate, input_devices, listen as run
+    from .listen import default_rate, input_devices
+    from .listen import listen as run
 
     if list_devices:
         devices = input_devices()
         if not devices:
             raise RtserError("no audio input devices found; connect a microphone")
         for d in devices:
-            click.echo(f"{d['index']:3d}  {d['name']}  ({d['max_input_channels']} ch, {d['default_samplerate']:.0f} Hz)")
+            click.echo(
+                f"{d['index']:3d}  {d['name']}  ({d['max_input_channels']} ch, "
+                f"{d['default_samplerate']:.0f} Hz)"
+            )
         return
     if device is not None and device.isdigit():
         device = int(device)
@@ -128,51 +184,110 @@ def listen(lang, device, list_devices, bundle, threads, vad):
 @cli.command()
 @lang_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True,
-              help="HTTP and WebSocket port (/healthz, /metrics, /v1/calls, /v1/events, /audiohook, /twilio).")
-@click.option("--audiosocket-port", type=click.IntRange(1, 65535), default=None, help="TCP port for Asterisk AudioSocket.")
-@click.option("--api-key", envvar="RTSER_API_KEY", default=None,
-              help="Required on every request as X-API-KEY or ?key= (also from RTSER_API_KEY).")
-@click.option("--max-calls", type=click.IntRange(1), default=None, help="Refuse calls beyond this many at once.")
-@click.option("--events", type=click.Path(dir_okay=False), default=None, help="Append every event to this JSONL file.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8080,
+    show_default=True,
+    help="HTTP and WebSocket port (/healthz, /metrics, /v1/calls, /v1/events, /audiohook, "
+    "/twilio).",
+)
+@click.option(
+    "--audiosocket-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="TCP port for Asterisk AudioSocket.",
+)
+@click.option(
+    "--api-key",
+    envvar="RTSER_API_KEY",
+    default=None,
+    help="Required on every request as X-API-KEY or ?key= (also from RTSER_API_KEY).",
+)
+@click.option(
+    "--max-calls",
+    type=click.IntRange(1),
+    default=None,
+    help="Refuse calls beyond this many at once.",
+)
+@click.option(
+    "--events",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Append every event to this JSONL file.",
+)
 @click.option("--webhook", default=None, help="POST every event as JSON to this URL.")
 @bundle_option
-@click.option("--threads", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Worker threads for audio (1 inference thread each).")
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Worker threads for audio (1 inference thread each).",
+)
 def serve(lang, host, port, audiosocket_port, api_key, max_calls, events, webhook, bundle, threads):
     """Live calls from the phone system in (AudioHook, Twilio, AudioSocket), emotion events out."""
-    try:
-        from .serve import main as run
-    except ImportError:
-        raise RtserError("rtser serve needs the websockets library: pip install 'rtser[serve]'") from None
+    require("websockets", "serve", "rtser serve needs the websockets library")
+    from .serve.app import main as run
 
     run(lang, host, port, audiosocket_port, api_key, max_calls, events, webhook, bundle, threads)
 
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (resumable).")
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Output folder (resumable)."
+)
 @lang_option
 @click.option("--channels", type=click.Choice(["mix", "split"]), default="mix", show_default=True)
-@click.option("--workers", type=click.IntRange(1, 512), default=None, help="Worker processes (default: the cores).")
-@click.option("--ray", "ray_address", default=None, metavar="auto|ADDRESS",
-              help="Run on Ray: auto joins a running cluster or starts a local one; or a cluster address.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 512),
+    default=None,
+    help="Worker processes (default: the cores).",
+)
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="auto|ADDRESS",
+    help="Run on Ray: auto joins a running cluster or starts a local one; or a cluster address.",
+)
 @bundle_option
 @vad_option
 def batch(inputs, out, lang, channels, workers, ray_address, bundle, vad):
-    """Score an archive of calls (files, folders, CSV manifests) into Parquet; re-runs skip what is done."""
+    """Score an archive of calls (files, folders, CSV manifests) into Parquet; re-runs skip what is
+    done."""
     from .batch import Settings, collect, run
 
     total = len(collect(list(inputs)))  # validate before the progress bar
-    with click.progressbar(length=total, label="calls", file=sys.stderr, show_eta=True, show_pos=True,
-                           item_show_func=lambda p: f"{p['audio_s'] / 3600:.2f} h of audio" if p else "") as bar:
+    with click.progressbar(
+        length=total,
+        label="calls",
+        file=sys.stderr,
+        show_eta=True,
+        show_pos=True,
+        item_show_func=lambda p: f"{p['audio_s'] / 3600:.2f} h of audio" if p else "",
+    ) as bar:
+
         def progress(p):
             bar.update(p["calls"], p)
 
-        record = run(list(inputs), out, Settings(lang, channels == "split", vad, bundle), workers, ray_address,
-                     progress, sys.argv)
-    click.echo(f"{out}: {record['scored']} scored, {record['skipped']} already done, {record['failed']} failed "
-               f"(errors.csv); {record['audio_s'] / 3600:.2f} h of audio in {record['seconds']:.0f} s", err=True)
+        record = run(
+            list(inputs),
+            out,
+            Settings(lang, channels == "split", vad, bundle),
+            workers,
+            ray_address,
+            progress,
+            sys.argv,
+        )
+    click.echo(
+        f"{out}: {record['scored']} scored, {record['skipped']} already done, {record['failed']} "
+        "failed "
+        f"(errors.csv); {record['audio_s'] / 3600:.2f} h of audio in {record['seconds']:.0f} s",
+        err=True,
+    )
 
 
 @cli.command()
@@ -187,7 +302,9 @@ def info(as_json, bundle):
     if as_json:
         click.echo(json.dumps(data, indent=1, allow_nan=False))
         return
-    click.echo(f"bundle    {data['path']} ({data['size_bytes'] / 1e6:.1f} MB, format {data['format']})")
+    click.echo(
+        f"bundle    {data['path']} ({data['size_bytes'] / 1e6:.1f} MB, format {data['format']})"
+    )
     click.echo(f"versions  rtser {__version__}, onnxruntime {onnxruntime.__version__}")
     click.echo(f"window    {data['window_s']} s every {data['hop_s']} s")
     for name, e in data["encoders"].items():
@@ -200,42 +317,70 @@ def info(as_json, bundle):
 
 @cli.command()
 @click.option("--lang", required=True, help="Code of the new language (e.g. xx, ta, sw).")
-@click.option("--manifest", required=True, type=click.Path(dir_okay=False), help="CSV: path,label[,speaker].")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Overlay folder (default: rtser-<lang>).")
+@click.option(
+    "--manifest", required=True, type=click.Path(dir_okay=False), help="CSV: path,label[,speaker]."
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Overlay folder (default: rtser-<lang>).",
+)
 @bundle_option
 @click.option("--threads", type=int, default=2, show_default=True)
 def enroll(lang, manifest, out, bundle, threads):
     """Add a language from labelled clips (numpy + onnxruntime, minutes on a CPU)."""
-    from .enroll import enroll as run, read_manifest
+    from .enroll import enroll as run
+    from .enroll import read_manifest
 
     n = len(read_manifest(manifest)[0])  # validate before the progress bar
     out = out or f"rtser-{lang}"
     with click.progressbar(length=n, label="embedding clips", file=sys.stderr) as bar:
-        m = run(lang, manifest, out, bundle, threads, progress=bar.update, warn=lambda s: click.echo(s, err=True))
+        m = run(
+            lang,
+            manifest,
+            out,
+            bundle,
+            threads,
+            progress=bar.update,
+            warn=lambda s: click.echo(s, err=True),
+        )
     spec = m["languages"][lang]
-    click.echo(f"wrote {out}: {lang} with {len(spec['labels'])} classes ({', '.join(spec['labels'])})")
+    click.echo(
+        f"wrote {out}: {lang} with {len(spec['labels'])} classes ({', '.join(spec['labels'])})"
+    )
     cv = spec["metrics"]
     if cv:
-        click.echo(f"speaker-independent CV ({cv['folds']} folds): UA {cv['ua_mean']:.3f}, WA {cv['wa_mean']:.3f} "
-                   f"(chance UA {1 / len(spec['labels']):.3f}; weight decay {cv['l2']}"
-                   + ("" if cv["prior_weight"] is None else f", weight of the emotion prior {cv['prior_weight']}")
-                   + f": the best of {len(cv['ua_tried'])} settings in this CV)")
+        click.echo(
+            f"speaker-independent CV ({cv['folds']} folds): UA {cv['ua_mean']:.3f}, WA "
+            f"{cv['wa_mean']:.3f} (chance UA {1 / len(spec['labels']):.3f}; weight decay {cv['l2']}"
+            + (
+                ""
+                if cv["prior_weight"] is None
+                else f", weight of the emotion prior {cv['prior_weight']}"
+            )
+            + f": the best of {len(cv['ua_tried'])} settings in this CV)"
+        )
     elif not spec["training"]["speakers"] or spec["training"]["speakers"] < 2:
-        click.echo("no speaker column (or one speaker): no speaker-independent estimate of accuracy")
+        click.echo(
+            "no speaker column (or one speaker): no speaker-independent estimate of accuracy"
+        )
     click.echo(f"use it: rtser file CALL --lang {lang} --bundle {out}")
 
 
-_warned: set[str] = set()
-
-
 def _show_warning(message, category, *args, **kwargs):
-    if str(message) not in _warned:  # a file is opened twice (checked, then read): warn once
-        _warned.add(str(message))
+    if issubclass(category, RtserWarning):  # about the user's input: one line, like errors
         click.echo(f"rtser: warning: {message}", err=True)
+    else:
+        _default_showwarning(message, category, *args, **kwargs)
+
+
+_default_showwarning = warnings.showwarning
 
 
 def main() -> None:
-    from .encoders import one_blas_thread
+    from .pipeline.sessions import one_blas_thread
+
     warnings.showwarning = _show_warning
     one_blas_thread()
     try:
@@ -257,6 +402,9 @@ def main() -> None:
     except Exception as e:  # never a traceback for users; RTSER_DEBUG=1 shows it
         if os.environ.get("RTSER_DEBUG"):
             raise
-        click.echo(f"rtser: internal error: {type(e).__name__}: {e} (set RTSER_DEBUG=1 for details)", err=True)
+        click.echo(
+            f"rtser: internal error: {type(e).__name__}: {e} (set RTSER_DEBUG=1 for details)",
+            err=True,
+        )
         sys.exit(1)
     sys.exit(0)

@@ -1,4 +1,5 @@
 """Live microphone: sounddevice callback -> queue -> worker pushing into a stream session."""
+
 from __future__ import annotations
 
 import queue
@@ -7,22 +8,27 @@ import threading
 import time
 
 from .errors import RtserError
-from .events import Event
-from .summary import summarize
+from .pipeline.events import Event, EventType
+from .report.formatting import top_probs
+from .report.summary import summarize
 
 
 def sounddevice():
     try:
         import sounddevice as sd
     except OSError:
-        raise RtserError("PortAudio is not installed, so no microphone can be opened; install it "
-                         "(Debian/Ubuntu: apt install libportaudio2, macOS: brew install portaudio)") from None
+        raise RtserError(
+            "PortAudio is not installed, so no microphone can be opened; install it "
+            "(Debian/Ubuntu: apt install libportaudio2, macOS: brew install portaudio)"
+        ) from None
     return sd
 
 
 def input_devices() -> list[dict]:
     sd = sounddevice()
-    return [dict(d, index=i) for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0]
+    return [
+        dict(d, index=i) for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0
+    ]
 
 
 def default_rate(device) -> int:
@@ -31,17 +37,25 @@ def default_rate(device) -> int:
         return int(sd.query_devices(device, "input")["default_samplerate"])
     except (ValueError, sd.PortAudioError):
         which = f"input device {device!r}" if device is not None else "default input device"
-        raise RtserError(f"there is no {which}; connect a microphone or pick one from "
-                         "'rtser listen --list-devices' with --device N") from None
+        raise RtserError(
+            f"there is no {which}; connect a microphone or pick one from 'rtser listen "
+            "--list-devices' with --device N"
+        ) from None
 
 
 def live_line(e: Event) -> str:
-    top = sorted(e.probs.items(), key=lambda kv: -kv[1])[:3]
-    return (f"\r[{e.end:8.1f} s] {e.label:10} " + "  ".join(f"{k} {v:.2f}" for k, v in top)).ljust(72)
+    return f"\r[{e.end:8.1f} s] {e.label:10} {top_probs(e.probs)}".ljust(72)
 
 
-def listen(recognizer, device=None, sample_rate: int | None = None, out=sys.stderr,
-           input_stream=None, stop: threading.Event | None = None, max_seconds: float | None = None) -> dict:
+def listen(
+    recognizer,
+    device=None,
+    sample_rate: int | None = None,
+    out=sys.stderr,
+    input_stream=None,
+    stop: threading.Event | None = None,
+    max_seconds: float | None = None,
+) -> dict:
     """Run until Ctrl-C, ``stop`` is set or ``max_seconds`` of audio; return a session summary.
     ``input_stream`` defaults to ``sounddevice.InputStream`` (tests pass a fake one)."""
     if input_stream is None:
@@ -53,12 +67,14 @@ def listen(recognizer, device=None, sample_rate: int | None = None, out=sys.stde
     stop = stop or threading.Event()
     segments: list[Event] = []
 
-    def on_audio(indata, frames, time_info, status):  # audio thread: copy and hand over, nothing else
+    def on_audio(
+        indata, frames, time_info, status
+    ):  # audio thread: copy and hand over, nothing else
         blocks.put(indata.copy())
 
     def handle(events):
         for e in events:
-            if e.type == "segment":
+            if e.type is EventType.SEGMENT:
                 segments.append(e)
                 out.write(f"\r{e.start:8.1f}–{e.end:.1f} s  {e.label}".ljust(72) + "\n")
             else:
@@ -67,9 +83,17 @@ def listen(recognizer, device=None, sample_rate: int | None = None, out=sys.stde
 
     started = time.monotonic()
     try:
-        with input_stream(samplerate=sample_rate, channels=1, dtype="float32", device=device,
-                          blocksize=sample_rate // 50, callback=on_audio):
-            out.write(f"listening ({recognizer.lang}: {', '.join(recognizer.labels)}); Ctrl-C to stop\n")
+        with input_stream(
+            samplerate=sample_rate,
+            channels=1,
+            dtype="float32",
+            device=device,
+            blocksize=sample_rate // 50,
+            callback=on_audio,
+        ):
+            out.write(
+                f"listening ({recognizer.lang}: {', '.join(recognizer.labels)}); Ctrl-C to stop\n"
+            )
             while not stop.is_set() and (max_seconds is None or session.stream_time < max_seconds):
                 try:
                     handle(session.push(blocks.get(timeout=0.1)))
@@ -80,5 +104,8 @@ def listen(recognizer, device=None, sample_rate: int | None = None, out=sys.stde
     while not blocks.empty():  # audio already captured is still analysed
         handle(session.push(blocks.get()))
     handle(session.close())
-    return {"seconds": round(session.stream_time, 1), "wall_seconds": round(time.monotonic() - started, 1),
-            **summarize(segments).get(0, {"segments": 0})}
+    return {
+        "seconds": round(session.stream_time, 1),
+        "wall_seconds": round(time.monotonic() - started, 1),
+        **summarize(segments).get(0, {"segments": 0}),
+    }

@@ -1,3 +1,7 @@
+"""Shared fixtures, and the ``slow`` mark: tests that read the corpora (``data_dir`` and the
+fixtures built on it) and the modules in ``SLOW_MODULES``. The fast tier, ``pytest -m "not slow"``,
+needs only the runtime and pytest: it does not even import those modules."""
+
 import os
 import sys
 from pathlib import Path
@@ -16,7 +20,38 @@ def clip(corpus: str, name: str) -> Path:
 
 
 # short real utterances, one per emotion where possible (German EmoDB, speaker 03/08)
-EMODB = ["03a01Fa.flac", "03a01Nc.flac", "03a02Wb.flac", "03a04Ad.flac", "08a01Lc.flac", "08a02Ac.flac"]
+EMODB = [
+    "03a01Fa.flac",
+    "03a01Nc.flac",
+    "03a02Wb.flac",
+    "03a04Ad.flac",
+    "08a01Lc.flac",
+    "08a02Ac.flac",
+]
+
+
+CORPUS_FIXTURES = {"data_dir", "recognizer", "utterances"}
+SLOW_MODULES = {
+    "test_augment.py": "training code (the export extras)",
+    "test_train.py": "training code (the export extras)",
+    "test_encoders.py": "torch",
+    "test_model.py": "torch",
+    "test_serve.py": "a real rtser serve",
+    "test_page.py": "a real rtser serve and Chromium",
+    "test_batch.py": "worker processes and Ray",
+    "test_calls.py": "the corpora",
+}
+
+
+def pytest_ignore_collect(collection_path, config):
+    return collection_path.name in SLOW_MODULES and config.getoption("markexpr") == "not slow"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        corpora = CORPUS_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if corpora or item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -31,28 +66,32 @@ def data_dir():
 @pytest.fixture(scope="session")
 def recognizer(data_dir):
     from rtser import Recognizer
+
     return Recognizer("de")
 
 
 @pytest.fixture(scope="session")
 def utterances(data_dir):
     from rtser.audio import load
+
     return [load(clip("emodb", n)) for n in EMODB]
 
 
 def speech_onset(x: np.ndarray, sr: int = 16000) -> float:
     """Energy onset: first 10 ms frame within 30 dB of the loudest frame."""
-    from bench.linesim import speech_extent
+    from sim.calls import speech_extent
+
     return float(speech_extent(x, sr)[0])
 
 
 def continuous_speech(utterances, gap_s: float = 0.05) -> np.ndarray:
     """The utterances' speech back to back (50 ms gaps): one long segment, with rolling labels."""
-    from bench.linesim import speech_extent
+    from sim.calls import speech_extent
+
     parts = [np.zeros(8000, np.float32)]
     for u in utterances:
         a, b = speech_extent(u)
-        parts += [u[int(a * 16000): int(b * 16000)], np.zeros(int(gap_s * 16000), np.float32)]
+        parts += [u[int(a * 16000) : int(b * 16000)], np.zeros(int(gap_s * 16000), np.float32)]
     return np.concatenate(parts + [np.zeros(8000, np.float32)])
 
 

@@ -1,14 +1,15 @@
 """Decoding, conversion and resampling on real speech."""
+
 import warnings
 
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import EMODB, clip
+
 from rtser.audio import AudioFile, as_float, load
+from rtser.audio.resample import Resampler, resample
 from rtser.errors import RtserError
-from rtser.resample import Resampler, resample
 
 
 @pytest.fixture(scope="module")
@@ -16,11 +17,20 @@ def speech(data_dir):
     return load(clip("emodb", EMODB[0]))
 
 
-@pytest.mark.parametrize("fmt,subtype,rate,tol", [
-    ("WAV", "PCM_16", 16000, 1e-3), ("WAV", "PCM_24", 44100, 1e-3), ("WAV", "PCM_32", 48000, 1e-3),
-    ("WAV", "PCM_U8", 16000, 2e-2), ("WAV", "FLOAT", 22050, 1e-3), ("WAV", "ULAW", 8000, 4e-2),
-    ("WAV", "ALAW", 8000, 4e-2), ("FLAC", "PCM_16", 32000, 1e-3), ("OGG", "VORBIS", 16000, 8e-2),
-])
+@pytest.mark.parametrize(
+    "fmt,subtype,rate,tol",
+    [
+        ("WAV", "PCM_16", 16000, 1e-3),
+        ("WAV", "PCM_24", 44100, 1e-3),
+        ("WAV", "PCM_32", 48000, 1e-3),
+        ("WAV", "PCM_U8", 16000, 2e-2),
+        ("WAV", "FLOAT", 22050, 1e-3),
+        ("WAV", "ULAW", 8000, 4e-2),
+        ("WAV", "ALAW", 8000, 4e-2),
+        ("FLAC", "PCM_16", 32000, 1e-3),
+        ("OGG", "VORBIS", 16000, 8e-2),
+    ],
+)
 def test_formats_and_rates_decode_to_the_same_speech(speech, tmp_path, fmt, subtype, rate, tol):
     path = tmp_path / f"x.{fmt.lower()}"
     sf.write(path, resample(speech, 16000, rate), rate, format=fmt, subtype=subtype)
@@ -44,7 +54,7 @@ def test_resampler_chunking_is_invisible(speech):
     r, out, rng, i = Resampler(16000, 8000), [], np.random.default_rng(1), 0
     while i < len(speech):
         n = int(rng.integers(1, 3000))
-        out.append(r.process(speech[i:i + n]))
+        out.append(r.process(speech[i : i + n]))
         i += n
     np.testing.assert_array_equal(np.concatenate(out + [r.flush()]), whole)
 
@@ -56,11 +66,14 @@ def test_resampler_keeps_a_tone():
     assert len(y) == 16000 and np.abs(y - ref)[100:-100].max() < 1e-3
 
 
-@pytest.mark.parametrize("make,match", [
-    (lambda p: p.write_bytes(b"not audio at all" * 100), "not a readable audio file"),
-    (lambda p: sf.write(p, np.zeros(0, np.float32), 16000), "no audio samples"),
-    (lambda p: None, "no such file"),
-])
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda p: p.write_bytes(b"not audio at all" * 100), "not a readable audio file"),
+        (lambda p: sf.write(p, np.zeros(0, np.float32), 16000), "no audio samples"),
+        (lambda p: None, "no such file"),
+    ],
+)
 def test_bad_files(tmp_path, make, match):
     path = tmp_path / "bad.wav"
     make(path)
@@ -103,12 +116,14 @@ def test_wav_cut_short_of_its_header_is_truncated(speech, tmp_path):
 @pytest.mark.parametrize("size", [0, 0xFFFFFFFF])
 def test_wav_from_a_streaming_recorder_is_read_with_a_warning(speech, tmp_path, size):
     import struct
-    from rtser.audio import wav_data_chunk
+
+    from rtser.audio.io import wav_data_chunk
     from rtser.errors import RtserWarning
+
     path = _wav(tmp_path, speech)
     offset, _ = wav_data_chunk(path)
     data = bytearray(path.read_bytes())
-    data[offset - 4: offset] = struct.pack("<I", size)
+    data[offset - 4 : offset] = struct.pack("<I", size)
     data[4:8] = struct.pack("<I", size)
     path.write_bytes(bytes(data))
     with warnings.catch_warnings(record=True) as caught:
@@ -120,6 +135,7 @@ def test_wav_from_a_streaming_recorder_is_read_with_a_warning(speech, tmp_path, 
 
 def test_long_audio_resamples_in_bounded_memory():
     import tracemalloc
+
     x = np.zeros(44100 * 300, np.float32)  # 5 min at 44.1 kHz: 53 MB in, 19 MB out
     tracemalloc.start()
     y = resample(x, 44100, 16000)

@@ -1,4 +1,6 @@
-"""Training views of a clip (train.augment, train.features): seeded, finite, what a phone line does."""
+"""Training views of a clip (train.augment, train.features): seeded, finite, what a phone line
+does."""
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,9 @@ from train.features import VIEWS, split_variant, view_audio
 
 def _speech(seconds=2.0, sr=16000):
     t = np.arange(int(seconds * sr)) / sr
-    voiced = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 30))  # a buzz with harmonics up to 4.5 kHz
+    voiced = sum(
+        np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 30)
+    )  # a buzz with harmonics up to 4.5 kHz
     return (0.1 * voiced * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
 
 
@@ -22,7 +26,7 @@ def _band_power(x, lo, hi, sr=16000):
 def test_views_are_seeded_finite_and_in_range(view):
     x = _speech()
     fn = augment.VIEWS.get(view) or augment.TESTS[view]
-    babble = lambda: _speech(1.3)  # noqa: E731
+    babble = lambda: _speech(1.3)
     a = fn(x, np.random.default_rng(7), babble)
     b = fn(x, np.random.default_rng(7), babble)
     assert np.array_equal(a, b) and a.dtype == np.float32
@@ -36,10 +40,14 @@ def test_telephone_keeps_the_band_and_loses_packets():
     assert len(y) == len(x)
     assert _band_power(x, 3800, 8000) > 1e-3 and _band_power(y, 3800, 8000) < 1e-4
     assert _band_power(x, 0, 250) > 0.5 and _band_power(y, 0, 250) < 1e-3
-    digital = augment.telephone(x, np.random.default_rng(0), law="ULAW", loss=0.0, band=None)  # no analogue band
+    digital = augment.telephone(
+        x, np.random.default_rng(0), law="ULAW", loss=0.0, band=None
+    )  # no analogue band
     assert _band_power(digital, 3800, 8000) < 1e-4 and _band_power(digital, 0, 250) > 0.5
     lost = augment.telephone(x, np.random.default_rng(0), law="ALAW", loss=0.5)
-    packets = lost[: len(lost) // 320 * 320].reshape(-1, 320)[:, 60:-60]  # the resampler smears the edges
+    packets = lost[: len(lost) // 320 * 320].reshape(-1, 320)[
+        :, 60:-60
+    ]  # the resampler smears the edges
     quiet = np.abs(packets).max(axis=1) < 1e-2
     assert 0.2 < quiet.mean() < 0.8  # about half the 20 ms packets are gone
 
@@ -53,7 +61,11 @@ def test_noise_sits_at_its_snr(snr):
 
 
 def test_variant_names():
-    assert split_variant("whisper-base-l4.int8@chunks+phone") == ("whisper-base-l4.int8", True, "phone")
+    assert split_variant("whisper-base-l4.int8@chunks+phone") == (
+        "whisper-base-l4.int8",
+        True,
+        "phone",
+    )
     assert split_variant("ge2e.fp32") == ("ge2e.fp32", False, None)
     with pytest.raises(ValueError, match="unknown view"):
         split_variant("ge2e.int8@chunks+underwater")

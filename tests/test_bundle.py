@@ -1,5 +1,6 @@
 """The shipped bundle: verified by hash, refuses tampering, predicts every language, installs
 and runs from a wheel without torch."""
+
 import json
 import os
 import shutil
@@ -9,8 +10,8 @@ import venv
 
 import numpy as np
 import pytest
+from conftest import DATA, ROOT
 
-from conftest import ROOT, DATA
 from rtser import Recognizer, RtserError
 from rtser.audio import load
 from rtser.bundle import DEFAULT, Bundle
@@ -20,6 +21,7 @@ FIRST_CLIP = {"de": "emodb", "it": "emovo", "en": "ravdess", "ur": "urdu"}
 
 def first_clip(corpus):
     import csv
+
     with open(DATA / corpus / "manifest.csv") as f:
         return DATA / corpus / next(csv.DictReader(f))["path"]
 
@@ -31,11 +33,16 @@ def test_every_language_labels_its_corpus_well_above_chance(data_dir, lang):
     held-out accuracy: that is train.distill's (README table), and test_enroll checks the runtime
     on a held-out speaker."""
     import csv
+
     with open(DATA / FIRST_CLIP[lang] / "manifest.csv") as f:
         rows = list(csv.DictReader(f))
     rec = Recognizer(lang)
     rng = np.random.default_rng(0)
-    picked = [r for label in rec.labels for r in rng.permutation([r for r in rows if r["label"] == label])[:6]]
+    picked = [
+        r
+        for label in rec.labels
+        for r in rng.permutation([r for r in rows if r["label"] == label])[:6]
+    ]
     right = 0
     for r in picked:
         p = rec.predict(load(DATA / FIRST_CLIP[lang] / r["path"]))
@@ -48,6 +55,7 @@ def test_the_any_head_labels_core_emotions_in_every_corpus(data_dir):
     """``--lang any``: the four core emotions, a numpy head on the same chunk features. Trained on
     every corpus, so again a sanity check (held-out corpora: train.core's README row)."""
     import csv
+
     rec = Recognizer("any")
     assert rec.labels == ["anger", "happiness", "neutral", "sadness"]
     rng, right, total = np.random.default_rng(0), 0, 0
@@ -62,7 +70,8 @@ def test_the_any_head_labels_core_emotions_in_every_corpus(data_dir):
 
 
 def test_predict_any_rate_and_layout(recognizer, utterances):
-    from rtser.resample import resample
+    from rtser.audio.resample import resample
+
     x = utterances[0]
     ref = recognizer.predict(x).label
     stereo = np.stack([resample(x, 16000, 44100)] * 2)  # (channels, frames) at 44.1 kHz
@@ -112,20 +121,27 @@ def _edit(bundle_dir, change):
     path.write_text(json.dumps(manifest))
 
 
-@pytest.mark.parametrize("change,needle", [
-    (lambda m: m.update(extends="."), "cycle"),
-    (lambda m: m.pop("files"), "'files' is missing"),
-    (lambda m: m.pop("languages"), "'languages' is missing"),
-    (lambda m: m.update(window_s="3"), "'window_s' has the wrong type"),
-    (lambda m: m["languages"]["de"].pop("head"), "needs 'labels' and 'head'"),
-    (lambda m: m.update(extends=7), "'extends' must be"),
-    (lambda m: m["prior"].pop("labels"), "'prior' needs 'head' and 'labels'"),
-])
+@pytest.mark.parametrize(
+    "change,needle",
+    [
+        (lambda m: m.update(extends="."), "cycle"),
+        (lambda m: m.pop("files"), "'files' is missing"),
+        (lambda m: m.pop("languages"), "'languages' is missing"),
+        (lambda m: m.update(window_s="3"), "'window_s' has the wrong type"),
+        (lambda m: m["languages"]["de"].pop("head"), "needs 'labels' and 'head'"),
+        (lambda m: m.update(extends=7), "'extends' must be"),
+        (lambda m: m["prior"].pop("labels"), "'prior' needs 'head' and 'labels'"),
+    ],
+)
 def test_broken_manifests_are_one_line_errors(bundle_copy, change, needle):
     _edit(bundle_copy, change)
     with pytest.raises(RtserError, match=needle):
         Bundle(bundle_copy)
-    r = subprocess.run([sys.executable, "-m", "rtser", "info", "--bundle", bundle_copy], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "rtser", "info", "--bundle", bundle_copy],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and needle in r.stderr
 
 
@@ -147,6 +163,7 @@ def test_readme_accuracy_table_is_the_manifests():
 
 def test_encoder_sizes_in_the_docs_are_the_files():
     import re
+
     doc = (ROOT / "docs" / "encoders.md").read_text()
     for name in ("whisper-base-l4.int8.onnx", "ge2e.int8.onnx"):
         stated = float(re.search(rf"`{re.escape(name)}`, ([\d.]+) MB", doc).group(1))
@@ -156,19 +173,34 @@ def test_encoder_sizes_in_the_docs_are_the_files():
 @pytest.mark.skipif(os.environ.get("RTSER_SKIP_WHEEL") == "1", reason="RTSER_SKIP_WHEEL=1")
 def test_wheel_installs_and_predicts_without_torch(tmp_path, data_dir):
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, ROOT], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, ROOT],
+        check=True,
+        capture_output=True,
+    )
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
-    subprocess.run([py, "-m", "pip", "install", "-q", *wheels.glob("rtser-*.whl")], check=True, capture_output=True)
-    code = ("import sys, rtser, soundfile as sf; x, sr = sf.read(sys.argv[1], dtype='float32'); "
-            "p = rtser.Recognizer('de').predict(x, sr); "
-            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules; print(p.label)")
-    r = subprocess.run([py, "-c", code, first_clip("emodb")], capture_output=True, text=True, cwd=tmp_path)
+    subprocess.run(
+        [py, "-m", "pip", "install", "-q", *wheels.glob("rtser-*.whl")],
+        check=True,
+        capture_output=True,
+    )
+    code = (
+        "import sys, rtser, soundfile as sf; x, sr = sf.read(sys.argv[1], dtype='float32'); p = "
+        "rtser.Recognizer('de').predict(x, sr); assert 'torch' not in sys.modules and "
+        "'transformers' not in sys.modules; print(p.label)"
+    )
+    r = subprocess.run(
+        [py, "-c", code, first_clip("emodb")], capture_output=True, text=True, cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() in Recognizer("de").labels
-    r = subprocess.run([env_dir / "bin" / "rtser", "file", first_clip("emodb"), "--lang", "de"],
-                       capture_output=True, text=True, cwd=tmp_path)
+    r = subprocess.run(
+        [env_dir / "bin" / "rtser", "file", first_clip("emodb"), "--lang", "de"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0 and "segment" in r.stdout, r.stderr
     assert subprocess.run([py, "-c", "import torch"], capture_output=True).returncode != 0

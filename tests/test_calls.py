@@ -1,12 +1,13 @@
 """Calls, not clips: real utterances on a noisy line are separated one to one, and non-speech
 (tones, DTMF, hold music, hum, noise) gives no events and no label."""
+
 import numpy as np
 import pytest
-
-from bench import linesim
 from conftest import EMODB, clip
+
 from rtser import Recognizer, VadConfig
 from rtser.audio import load
+from sim import calls as linesim
 from train import augment
 
 
@@ -17,10 +18,18 @@ def segments(rec, audio, sr=16000, **kw):
 
 def separated(segs, utts):
     """Each utterance has a segment covering >= 50 % of its speech and <= 30 % of any other's."""
+
     def share(e, u):
-        return max(0.0, min(e.end, u.speech[1]) - max(e.start, u.speech[0])) / (u.speech[1] - u.speech[0])
-    return [any(share(e, u) >= 0.5 and all(share(e, v) <= 0.3 for v in utts if v is not u) for e in segs)
-            for u in utts]
+        return max(0.0, min(e.end, u.speech[1]) - max(e.start, u.speech[0])) / (
+            u.speech[1] - u.speech[0]
+        )
+
+    return [
+        any(
+            share(e, u) >= 0.5 and all(share(e, v) <= 0.3 for v in utts if v is not u) for e in segs
+        )
+        for u in utts
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +37,9 @@ def noisy_call(data_dir):
     rng = np.random.default_rng(7)
     clips = [(load(clip("emodb", n)), n) for n in EMODB]
     call, utts = linesim.build_call(clips, rng, gap=(0.3, 0.8))
-    speech = np.concatenate([call[int(u.speech[0] * 16000): int(u.speech[1] * 16000)] for u in utts])
+    speech = np.concatenate(
+        [call[int(u.speech[0] * 16000) : int(u.speech[1] * 16000)] for u in utts]
+    )
     return augment.add_noise(call, augment.dbfs(speech), "brown", 20, rng), utts
 
 
@@ -51,7 +62,9 @@ def test_stereo_with_echo_keeps_each_side_on_its_channel(recognizer, data_dir):
     segs = segments(recognizer, stereo, channels=2, split=True)
     for ch in (0, 1):
         mine = [e for e in segs if e.channel == ch]
-        assert all(separated(mine, utts[ch])) and len(mine) == len(utts[ch])  # the echo opens nothing
+        assert all(separated(mine, utts[ch])) and len(mine) == len(
+            utts[ch]
+        )  # the echo opens nothing
 
 
 @pytest.fixture(scope="module")
@@ -83,27 +96,35 @@ def test_silero_scores_blocks_exactly_as_its_per_frame_graph(recognizer, noisy_c
     """The bundle's sequence graph scores a block of frames in one call: the same probabilities,
     bit for bit, whatever the blocks, as the wheel's per-frame graph run frame by frame."""
     from export import sources
-    from rtser.encoders import session
-    from rtser.vad import SILERO_CONTEXT, SILERO_FRAME
+    from rtser.pipeline.sessions import session
+    from rtser.pipeline.vad import SILERO_CONTEXT, SILERO_FRAME
 
     call, _ = noisy_call
     frames = call[: len(call) // SILERO_FRAME * SILERO_FRAME].reshape(-1, SILERO_FRAME)
     per_frame = session(sources.package_dir("silero_vad") / "data" / "silero_vad.onnx")
-    state, x, want = np.zeros((2, 1, 128), np.float32), np.zeros((1, SILERO_CONTEXT + SILERO_FRAME), np.float32), []
+    state, x, want = (
+        np.zeros((2, 1, 128), np.float32),
+        np.zeros((1, SILERO_CONTEXT + SILERO_FRAME), np.float32),
+        [],
+    )
     for f in frames:
         x = np.concatenate([x[:, -SILERO_CONTEXT:], f[None]], axis=1)
-        prob, state = per_frame.run(None, {"input": x, "state": state, "sr": np.array(16000, np.int64)})
+        prob, state = per_frame.run(
+            None, {"input": x, "state": state, "sr": np.array(16000, np.int64)}
+        )
         want.append(prob[0, 0])
     for block in (1, 7, 31, len(frames)):
         detector = recognizer.vad.detector()
-        got = np.concatenate([detector.scores(frames[i:i + block]) for i in range(0, len(frames), block)])
+        got = np.concatenate(
+            [detector.scores(frames[i : i + block]) for i in range(0, len(frames), block)]
+        )
         np.testing.assert_array_equal(got, np.array(want, np.float32))
 
 
 def test_a_bundle_with_the_per_frame_silero_graph_is_refused_clearly():
     from export import sources
     from rtser import RtserError
-    from rtser.vad import Vad
+    from rtser.pipeline.vad import Vad
 
     with pytest.raises(RtserError, match="python -m export.vad"):
         Vad(VadConfig(), sources.package_dir("silero_vad") / "data" / "silero_vad.onnx")

@@ -1,11 +1,12 @@
 """Streaming chunk features: every sample encoded once, spans pooled from stored chunks, the same
 numbers whatever came before (real encoders of the shipped bundle)."""
+
 import numpy as np
 import pytest
 
 from rtser import Recognizer
 from rtser.audio import load
-from rtser.chunks import CHUNK, STEP, ChunkEncoder, FeatureTrack, clip_features
+from rtser.pipeline.features import CHUNK, STEP, ChunkEncoder, FeatureTrack, clip_features
 from train import data
 
 
@@ -15,7 +16,7 @@ class Counting:
 
     def __init__(self, encoder: ChunkEncoder):
         self.encoder, self.new, self.calls = encoder, 0, []
-        self.sessions = encoder.sessions
+        self.sessions, self.kinds = encoder.sessions, encoder.kinds
 
     def encode(self, audio, new, voice=True):
         self.new += new
@@ -39,7 +40,11 @@ def speech(data_dir):
 def test_a_span_depends_only_on_its_segments_audio_up_to_its_end(rec, speech):
     enc, anchor = rec.classifier.encoder, 8_000
     track = FeatureTrack(enc, lambda a, b: speech[a:b], anchor)
-    for a, b in [(anchor, 50_000), (30_000, 90_000), (41_000, 47_777)]:  # computed before, in any order
+    for a, b in [
+        (anchor, 50_000),
+        (30_000, 90_000),
+        (41_000, 47_777),
+    ]:  # computed before, in any order
         track.features(a, b)
     other = speech.copy()
     other[:anchor] = np.random.default_rng(0).standard_normal(anchor) * 0.1  # before the segment
@@ -51,13 +56,18 @@ def test_a_span_depends_only_on_its_segments_audio_up_to_its_end(rec, speech):
         for name in got:
             np.testing.assert_array_equal(got[name], fresh[name])
     out = track.features(24_000, 56_000)
-    assert out["whisper-base"].shape[1] == 32_000 // STEP and abs(np.linalg.norm(out["ge2e"]) - 1) < 1e-5
+    assert (
+        out["whisper-base"].shape[1] == 32_000 // STEP
+        and abs(np.linalg.norm(out["ge2e"]) - 1) < 1e-5
+    )
 
 
 def test_a_clip_gets_the_same_features_wherever_it_sits(rec, speech):
     enc, a, b = rec.classifier.encoder, 20_000, 70_000
     here = clip_features(enc, speech, a, b)
-    shifted = clip_features(enc, np.concatenate([np.zeros(12_345, np.float32), speech]), a + 12_345, b + 12_345)
+    shifted = clip_features(
+        enc, np.concatenate([np.zeros(12_345, np.float32), speech]), a + 12_345, b + 12_345
+    )
     for name in here:
         np.testing.assert_array_equal(here[name], shifted[name])
 
@@ -69,7 +79,7 @@ def test_a_stream_encodes_each_sample_once(rec, speech):
         ch.track.encoder = c
     events = []
     for i in range(0, len(speech), 3200):
-        events += session.push(speech[i:i + 3200])
+        events += session.push(speech[i : i + 3200])
     events += session.close()
     segments = sum(e.type == "segment" for e in events)
     assert sum(e.type == "label" for e in events) >= 5
@@ -78,7 +88,9 @@ def test_a_stream_encodes_each_sample_once(rec, speech):
     # GE2E only on a segment's first chunk: exactly the calls without context
     assert all(voice != context for voice, context in counters[0].calls)
     assert segments <= sum(voice for voice, _ in counters[0].calls) < len(counters[0].calls)
-    assert len(session.channels[0].track.chunks) <= 20  # bounded: chunks behind the window are dropped
+    assert (
+        len(session.channels[0].track.chunks) <= 20
+    )  # bounded: chunks behind the window are dropped
 
 
 def test_rolling_labels_sit_on_chunk_boundaries_and_inside_their_segment(rec, speech):
@@ -92,5 +104,6 @@ def test_rolling_labels_sit_on_chunk_boundaries_and_inside_their_segment(rec, sp
 
 def test_hop_must_be_whole_chunks():
     from rtser.errors import RtserError
+
     with pytest.raises(RtserError, match="whole number of 2 s feature chunks"):
         Recognizer("it", hop_s=1.0)

@@ -1,4 +1,5 @@
 """The rtser command as users run it: formats, errors (exit 2, one line), info, plot, listen."""
+
 import csv
 import io
 import json
@@ -8,20 +9,26 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import EMODB, build_call, clip
 
 
 def rtser(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "rtser", *map(str, args)], capture_output=True, text=True,
-                          timeout=300, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "rtser", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
 def call(utterances, tmp_path_factory):
     audio, _ = build_call(utterances[:3])
     path = tmp_path_factory.mktemp("call") / "call.wav"
-    sf.write(path, np.stack([audio, np.zeros_like(audio)], axis=1), 16000)  # stereo, speech on the left
+    sf.write(
+        path, np.stack([audio, np.zeros_like(audio)], axis=1), 16000
+    )  # stereo, speech on the left
     return path
 
 
@@ -49,7 +56,9 @@ def test_machine_formats(call, fmt):
 
 
 def test_split_channels(call):
-    r = rtser("file", call, "--lang", "de", "--channels", "split", "--format", "jsonl", "--segments-only")
+    r = rtser(
+        "file", call, "--lang", "de", "--channels", "split", "--format", "jsonl", "--segments-only"
+    )
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(rows) == 3 and {row["channel"] for row in rows} == {0}
@@ -58,17 +67,11 @@ def test_split_channels(call):
 def test_plot(call, tmp_path):
     pytest.importorskip("matplotlib")
     png = tmp_path / "timeline.png"
-    r = rtser("file", call, "--lang", "de", "--channels", "split", "--plot", png, "--format", "jsonl")
+    r = rtser(
+        "file", call, "--lang", "de", "--channels", "split", "--plot", png, "--format", "jsonl"
+    )
     assert r.returncode == 0, r.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_plot_of_the_example_for_the_readme():
-    pytest.importorskip("matplotlib")
-    from conftest import ROOT
-    png = ROOT / "docs" / "img" / "example-timeline.png"
-    r = rtser("file", ROOT / "examples" / "ravdess-anger-actor01.flac", "--lang", "en", "--plot", png, "--segments-only")
-    assert r.returncode == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", r.stderr
 
 
 def test_silence_only_gives_no_events(tmp_path, data_dir):
@@ -82,15 +85,26 @@ def _nan_wav(p):
     sf.write(p, np.full(16000, np.nan, np.float32), 16000, subtype="FLOAT")
 
 
-@pytest.mark.parametrize("setup,args,needle", [
-    (None, ["file", "missing.wav", "--lang", "de"], "no such file"),
-    (lambda p: p.write_bytes(b""), ["file", "{p}", "--lang", "de"], "not a readable audio file"),
-    (lambda p: p.write_text("hello"), ["file", "{p}", "--lang", "de"], "not a readable audio file"),
-    (_nan_wav, ["file", "{p}", "--lang", "de"], "NaN"),
-    (None, ["file", "{clip}"], "choose one with --lang"),
-    (None, ["file", "{clip}", "--lang", "xx"], "available: de"),
-    (None, ["file", "{clip}", "--lang", "de", "--bundle", "{tmp}"], "manifest.json missing"),
-])
+@pytest.mark.parametrize(
+    "setup,args,needle",
+    [
+        (None, ["file", "missing.wav", "--lang", "de"], "no such file"),
+        (
+            lambda p: p.write_bytes(b""),
+            ["file", "{p}", "--lang", "de"],
+            "not a readable audio file",
+        ),
+        (
+            lambda p: p.write_text("hello"),
+            ["file", "{p}", "--lang", "de"],
+            "not a readable audio file",
+        ),
+        (_nan_wav, ["file", "{p}", "--lang", "de"], "NaN"),
+        (None, ["file", "{clip}"], "choose one with --lang"),
+        (None, ["file", "{clip}", "--lang", "xx"], "available: de"),
+        (None, ["file", "{clip}", "--lang", "de", "--bundle", "{tmp}"], "manifest.json missing"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(tmp_path, data_dir, setup, args, needle):
     p = tmp_path / "input.wav"
     if setup:
@@ -98,7 +112,11 @@ def test_bad_input_is_one_line_exit_2(tmp_path, data_dir, setup, args, needle):
     args = [a.format(p=p, clip=clip("emodb", EMODB[0]), tmp=tmp_path) for a in args]
     r = rtser(*args)
     assert r.returncode == 2
-    assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert (
+        needle in r.stderr
+        and len(r.stderr.strip().splitlines()) == 1
+        and "Traceback" not in r.stderr
+    )
 
 
 def test_info_json():
@@ -119,14 +137,17 @@ def test_listen_on_a_device_that_does_not_exist_is_a_clear_error():
     assert "listening" not in r.stderr
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["file", "{tmp}", "--lang", "de"], "is a directory"),
-    (["file", "{clip}", "{clip}", "--lang", "de"], "unexpected extra argument"),
-    (["file", "{clip}", "--lang", "de", "--vad", "7"], "--vad"),
-    (["file", "{clip}", "--lang", "de", "--format", "xml"], "--format"),
-    (["file", "{clip}", "--lang", "de", "--threads", "0"], "--threads"),
-    (["fiel", "{clip}"], "No such command"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["file", "{tmp}", "--lang", "de"], "is a directory"),
+        (["file", "{clip}", "{clip}", "--lang", "de"], "unexpected extra argument"),
+        (["file", "{clip}", "--lang", "de", "--vad", "7"], "--vad"),
+        (["file", "{clip}", "--lang", "de", "--format", "xml"], "--format"),
+        (["file", "{clip}", "--lang", "de", "--threads", "0"], "--threads"),
+        (["fiel", "{clip}"], "No such command"),
+    ],
+)
 def test_usage_errors_are_one_line_exit_2(tmp_path, data_dir, args, needle):
     r = rtser(*[a.format(tmp=tmp_path, clip=clip("emodb", EMODB[0])) for a in args])
     assert r.returncode == 2 and needle in r.stderr, r.stderr
@@ -134,8 +155,10 @@ def test_usage_errors_are_one_line_exit_2(tmp_path, data_dir, args, needle):
 
 
 def test_plot_without_matplotlib_fails_before_the_analysis(call):
-    code = ("import sys; sys.modules['matplotlib'] = None; from rtser.cli import main; "
-            f"sys.argv = ['rtser', 'file', {str(call)!r}, '--lang', 'de', '--plot', 'x.png']; main()")
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; from rtser.cli import main; sys.argv = "
+        f"['rtser', 'file', {str(call)!r}, '--lang', 'de', '--plot', 'x.png']; main()"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "pip install 'rtser[plot]'" in r.stderr
     assert r.stdout == ""  # no rows: it stopped before analysing
@@ -153,12 +176,18 @@ def test_truncated_wav_and_huge_samples_exit_2(tmp_path, utterances):
 
 
 def _on_a_terminal(args, stdout_tty: bool) -> tuple[str, str]:
-    """Run rtser with stderr (and maybe stdout) on a pseudo-terminal, as a person at a shell does."""
+    """Run rtser with stderr (and maybe stdout) on a pseudo-terminal, as a person at a shell
+    does."""
     import os
     import pty
+
     master, slave = pty.openpty()
-    p = subprocess.Popen([sys.executable, "-m", "rtser", *map(str, args)], stdout=slave if stdout_tty else subprocess.PIPE,
-                         stderr=slave, stdin=subprocess.DEVNULL)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "rtser", *map(str, args)],
+        stdout=slave if stdout_tty else subprocess.PIPE,
+        stderr=slave,
+        stdin=subprocess.DEVNULL,
+    )
     os.close(slave)
     terminal = b""
     while True:
@@ -187,8 +216,12 @@ def test_progress_bar_never_shares_a_terminal_with_the_rows(tmp_path, utterances
 
 def test_readme_example_is_what_rtser_prints():
     import re
+
     from conftest import ROOT
+
     readme = (ROOT / "README.md").read_text()
-    shown = re.search(r"\$ rtser file examples/ravdess-anger-actor01.flac --lang en\n(.*?)```", readme, re.S).group(1)
+    shown = re.search(
+        r"\$ rtser file examples/ravdess-anger-actor01.flac --lang en\n(.*?)```", readme, re.S
+    ).group(1)
     r = rtser("file", ROOT / "examples" / "ravdess-anger-actor01.flac", "--lang", "en")
     assert r.returncode == 0 and r.stdout == shown

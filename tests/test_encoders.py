@@ -1,4 +1,6 @@
-"""The converted encoders against CTranslate2, ONNX against PyTorch, int8 against fp32 (real clips)."""
+"""The converted encoders against CTranslate2, ONNX against PyTorch, int8 against fp32 (real
+clips)."""
+
 import numpy as np
 import pytest
 
@@ -6,6 +8,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from conftest import EMODB, clip  # noqa: E402
+
 from export import sources  # noqa: E402
 from export.ct2 import read_model_bin  # noqa: E402
 from export.ge2e import load_ge2e  # noqa: E402
@@ -13,11 +16,15 @@ from export.onnx_export import ENCODERS, OP_TYPES, export_module, quantize  # no
 from export.whisper import WindowEncoder, load_encoder  # noqa: E402
 from rtser.audio import load  # noqa: E402
 from rtser.bundle import DEFAULT, sha256  # noqa: E402
-from rtser.encoders import session  # noqa: E402
-from rtser.frontend import log_mel, mel_power  # noqa: E402
+from rtser.pipeline.frontend import log_mel, mel_power  # noqa: E402
+from rtser.pipeline.sessions import session  # noqa: E402
 
-CLIPS = {"emodb": EMODB[0], "emovo": "dis-f1-b1.flac", "ravdess": "03-01-05-02-01-01-01.flac",
-         "urdu": "SM1_F10_A010.flac"}
+CLIPS = {
+    "emodb": EMODB[0],
+    "emovo": "dis-f1-b1.flac",
+    "ravdess": "03-01-05-02-01-01-01.flac",
+    "urdu": "SM1_F10_A010.flac",
+}
 SIZES = {"base": (512, 6), "tiny.en": (384, 4)}
 
 
@@ -32,7 +39,10 @@ def exported(tmp_path_factory):
     paths = {}
     for name in ENCODERS:
         fp32 = export_module(name, ENCODERS[name](), out / f"{name}.fp32.onnx")
-        paths[name] = {"fp32": fp32, "int8": quantize(fp32, out / f"{name}.int8.onnx", OP_TYPES.get(name))}
+        paths[name] = {
+            "fp32": fp32,
+            "int8": quantize(fp32, out / f"{name}.int8.onnx", OP_TYPES.get(name)),
+        }
     return paths
 
 
@@ -63,18 +73,41 @@ def test_pytorch_matches_ctranslate2(name, speech):
     mel = log_mel(full)
     with torch.no_grad():
         ours = WindowEncoder(load_encoder(name))(torch.from_numpy(mel)[None])[-1, 0].numpy()
-    model = ctranslate2.models.Whisper(str(sources.whisper_model_dir(name)), device="cpu", compute_type="float32")
-    ref = np.array(model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None])), to_cpu=True))[0]
+    model = ctranslate2.models.Whisper(
+        str(sources.whisper_model_dir(name)), device="cpu", compute_type="float32"
+    )
+    ref = np.array(
+        model.encode(
+            ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None])), to_cpu=True
+        )
+    )[0]
     assert rel(ours, ref) < 1e-3
 
 
 def test_hugging_face_folder_loads_the_same_weights(tmp_path):
     from transformers import WhisperConfig, WhisperModel
+
     enc = load_encoder("tiny.en")
-    cfg = WhisperConfig(**{k: getattr(enc.config, k) for k in ("d_model", "encoder_layers", "encoder_attention_heads",
-                                                               "encoder_ffn_dim", "num_mel_bins")},
-                        decoder_layers=1, decoder_attention_heads=6, decoder_ffn_dim=64, vocab_size=64,
-                        pad_token_id=0, bos_token_id=0, eos_token_id=0, decoder_start_token_id=0)
+    cfg = WhisperConfig(
+        **{
+            k: getattr(enc.config, k)
+            for k in (
+                "d_model",
+                "encoder_layers",
+                "encoder_attention_heads",
+                "encoder_ffn_dim",
+                "num_mel_bins",
+            )
+        },
+        decoder_layers=1,
+        decoder_attention_heads=6,
+        decoder_ffn_dim=64,
+        vocab_size=64,
+        pad_token_id=0,
+        bos_token_id=0,
+        eos_token_id=0,
+        decoder_start_token_id=0,
+    )
     model = WhisperModel(cfg)
     model.encoder.load_state_dict(enc.state_dict())
     model.save_pretrained(tmp_path)
@@ -115,8 +148,10 @@ def test_cut_encoder_keeps_the_first_layers_exactly(speech):
 
 
 def test_chunks_int8_states_stay_close_to_fp32(exported, speech):
-    """Per layer, on the chunks the runtime encodes (2 s of new audio, 1 s of context after the first)."""
-    from rtser.chunks import ChunkEncoder, clip_features
+    """Per layer, on the chunks the runtime encodes (2 s of new audio, 1 s of context after the
+    first)."""
+    from rtser.pipeline.features import ChunkEncoder, clip_features
+
     fp32 = ChunkEncoder({"w": session(exported["whisper-base-l4"]["fp32"], 2)})
     int8 = ChunkEncoder({"w": session(exported["whisper-base-l4"]["int8"], 2)})
     for x in speech.values():
@@ -153,14 +188,19 @@ def test_ge2e_weights_onnx_and_int8(exported, speech):
 def test_front_end_matches_whisper_and_is_the_one_both_paths_use(speech):
     from transformers import WhisperFeatureExtractor
 
-    import rtser.chunks
+    import rtser.pipeline.features
     import train.features
+
     x = speech["emovo"]
-    fe = WhisperFeatureExtractor(feature_size=80, sampling_rate=16000, hop_length=160, chunk_length=30, n_fft=400)
+    fe = WhisperFeatureExtractor(
+        feature_size=80, sampling_rate=16000, hop_length=160, chunk_length=30, n_fft=400
+    )
     ref = fe._np_extract_fbank_features(x[None], "cpu")[0]
     assert np.abs(log_mel(x) - ref).max() < 1e-4
     assert train.features.log_mel is log_mel
-    assert train.features.clip_features is rtser.chunks.clip_features  # the students' cache: the runtime's code
+    assert (
+        train.features.clip_features is rtser.pipeline.features.clip_features
+    )  # the students' cache: the runtime's code
 
 
 def test_source_weights_are_pinned(monkeypatch):

@@ -1,9 +1,10 @@
 """`listen` against a fake input stream that plays real speech through the audio callback."""
+
 import threading
 import time
 
-
 from conftest import build_call
+
 from rtser.listen import listen
 
 
@@ -16,7 +17,7 @@ class FakeInputStream:
 
     def _play(self):
         for i in range(0, len(self.audio), self.block):
-            self.callback(self.audio[i:i + self.block, None], self.block, None, None)
+            self.callback(self.audio[i : i + self.block, None], self.block, None, None)
             time.sleep(0.0005)
         self.done.set()
 
@@ -33,8 +34,13 @@ def test_listen_runs_on_a_fake_microphone(recognizer, utterances):
 
     audio, _ = build_call(utterances[:2])
     out = io.StringIO()
-    summary = listen(recognizer, sample_rate=16000, out=out, max_seconds=len(audio) / 16000 - 0.05,
-                     input_stream=lambda **kw: FakeInputStream(audio, **kw))
+    summary = listen(
+        recognizer,
+        sample_rate=16000,
+        out=out,
+        max_seconds=len(audio) / 16000 - 0.05,
+        input_stream=lambda **kw: FakeInputStream(audio, **kw),
+    )
     assert summary["segments"] == 2
     assert abs(summary["seconds"] - len(audio) / 16000) < 0.1
     assert summary["speech_s"] > 2 and abs(sum(summary["label_share"].values()) - 1) < 0.01

@@ -1,4 +1,5 @@
 """The paper's model pieces on a small real subset (features from the shipped int8 encoders)."""
+
 import numpy as np
 import pytest
 
@@ -6,8 +7,8 @@ torch = pytest.importorskip("torch")
 
 from rtser.audio import load  # noqa: E402
 from rtser.bundle import DEFAULT, Bundle  # noqa: E402
-from rtser.chunks import ChunkEncoder, clip_features  # noqa: E402
-from rtser.encoders import session  # noqa: E402
+from rtser.pipeline.features import ChunkEncoder, clip_features  # noqa: E402
+from rtser.pipeline.sessions import session  # noqa: E402
 from train import data  # noqa: E402
 from train.features import clip_bounds  # noqa: E402
 from train.fit import gate_means, predict, train  # noqa: E402
@@ -19,13 +20,15 @@ PER_CORPUS = 48
 
 @pytest.fixture(scope="module")
 def features():
-    """A clip's features as the runtime and the training cache compute them (the shipped encoders)."""
+    """A clip's features as the runtime and the training cache compute them (the shipped
+    encoders)."""
     bundle = Bundle(DEFAULT)
     enc = ChunkEncoder({n: session(bundle.encoder(n), 2) for n in ("whisper-base", "ge2e")})
 
     def of(path):
         audio = load(path)
         return clip_features(enc, audio, *clip_bounds(audio))
+
     return of
 
 
@@ -44,7 +47,9 @@ def small(data_dir, features):
             lang.append(li)
             y.append(labels[-1].index(items[i].label))
             spk.append(items[i].speaker)
-    ds = make_dataset(langs, labels, ["emodb", "emovo"], {"whisper-base.int8": seq}, np.stack(emb), lang, y, spk)
+    ds = make_dataset(
+        langs, labels, ["emodb", "emovo"], {"whisper-base.int8": seq}, np.stack(emb), lang, y, spk
+    )
     return ds.standardized(np.arange(len(ds)))
 
 
@@ -69,8 +74,16 @@ def test_gates_learn_which_layer_carries_each_languages_labels():
         lang.append(li)
         y.append(label)
     ge2e = rng.normal(0, 1, (2 * n, 256)).astype(np.float32)
-    ds = make_dataset(["a", "b"], [["x", "y"], ["x", "y"]], ["ca", "cb"], {"enc": seq}, ge2e, lang, y,
-                      [f"s{i % 7}" for i in range(2 * n)])
+    ds = make_dataset(
+        ["a", "b"],
+        [["x", "y"], ["x", "y"]],
+        ["ca", "cb"],
+        {"enc": seq},
+        ge2e,
+        lang,
+        y,
+        [f"s{i % 7}" for i in range(2 * n)],
+    )
     idx = np.arange(len(ds))
     ds = ds.standardized(idx)
     before = gate_means(SERModel(ds, gate="input"), ds, idx)
@@ -103,7 +116,9 @@ def test_supcon_falls_on_a_separable_batch_and_is_finite_for_singletons():
         supcon(z, y, lang).backward()
         opt.step()
     assert supcon(z, y, lang).item() < first
-    single = supcon(torch.randn(5, 16, requires_grad=True), torch.arange(5), torch.zeros(5, dtype=torch.long))
+    single = supcon(
+        torch.randn(5, 16, requires_grad=True), torch.arange(5), torch.zeros(5, dtype=torch.long)
+    )
     assert torch.isfinite(single) and single.item() == 0
 
 
@@ -114,23 +129,43 @@ def test_exported_language_graph_matches_the_model(small, features, tmp_path):
     from export.bundle import export_language
     from train import heads
 
-    genotypes = {"de": ["conv3_dil2", "self_attention", "attn_stats"], "it": ["conv5", "mlp128_gelu", "stats"]}
+    genotypes = {
+        "de": ["conv3_dil2", "self_attention", "attn_stats"],
+        "it": ["conv5", "mlp128_gelu", "stats"],
+    }
     idx = np.arange(len(small))
     model = train(SERModel(small, gate="input", genotypes=genotypes), small, idx, epochs=1)
     rng = np.random.default_rng(0)
     layers = small.seq["whisper-base.int8"].shape[1]
-    linear = heads.fit({"whisper-base.int8": rng.standard_normal((20, layers, 1024)).astype(np.float32)},
-                       np.arange(20) % 7, 7, epochs=1)
+    linear = heads.fit(
+        {"whisper-base.int8": rng.standard_normal((20, layers, 1024)).astype(np.float32)},
+        np.arange(20) % 7,
+        7,
+        epochs=1,
+    )
     names = {"whisper-base.int8": "whisper-base", "ge2e.int8": "ge2e"}
-    plain = ort.InferenceSession(str(export_language(model, 1, names, tmp_path / "h.onnx")), providers=["CPUExecutionProvider"])
-    ensemble = ort.InferenceSession(str(export_language(model, 1, names, tmp_path / "e.onnx", linear)),
-                                    providers=["CPUExecutionProvider"])
+    plain = ort.InferenceSession(
+        str(export_language(model, 1, names, tmp_path / "h.onnx")),
+        providers=["CPUExecutionProvider"],
+    )
+    ensemble = ort.InferenceSession(
+        str(export_language(model, 1, names, tmp_path / "e.onnx", linear)),
+        providers=["CPUExecutionProvider"],
+    )
     items, compared = data.clips("emovo"), 0
     for i in rng.choice(len(items), PER_CORPUS, replace=False):
         out = features(items[i].path)
         h = out["whisper-base"]  # (L, T, D)
-        row = make_dataset(small.langs, small.labels, small.corpora,
-                           {"whisper-base.int8": [h.transpose(1, 0, 2)]}, out["ge2e"][None], [1], [0], ["x"])
+        row = make_dataset(
+            small.langs,
+            small.labels,
+            small.corpora,
+            {"whisper-base.int8": [h.transpose(1, 0, 2)]},
+            out["ge2e"][None],
+            [1],
+            [0],
+            ["x"],
+        )
         if row.steps[0] == MAX_STEPS:
             continue  # the dataset centre-crops long clips; the graph does not
         ref = predict(model, row.standardized(norm=small.norm), [0])[0]

@@ -1,21 +1,29 @@
-"""The supervisor's live view in a real headless Chromium (driven over the DevTools protocol) while a
-simulated call streams into a real `rtser serve`; the screenshot goes to docs/img/ for the README."""
+"""The supervisor's live view in a real headless Chromium (driven over the DevTools protocol) while
+a simulated call streams into a real `rtser serve`. The screenshot goes to a temporary folder, or
+to $RTSER_SCREENSHOT (``bench/figures.py`` sets it to docs/img/live-view.png)."""
+
 import base64
 import json
+import os
 import shutil
 import subprocess
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
+from conftest import build_call
+from test_serve import Server, free_port, twilio_messages
 from websockets.sync.client import connect
 
-from conftest import ROOT, build_call
-from rtser.resample import resample
-from test_serve import Server, free_port, twilio_messages
+from rtser.audio.resample import resample
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CUSTOMER_LABEL = '[data-call="CA-live-view"] [data-track="customer"] .label'
+
+CHROMIUM = (
+    shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+)
 
 
 class Browser:
@@ -23,13 +31,27 @@ class Browser:
 
     def __init__(self, profile):
         port = free_port()
-        self.proc = subprocess.Popen([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                                      f"--remote-debugging-port={port}", "--remote-allow-origins=*",
-                                      f"--user-data-dir={profile}", "--window-size=1400,900", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [
+                CHROMIUM,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                f"--remote-debugging-port={port}",
+                "--remote-allow-origins=*",
+                f"--user-data-dir={profile}",
+                "--window-size=1400,900",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(300):
             try:
-                pages = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5))
+                pages = json.load(
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5)
+                )
                 page = next(p for p in pages if p["type"] == "page")
                 break
             except (OSError, StopIteration):
@@ -47,7 +69,9 @@ class Browser:
                 return msg["result"]
 
     def evaluate(self, expression):
-        return self.send("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+        return self.send("Runtime.evaluate", expression=expression, returnByValue=True)[
+            "result"
+        ].get("value")
 
     def wait_for(self, expression, seconds=120):
         """Poll a JavaScript expression (it must evaluate to a plain value) until it is truthy."""
@@ -64,17 +88,30 @@ class Browser:
         self.proc.wait()
 
 
-@pytest.mark.skipif(CHROMIUM is None and not __import__("os").environ.get("CI"), reason="no Chromium (apt install chromium)")
+@pytest.mark.skipif(
+    CHROMIUM is None and not __import__("os").environ.get("CI"),
+    reason="no Chromium (apt install chromium)",
+)
 def test_live_view_shows_the_call_its_tracks_and_labels(tmp_path, utterances):
     assert CHROMIUM, "CI needs Chromium: .ci/run installs it"
     server = Server(tmp_path)
-    customer, _ = build_call(utterances[2:4] + utterances[2:4], gap_s=0.4)  # anger, fear, anger, fear
-    agent, _ = build_call(utterances[:2] + utterances[4:5], gap_s=1.5)       # happiness, neutral, boredom
+    customer, _ = build_call(
+        utterances[2:4] + utterances[2:4], gap_s=0.4
+    )  # anger, fear, anger, fear
+    agent, _ = build_call(
+        utterances[:2] + utterances[4:5], gap_s=1.5
+    )  # happiness, neutral, boredom
     speech8k, agent8k = resample(customer, 16000, 8000), resample(agent, 16000, 8000)
 
     def call():  # both tracks at real-time pace, so the page sees it live
         with connect(server.url("/twilio", "ws")) as ws:
-            for msg in twilio_messages("CA-live-view", speech8k, lang="de", tracks=("inbound", "outbound"), outbound=agent8k):
+            for msg in twilio_messages(
+                "CA-live-view",
+                speech8k,
+                lang="de",
+                tracks=("inbound", "outbound"),
+                outbound=agent8k,
+            ):
                 ws.send(msg)
                 if '"media"' in msg:
                     time.sleep(0.01)
@@ -86,22 +123,31 @@ def test_live_view_shows_the_call_its_tracks_and_labels(tmp_path, utterances):
         browser.wait_for("document.getElementById('status').textContent === 'live'")
         streaming = threading.Thread(target=call)
         streaming.start()
-        browser.wait_for("document.querySelector('[data-call=\"CA-live-view\"] [data-track=\"customer\"] .label')"
-                         " && !document.querySelector('[data-call=\"CA-live-view\"] [data-track=\"customer\"] .label')"
-                         ".textContent.startsWith('—')")
-        browser.wait_for("document.querySelectorAll('[data-call=\"CA-live-view\"] .lane div:not(.roll)').length >= 4")
+        browser.wait_for(
+            f"document.querySelector('{CUSTOMER_LABEL}') && "
+            f"!document.querySelector('{CUSTOMER_LABEL}').textContent.startsWith('—')"
+        )
+        browser.wait_for(
+            'document.querySelectorAll(\'[data-call="CA-live-view"] .lane '
+            "div:not(.roll)').length >= 4"
+        )
         shot = browser.send("Page.captureScreenshot", format="png")["data"]
-        view = browser.evaluate("JSON.stringify([...document.querySelectorAll('[data-call=\"CA-live-view\"] .track')]"
-                                ".map(t => [t.dataset.track, t.querySelector('.label').textContent.trim()]))")
+        view = browser.evaluate(
+            'JSON.stringify([...document.querySelectorAll(\'[data-call="CA-live-view"] '
+            ".track')].map(t => [t.dataset.track, t.querySelector('.label').textContent.trim()]))"
+        )
         tracks = dict(json.loads(view))
         assert set(tracks) == {"customer", "agent"}
         labels = {"anger", "boredom", "disgust", "fear", "happiness", "neutral", "sadness"}
         assert tracks["customer"].split()[0] in labels
         streaming.join()
         browser.wait_for("!!document.querySelector('[data-ended=\"CA-live-view\"]')")
-        assert "%" in browser.evaluate("document.querySelector('[data-ended=\"CA-live-view\"]').textContent")
+        assert "%" in browser.evaluate(
+            "document.querySelector('[data-ended=\"CA-live-view\"]').textContent"
+        )
     finally:
         browser.close()
         server.stop()
-    (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
-    (ROOT / "docs" / "img" / "live-view.png").write_bytes(base64.b64decode(shot))
+    Path(os.environ.get("RTSER_SCREENSHOT") or tmp_path / "live-view.png").write_bytes(
+        base64.b64decode(shot)
+    )

@@ -1,6 +1,7 @@
 """`rtser serve` as the phone system sees it: a real server on loopback, real protocol clients
 (Twilio Media Streams, Genesys AudioHook, Asterisk AudioSocket), the event feed, metrics, refusals,
 malformed input and SIGTERM."""
+
 import base64
 import contextlib
 import http.server
@@ -20,10 +21,11 @@ import uuid
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import build_call
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from conftest import build_call
-from rtser.resample import resample
+from rtser.audio.resample import resample
 
 KEY = "s3cret"
 
@@ -38,11 +40,27 @@ class Server:
     def __init__(self, tmp_path, *extra):
         self.port, self.as_port = free_port(), free_port()
         self.events_file = tmp_path / "events.jsonl"
-        self.log = open(tmp_path / "server.log", "w")
+        self.log = open(tmp_path / "server.log", "w")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rtser", "serve", "--lang", "de", "--port", str(self.port),
-             "--audiosocket-port", str(self.as_port), "--events", str(self.events_file), *extra],
-            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, "RTSER_API_KEY": KEY})
+            [
+                sys.executable,
+                "-m",
+                "rtser",
+                "serve",
+                "--lang",
+                "de",
+                "--port",
+                str(self.port),
+                "--audiosocket-port",
+                str(self.as_port),
+                "--events",
+                str(self.events_file),
+                *extra,
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "RTSER_API_KEY": KEY},
+        )
         for _ in range(600):
             try:
                 if self.get("/healthz") == "ok\n":
@@ -98,39 +116,65 @@ def mulaw(x8k: np.ndarray) -> bytes:
 
 
 def twilio_messages(call_sid, x8k, lang=None, tracks=("inbound",), outbound=None):
-    """The messages of a Twilio stream; ``outbound`` (8 kHz) is the agent's audio, else ``x8k`` again."""
+    """The messages of a Twilio stream; ``outbound`` (8 kHz) is the agent's audio, else ``x8k``
+    again."""
     payloads = {"inbound": mulaw(x8k), "outbound": mulaw(x8k if outbound is None else outbound)}
     payload = payloads["inbound"]
-    start = {"streamSid": "MZ1", "accountSid": "AC1", "callSid": call_sid, "tracks": list(tracks),
-             "customParameters": {"lang": lang} if lang else {},
-             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}
+    start = {
+        "streamSid": "MZ1",
+        "accountSid": "AC1",
+        "callSid": call_sid,
+        "tracks": list(tracks),
+        "customParameters": {"lang": lang} if lang else {},
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+    }
     yield json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"})
     yield json.dumps({"event": "start", "sequenceNumber": "1", "start": start, "streamSid": "MZ1"})
     for n, i in enumerate(range(0, len(payload), 160)):
         for track in tracks:
-            yield json.dumps({"event": "media", "sequenceNumber": str(n + 2), "streamSid": "MZ1",
-                              "media": {"track": track, "chunk": str(n), "timestamp": str(n * 20),
-                                        "payload": base64.b64encode(payloads[track][i:i + 160]).decode()}})
+            yield json.dumps(
+                {
+                    "event": "media",
+                    "sequenceNumber": str(n + 2),
+                    "streamSid": "MZ1",
+                    "media": {
+                        "track": track,
+                        "chunk": str(n),
+                        "timestamp": str(n * 20),
+                        "payload": base64.b64encode(payloads[track][i : i + 160]).decode(),
+                    },
+                }
+            )
     yield json.dumps({"event": "stop", "stop": {"accountSid": "AC1", "callSid": call_sid}})
 
 
 def test_health_metrics_and_auth(server):
     assert server.get("/healthz") == "ok\n"
     metrics = server.get("/metrics")
-    for name in ("rtser_active_calls", "rtser_events_total", "rtser_audio_seconds_total",
-                 "rtser_dropped_audio_seconds_total", "rtser_rejected_calls_total", "rtser_event_latency_seconds_bucket"):
+    for name in (
+        "rtser_active_calls",
+        "rtser_events_total",
+        "rtser_audio_seconds_total",
+        "rtser_dropped_audio_seconds_total",
+        "rtser_rejected_calls_total",
+        "rtser_event_latency_seconds_bucket",
+    ):
         assert name in metrics
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10)
     assert e.value.code == 401
-    req = urllib.request.Request(f"http://127.0.0.1:{server.port}/v1/calls", headers={"X-API-KEY": KEY})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{server.port}/v1/calls", headers={"X-API-KEY": KEY}
+    )
     assert set(json.loads(urllib.request.urlopen(req, timeout=10).read())) == {"active", "recent"}
 
 
 def test_twilio_call_gives_events_on_the_feed_and_in_the_file(server, speech8k):
     with connect(server.url("/v1/events?call=CA-twilio-1", "ws")) as feed:
         with connect(server.url("/twilio", "ws")) as ws:
-            for msg in twilio_messages("CA-twilio-1", speech8k, lang="de", tracks=("inbound", "outbound")):
+            for msg in twilio_messages(
+                "CA-twilio-1", speech8k, lang="de", tracks=("inbound", "outbound")
+            ):
                 ws.send(msg)
         end = server.wait_for(lambda e: e["call"] == "CA-twilio-1" and e["type"] == "call_end")[0]
         received = []
@@ -142,27 +186,59 @@ def test_twilio_call_gives_events_on_the_feed_and_in_the_file(server, speech8k):
     segments = [e for e in mine if e["type"] == "segment"]
     assert {e["track"] for e in segments} == {"customer", "agent"}
     assert sum(e["track"] == "customer" for e in segments) == 2
-    assert all(set(e) >= {"call", "track", "type", "start", "end", "lang", "label", "probs", "seq"} for e in mine)
+    assert all(
+        set(e) >= {"call", "track", "type", "start", "end", "lang", "label", "probs", "seq"}
+        for e in mine
+    )
     assert end["summary"]["customer"]["segments"] == 2
     assert abs(sum(end["summary"]["customer"]["label_share"].values()) - 1) < 0.01
 
 
 def test_audiohook_monitor_call(server, speech8k):
     sid = str(uuid.uuid4())
-    stereo = np.stack([speech8k, 0.01 * speech8k], axis=1).reshape(-1)  # customer loud, agent quiet echo
+    stereo = np.stack([speech8k, 0.01 * speech8k], axis=1).reshape(
+        -1
+    )  # customer loud, agent quiet echo
     payload = mulaw(stereo)
     with connect(server.url("/audiohook", "ws")) as ws:
+
         def send(kind, seq, params):
-            ws.send(json.dumps({"version": "2", "id": sid, "type": kind, "seq": seq, "serverseq": 0,
-                                "position": "PT0S", "parameters": params}))
+            ws.send(
+                json.dumps(
+                    {
+                        "version": "2",
+                        "id": sid,
+                        "type": kind,
+                        "seq": seq,
+                        "serverseq": 0,
+                        "position": "PT0S",
+                        "parameters": params,
+                    }
+                )
+            )
             return json.loads(ws.recv(timeout=60)) if kind in ("open", "ping", "close") else None
 
-        opened = send("open", 1, {"organizationId": "org", "conversationId": "conv-hook-1", "language": "it-IT",
-                                  "participant": {"id": "p"}, "media": [
-                                      {"type": "audio", "format": "PCMU", "channels": ["external", "internal"], "rate": 8000}]})
+        opened = send(
+            "open",
+            1,
+            {
+                "organizationId": "org",
+                "conversationId": "conv-hook-1",
+                "language": "it-IT",
+                "participant": {"id": "p"},
+                "media": [
+                    {
+                        "type": "audio",
+                        "format": "PCMU",
+                        "channels": ["external", "internal"],
+                        "rate": 8000,
+                    }
+                ],
+            },
+        )
         assert opened["type"] == "opened" and opened["parameters"]["media"][0]["format"] == "PCMU"
         for i in range(0, len(payload), 3200):  # 200 ms frames
-            ws.send(payload[i:i + 3200])
+            ws.send(payload[i : i + 3200])
         assert send("ping", 2, {})["type"] == "pong"
         assert send("close", 3, {"reason": "end"})["type"] == "closed"
     events = server.wait_for(lambda e: e["call"] == "conv-hook-1" and e["type"] == "call_end")
@@ -174,9 +250,27 @@ def test_audiohook_monitor_call(server, speech8k):
 
 def test_audiohook_probe_answers_without_a_call(server):
     with connect(server.url("/audiohook", "ws")) as ws:
-        ws.send(json.dumps({"version": "2", "id": "probe", "type": "open", "seq": 1, "parameters": {
-            "conversationId": "00000000-0000-0000-0000-000000000000",
-            "media": [{"type": "audio", "format": "PCMU", "channels": ["external"], "rate": 8000}]}}))
+        ws.send(
+            json.dumps(
+                {
+                    "version": "2",
+                    "id": "probe",
+                    "type": "open",
+                    "seq": 1,
+                    "parameters": {
+                        "conversationId": "00000000-0000-0000-0000-000000000000",
+                        "media": [
+                            {
+                                "type": "audio",
+                                "format": "PCMU",
+                                "channels": ["external"],
+                                "rate": 8000,
+                            }
+                        ],
+                    },
+                }
+            )
+        )
         assert json.loads(ws.recv(timeout=30))["type"] == "opened"
     assert not any(e["call"] == "00000000-0000-0000-0000-000000000000" for e in server.events())
 
@@ -185,7 +279,7 @@ def audiosocket_frames(call_uuid: uuid.UUID, x8k: np.ndarray):
     yield b"\x01" + (16).to_bytes(2, "big") + call_uuid.bytes
     pcm = (np.clip(x8k, -1, 1) * 32767).astype("<i2").tobytes()
     for i in range(0, len(pcm), 320):
-        chunk = pcm[i:i + 320]
+        chunk = pcm[i : i + 320]
         yield b"\x10" + len(chunk).to_bytes(2, "big") + chunk
     yield b"\x00\x00\x00"
 
@@ -200,7 +294,9 @@ def test_audiosocket_call(server, speech8k):
 
 
 def test_a_malformed_call_ends_alone(server, speech8k):
-    """A bad AudioSocket frame ends that call; a Twilio call running at the same time is untouched."""
+    """A bad AudioSocket frame ends that call; a Twilio call running at the same time is
+    untouched."""
+
     def good_call():
         with connect(server.url("/twilio", "ws")) as ws:
             for m in twilio_messages("CA-good", speech8k):
@@ -215,10 +311,15 @@ def test_a_malformed_call_ends_alone(server, speech8k):
     end = server.wait_for(lambda e: e["call"] == str(bad) and e["type"] == "call_end")[0]
     assert "unknown frame type 0x42" in end["reason"]
     good.join()
-    assert server.wait_for(lambda e: e["call"] == "CA-good" and e["type"] == "call_end")[0]["summary"]["customer"]["segments"] == 2
+    assert (
+        server.wait_for(lambda e: e["call"] == "CA-good" and e["type"] == "call_end")[0]["summary"][
+            "customer"
+        ]["segments"]
+        == 2
+    )
     with connect(server.url("/twilio", "ws")) as ws:  # media before start
         ws.send(json.dumps({"event": "media", "media": {"track": "inbound", "payload": ""}}))
-        with pytest.raises(Exception):
+        with pytest.raises(ConnectionClosed):
             ws.recv(timeout=30)
     assert server.get("/healthz") == "ok\n"
 
@@ -239,8 +340,13 @@ def test_calls_beyond_max_calls_are_refused_and_counted(server, speech8k):
         with pytest.raises(Exception) as closed:
             ws.recv(timeout=30)
     assert "capacity" in str(closed.value)
-    rejected = lambda text: float(next(line.split()[1] for line in text.splitlines()  # noqa: E731
-                                       if line.startswith("rtser_rejected_calls_total")))
+    rejected = lambda text: float(
+        next(
+            line.split()[1]
+            for line in text.splitlines()
+            if line.startswith("rtser_rejected_calls_total")
+        )
+    )
     assert rejected(server.get("/metrics")) == rejected(before) + 1
     assert not any(e["call"] == "CA-over" for e in server.events())
     stack.close()  # clients that go away without a stop are a hang-up: call_end follows
@@ -258,8 +364,10 @@ def test_a_language_without_a_head_gets_the_any_head(server, speech8k):
 
 def test_without_an_any_head_an_unknown_language_is_refused_with_the_reason(tmp_path):
     import shutil
+
     from rtser.bundle import DEFAULT, Bundle
-    from rtser.calls import CallRefused, Hub
+    from rtser.serve.hub import CallRefused, Hub
+
     copy = tmp_path / "bundle"
     shutil.copytree(DEFAULT, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
@@ -291,7 +399,11 @@ def test_webhook_and_sigterm_flush_an_open_call(tmp_path, data_dir, speech8k):
         s.wait_for(lambda e: e["call"] == "CA-term" and e["type"] == "segment")
         assert s.stop() == 0
     end = [e for e in s.events() if e["type"] == "call_end"]
-    assert end and end[0]["reason"] == "server shutdown" and end[0]["summary"]["customer"]["segments"] >= 1
+    assert (
+        end
+        and end[0]["reason"] == "server shutdown"
+        and end[0]["summary"]["customer"]["segments"] >= 1
+    )
     for _ in range(100):
         if any(e["type"] == "call_end" for e in Hook.received):
             break
@@ -302,30 +414,66 @@ def test_webhook_and_sigterm_flush_an_open_call(tmp_path, data_dir, speech8k):
 
 def test_audiohook_refuses_unknown_messages_and_oversized_frames(server):
     def opened(ws, conversation):
-        ws.send(json.dumps({"version": "2", "id": "s", "type": "open", "seq": 1, "parameters": {
-            "conversationId": conversation, "media": [{"type": "audio", "format": "PCMU", "channels": ["external"], "rate": 8000}]}}))
+        ws.send(
+            json.dumps(
+                {
+                    "version": "2",
+                    "id": "s",
+                    "type": "open",
+                    "seq": 1,
+                    "parameters": {
+                        "conversationId": conversation,
+                        "media": [
+                            {
+                                "type": "audio",
+                                "format": "PCMU",
+                                "channels": ["external"],
+                                "rate": 8000,
+                            }
+                        ],
+                    },
+                }
+            )
+        )
         assert json.loads(ws.recv(timeout=30))["type"] == "opened"
 
     with connect(server.url("/audiohook", "ws")) as ws:
         opened(ws, "conv-unknown")
-        ws.send(json.dumps({"version": "2", "id": "s", "type": "dance", "seq": 2, "parameters": {}}))
+        ws.send(
+            json.dumps({"version": "2", "id": "s", "type": "dance", "seq": 2, "parameters": {}})
+        )
         reply = json.loads(ws.recv(timeout=30))
-        assert reply["type"] == "disconnect" and "unknown message type 'dance'" in reply["parameters"]["info"]
+        assert (
+            reply["type"] == "disconnect"
+            and "unknown message type 'dance'" in reply["parameters"]["info"]
+        )
     with connect(server.url("/audiohook", "ws")) as ws:
         opened(ws, "conv-oversized")
         ws.send(b"\xff" * (300 * 1024))
-        with pytest.raises(Exception):
+        with pytest.raises(ConnectionClosed):
             ws.recv(timeout=30)
-    assert "unknown message type" in server.wait_for(lambda e: e["call"] == "conv-unknown" and e["type"] == "call_end")[0]["reason"]
-    assert "size limit" in server.wait_for(lambda e: e["call"] == "conv-oversized" and e["type"] == "call_end")[0]["reason"]
+    assert (
+        "unknown message type"
+        in server.wait_for(lambda e: e["call"] == "conv-unknown" and e["type"] == "call_end")[0][
+            "reason"
+        ]
+    )
+    assert (
+        "size limit"
+        in server.wait_for(lambda e: e["call"] == "conv-oversized" and e["type"] == "call_end")[0][
+            "reason"
+        ]
+    )
 
 
 def test_audiosocket_at_16k(server, utterances):
     audio, _ = build_call(utterances[:1], gap_s=0.6)
     pcm = (audio * 32767).astype("<i2").tobytes()
     call_uuid = uuid.uuid4()
-    frames = [b"\x01\x00\x10" + call_uuid.bytes] + [b"\x12" + len(pcm[i:i + 640]).to_bytes(2, "big") + pcm[i:i + 640]
-                                                      for i in range(0, len(pcm), 640)]
+    frames = [b"\x01\x00\x10" + call_uuid.bytes] + [
+        b"\x12" + len(pcm[i : i + 640]).to_bytes(2, "big") + pcm[i : i + 640]
+        for i in range(0, len(pcm), 640)
+    ]
     with socket.create_connection(("127.0.0.1", server.as_port)) as s:
         s.sendall(b"".join(frames))  # no hang-up frame: the end of the stream is one
     end = server.wait_for(lambda e: e["call"] == str(call_uuid) and e["type"] == "call_end")[0]
@@ -333,9 +481,17 @@ def test_audiosocket_at_16k(server, utterances):
 
 
 def test_a_port_in_use_is_a_one_line_error(server):
-    r = subprocess.run([sys.executable, "-m", "rtser", "serve", "--lang", "de", "--port", str(server.port)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and "cannot listen" in r.stderr and r.stderr.strip().splitlines()[-1].startswith("rtser: error:")
+    r = subprocess.run(
+        [sys.executable, "-m", "rtser", "serve", "--lang", "de", "--port", str(server.port)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (
+        r.returncode == 2
+        and "cannot listen" in r.stderr
+        and r.stderr.strip().splitlines()[-1].startswith("rtser: error:")
+    )
 
 
 def test_audio_queued_behind_a_busy_pool_goes_in_one_push_and_a_bad_block_alone(speech8k):
@@ -345,7 +501,7 @@ def test_audio_queued_behind_a_busy_pool_goes_in_one_push_and_a_bad_block_alone(
 
     from rtser import Recognizer
     from rtser.bundle import Bundle
-    from rtser.calls import Hub
+    from rtser.serve.hub import Hub, Track
 
     blocks = np.array_split(speech8k.astype(np.float32), 50)
     reference = Recognizer("en").stream(8000)
@@ -356,14 +512,20 @@ def test_audio_queued_behind_a_busy_pool_goes_in_one_push_and_a_bad_block_alone(
         feed = hub.subscribe(None)
         call = hub.open_call("queued", None, "test")
         for i, block in enumerate(blocks):  # the worker has not run yet: all of it is queued
-            call.push("caller", block, 8000)
+            call.push((Track.CALLER,), block, 8000)
             if bad and i == 20:
-                call.push("caller", np.full(160, np.nan, np.float32), 8000)
+                call.push((Track.CALLER,), np.full(160, np.nan, np.float32), 8000)
         await call.finish()
         hub.pool.shutdown()
-        return [e for e in (feed.get_nowait() for _ in range(feed.qsize())) if e["type"] in ("label", "segment")]
+        return [
+            e
+            for e in (feed.get_nowait() for _ in range(feed.qsize()))
+            if e["type"] in ("label", "segment")
+        ]
 
     want = [(e.type, e.to_dict()["start"], e.to_dict()["end"], e.label) for e in expected]
     assert any(e.type == "segment" for e in expected)
     for bad in (False, True):
-        assert [(e["type"], e["start"], e["end"], e["label"]) for e in asyncio.run(served(bad))] == want
+        assert [
+            (e["type"], e["start"], e["end"], e["label"]) for e in asyncio.run(served(bad))
+        ] == want

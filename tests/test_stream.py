@@ -1,13 +1,14 @@
 """Streaming on real speech: utterances found, labels consistent with predict(), chunking-proof."""
+
 import threading
 
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import build_call, continuous_speech
+
 from rtser import RtserError
-from rtser.resample import resample
+from rtser.audio.resample import resample
 
 
 def segments(events):
@@ -39,7 +40,7 @@ def test_mulaw_telephony_8k(recognizer, utterances, tmp_path):
     frame = sr * 30 // 1000  # cut one VAD frame wider: the 8 kHz filter rings just outside the clip
     for e, (start, onset) in zip(found, marks):
         assert abs(e.start - onset) <= 0.15
-        clip = narrow[int(start * sr) - frame: int(start * sr) + int(2.0 * sr) + frame]
+        clip = narrow[int(start * sr) - frame : int(start * sr) + int(2.0 * sr) + frame]
         assert e.label == recognizer.predict(clip, sr).label
 
 
@@ -50,7 +51,7 @@ def test_random_chunks_equal_one_push(recognizer, utterances):
     rng, i, chunked = np.random.default_rng(0), 0, []
     while i < len(audio):
         n = int(rng.integers(1, 9000))
-        chunked += s.push(audio[i:i + n])
+        chunked += s.push(audio[i : i + n])
         i += n
     chunked += s.close()
     assert [e.to_dict() for e in chunked] == [e.to_dict() for e in whole]
@@ -64,7 +65,7 @@ def test_pcm_bytes_and_callback(recognizer, utterances):
     s = recognizer.stream(16000, callback=seen.append)
     events = []
     for i in range(0, len(pcm), 640):  # 20 ms telephony frames
-        events += s.push(pcm[i:i + 640])
+        events += s.push(pcm[i : i + 640])
     events += s.close()
     assert seen == events and len(segments(events)) == 2
     assert [e.seq for e in events] == list(range(len(events)))
@@ -81,8 +82,12 @@ def test_stereo_split_puts_events_on_their_channel(recognizer, utterances):
     found = segments(run(recognizer, stereo, channels=2, split=True))
     left_only = segments(run(recognizer, left))
     right_only = segments(run(recognizer, right))
-    assert [(e.start, e.label) for e in found if e.channel == 0] == [(e.start, e.label) for e in left_only]
-    assert [(e.start, e.label) for e in found if e.channel == 1] == [(e.start, e.label) for e in right_only]
+    assert [(e.start, e.label) for e in found if e.channel == 0] == [
+        (e.start, e.label) for e in left_only
+    ]
+    assert [(e.start, e.label) for e in found if e.channel == 1] == [
+        (e.start, e.label) for e in right_only
+    ]
     assert len(left_only) == 2 and len(right_only) == 2
 
 
@@ -100,7 +105,7 @@ def test_silence_gives_no_events(recognizer):
 def test_sessions_on_threads_equal_serial_runs(recognizer, utterances):
     """Four call legs pushed at once from four threads through one Recognizer (one shared set of
     ONNX sessions) get exactly the events each leg gets alone."""
-    calls = [build_call(utterances[i:i + 2])[0] for i in range(4)]
+    calls = [build_call(utterances[i : i + 2])[0] for i in range(4)]
     alone = [[e.to_dict() for e in run(recognizer, audio)] for audio in calls]
     start, results = threading.Barrier(len(calls)), [None] * len(calls)
 
@@ -120,25 +125,29 @@ def test_sessions_on_threads_equal_serial_runs(recognizer, utterances):
 
 
 def test_push_and_close_race_from_two_threads(recognizer, utterances):
-    """close() from another thread while push() runs: no crash, no event twice, no push after close."""
+    """close() from another thread while pushes go on: no crash, no event twice, and the pusher is
+    told that its audio came after close. The pusher keeps pushing until it is told so."""
     audio, _ = build_call(utterances[:2])
+    chunks = np.array_split(audio, 200)
     s = recognizer.stream(16000)
-    pushed, errors = [], []
+    pushed, errors, first_push = [], [], threading.Event()
 
     def feed():
         try:
-            for chunk in np.array_split(audio, 200):
-                pushed.extend(s.push(chunk))
+            for i in range(10 * len(chunks)):  # past the audio's end: until close() stops it
+                pushed.extend(s.push(chunks[i % len(chunks)]))
+                first_push.set()
         except RtserError as e:
             errors.append(e)
 
     t = threading.Thread(target=feed)
     t.start()
+    assert first_push.wait(60)
     closed = s.close()
     t.join()
     seqs = [e.seq for e in pushed + closed]
     assert sorted(seqs) == list(range(len(seqs)))
-    assert all("after close" in str(e) for e in errors)
+    assert len(errors) == 1 and "after close" in str(errors[0])
 
 
 def segments_of(dicts):
@@ -156,32 +165,41 @@ def test_a_callback_may_close_its_own_session(recognizer, utterances):
 
 
 def test_a_raising_callback_leaves_the_session_consistent(recognizer, utterances):
+    """A callback that raises on every rolling label: each push that delivered one raises, the
+    other pushes return their events, and every event still reaches the callback once, in order."""
     audio, _ = build_call(utterances[:3])
     expected = [e.to_dict() for e in run(recognizer, audio)]
-    seen = []
+    assert any(e["type"] == "label" for e in expected)  # else the callback would never raise
+    seen, returned, raised = [], [], 0
 
     def flaky(e):
         seen.append(e.to_dict())
         if e.type == "label":
             raise ValueError("subscriber failed")
 
-    s, got = recognizer.stream(16000, callback=flaky), []
+    s = recognizer.stream(16000, callback=flaky)
     for chunk in np.array_split(audio, 30):
         try:
-            got += s.push(chunk)
+            returned += s.push(chunk)
         except ValueError:
-            pass
+            raised += 1
     try:
-        s.close()
+        returned += s.close()
     except ValueError:
-        pass
+        raised += 1
     assert seen == expected  # every event reached the callback once, in order, seq unbroken
+    assert raised >= 1 and all(e.type == "segment" for e in returned)
+    assert [e.to_dict() for e in returned] == [
+        d for d in expected if d["seq"] in {e.seq for e in returned}
+    ]
 
 
 def test_lone_clip_segment_equals_predict(recognizer, data_dir):
     """A clip streamed alone (speech up to its edges) gets predict()'s label and probabilities."""
     from conftest import clip
+
     from rtser.audio import load
+
     compared = 0
     for name in ["08a01Na.flac", "03a01Fa.flac", "03a02Wb.flac", "08a02Ac.flac", "03a04Ad.flac"]:
         x = load(clip("emodb", name))
@@ -189,16 +207,20 @@ def test_lone_clip_segment_equals_predict(recognizer, data_dir):
         p = recognizer.predict(x)
         if len(found) == 1:
             assert found[0].label == p.label
-            np.testing.assert_allclose(list(found[0].probs.values()), list(p.probs.values()), atol=1e-5)
+            np.testing.assert_allclose(
+                list(found[0].probs.values()), list(p.probs.values()), atol=1e-5
+            )
             compared += 1
     assert compared >= 3
 
 
 def test_no_empty_segments_at_max_length_cuts(data_dir):
     """A max-length cut inside a short pause used to leave a segment with start == end."""
+    from conftest import ROOT
+
     from rtser import Recognizer, VadConfig
     from rtser.audio import load
-    from conftest import ROOT
+
     x = load(ROOT / "examples" / "ravdess-anger-actor01.flac")
     for max_s in (0.9, 1.2, 1.5, 1.8):
         rec = Recognizer("en", vad=VadConfig(max_segment_s=max_s))
@@ -211,7 +233,9 @@ def test_rolling_labels_stay_inside_their_segment(recognizer, utterances):
     audio = np.concatenate([continuous_speech(utterances[:3]), continuous_speech(utterances[3:])])
     events = run(recognizer, audio)
     for seg in segments(events):
-        inside = [e for e in events if e.type == "label" and seg.start <= e.start and e.seq < seg.seq]
+        inside = [
+            e for e in events if e.type == "label" and seg.start <= e.start and e.seq < seg.seq
+        ]
         assert inside and all(e.end <= seg.end + 1e-9 for e in inside)
 
 
@@ -232,6 +256,7 @@ def test_bad_rates_and_scales_are_refused_alike(recognizer):
 def test_one_huge_push_takes_bounded_memory(recognizer):
     """Ten minutes pushed at once are processed a second at a time: no copy of the input is made."""
     import tracemalloc
+
     x = np.zeros(44100 * 600, np.float32)  # 10 min at 44.1 kHz (106 MB)
     s = recognizer.stream(44100)
     tracemalloc.start()
@@ -243,6 +268,7 @@ def test_one_huge_push_takes_bounded_memory(recognizer):
 
 def test_bad_api_input(recognizer):
     from rtser import RtserError
+
     with pytest.raises(RtserError, match="NaN"):
         recognizer.predict(np.full(16000, np.nan, np.float32))
     with pytest.raises(RtserError, match="empty"):

@@ -1,4 +1,5 @@
 """Speaker-independent folds and metrics."""
+
 import numpy as np
 import pytest
 
@@ -21,13 +22,18 @@ def test_folds_never_share_a_speaker(data_dir, corpus):
 
 
 def test_folds_are_the_published_ones():
-    """The fold rule is pinned: every reported number used these groups, and a new seed moves them."""
+    """The fold rule is pinned: every reported number used these groups, and a new seed moves
+    them."""
     spk = [f"s{i}" for i in range(30)]
     folds = [sorted(t.tolist()) for t in data.speaker_folds(spk)]
     assert folds[0] == ["s0", "s2", "s22", "s27", "s4", "s7"]
     assert folds[4] == ["s10", "s20", "s23", "s28", "s5", "s9"]
     assert sorted(data.speaker_folds(spk, seed=1)[0].tolist()) != folds[0]
-    assert [t.tolist() for t in data.speaker_folds(["b", "a", "c"])] == [["a"], ["b"], ["c"]]  # LOSO
+    assert [t.tolist() for t in data.speaker_folds(["b", "a", "c"])] == [
+        ["a"],
+        ["b"],
+        ["c"],
+    ]  # LOSO
 
 
 def test_ua_wa():

@@ -1,10 +1,12 @@
-"""The segmenter's state machine on scripted speech / non-speech decisions, and the label smoother."""
+"""The segmenter's state machine on scripted speech / non-speech decisions, and the label
+smoother."""
+
 import numpy as np
 import pytest
 
 from rtser import RtserError, VadConfig
-from rtser.smoothing import LabelSmoother
-from rtser.vad import Segmenter
+from rtser.pipeline.segmenter import Segmenter
+from rtser.pipeline.smoothing import LabelSmoother
 
 FRAME = 480  # 30 ms at 16 kHz
 
@@ -42,39 +44,57 @@ def test_speech_to_the_end_ends_at_the_stream_end():
 def test_max_length_cut_falls_on_the_quietest_frame_near_the_limit():
     scripted = ["S"] * 30 + ["."] + ["S"] * 69 + ["."] * 20  # a one-frame dip at 0.9 s
     got = segments(scripted, max_segment_s=1.2)
-    assert got[0] == (0.0, 0.9)          # cut at the dip, not at 1.2 s
+    assert got[0] == (0.0, 0.9)  # cut at the dip, not at 1.2 s
     assert got[1][0] == 0.93 and all(b - a <= 1.2 + 1e-9 for a, b in got)
     assert got[-1][1] == 3.0
 
 
 def test_max_length_cut_in_a_pause_ends_where_speech_stopped():
-    # the limit (40 frames) falls 3 frames into a pause: the segment ends at the pause, no empty one follows
+    # the limit (40 frames) falls 3 frames into a pause: the segment ends at the pause, no empty
+    # one follows
     assert segments("S" * 37 + "..." + "." * 20, max_segment_s=1.2) == [(0.0, 1.11)]
-    assert segments("S" * 37 + "..." + "S" * 10 + "." * 20, max_segment_s=1.2) == [(0.0, 1.11), (1.2, 1.5)]
+    assert segments("S" * 37 + "..." + "S" * 10 + "." * 20, max_segment_s=1.2) == [
+        (0.0, 1.11),
+        (1.2, 1.5),
+    ]
 
 
 def test_hysteresis_keeps_weaker_frames_inside_a_segment():
     scores = [0.9] * 40 + [0.4] * 4 + [0.9] * 6 + [0.1] * 20
     assert segments(scores, threshold=0.5, neg_threshold=0.35) == [(0.0, 1.5)]
-    assert segments(scores, threshold=0.5, neg_threshold=0.5, min_silence_ms=90) == [(0.0, 1.2), (1.32, 1.5)]
+    assert segments(scores, threshold=0.5, neg_threshold=0.5, min_silence_ms=90) == [
+        (0.0, 1.2),
+        (1.32, 1.5),
+    ]
 
 
 def test_a_short_segment_waits_longer_so_a_first_word_joins_what_follows():
-    # 0.3 s of speech, a 240 ms pause, more speech: one segment (under 1 s, it closes only after 320 ms)
+    # 0.3 s of speech, a 240 ms pause, more speech: one segment (under 1 s, it closes only after
+    # 320 ms)
     assert segments("S" * 10 + "." * 8 + "S" * 30 + "." * 20, min_silence_ms=120) == [(0.0, 1.44)]
     # after 1 s of speech the same pause closes it
-    assert segments("S" * 40 + "." * 8 + "S" * 30 + "." * 20, min_silence_ms=120) == [(0.0, 1.2), (1.44, 2.34)]
+    assert segments("S" * 40 + "." * 8 + "S" * 30 + "." * 20, min_silence_ms=120) == [
+        (0.0, 1.2),
+        (1.44, 2.34),
+    ]
     # a pause over 320 ms ends even a short one
-    assert segments("S" * 10 + "." * 12 + "S" * 30 + "." * 20, min_silence_ms=120) == [(0.0, 0.3), (0.66, 1.56)]
+    assert segments("S" * 10 + "." * 12 + "S" * 30 + "." * 20, min_silence_ms=120) == [
+        (0.0, 0.3),
+        (0.66, 1.56),
+    ]
 
 
 def test_a_candidate_opens_once_its_speech_spans_min_speech():
     # two short bursts 60 ms apart: together 180 ms of speech span, so one segment from the first
     assert segments("SS..SS" + "." * 20, min_speech_ms=150, min_silence_ms=120) == [(0.0, 0.18)]
     # a candidate survives a pause longer than min_silence_ms (up to 320 ms): a first word joins
-    assert segments("SS" + "." * 5 + "SSSSS" + "." * 20, min_speech_ms=150, min_silence_ms=120) == [(0.0, 0.36)]
+    assert segments("SS" + "." * 5 + "SSSSS" + "." * 20, min_speech_ms=150, min_silence_ms=120) == [
+        (0.0, 0.36)
+    ]
     # too far apart: the first burst is dropped
-    assert segments("SS" + "." * 11 + "SSSSS" + "." * 20, min_speech_ms=150, min_silence_ms=120) == [(0.39, 0.54)]
+    assert segments(
+        "SS" + "." * 11 + "SSSSS" + "." * 20, min_speech_ms=150, min_silence_ms=120
+    ) == [(0.39, 0.54)]
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -106,10 +126,10 @@ def test_smoother_averages_exponentially():
 def test_smoother_label_changes_only_past_the_margin():
     s = LabelSmoother(["a", "b"], alpha=1.0, margin=0.15)
     assert s.update(np.array([0.6, 0.4]))[0] == "a"
-    assert s.update(np.array([0.45, 0.55]))[0] == "a"   # b leads by 0.10 < margin: a stays
-    assert s.update(np.array([0.4, 0.6]))[0] == "b"     # b leads by 0.20: switch
+    assert s.update(np.array([0.45, 0.55]))[0] == "a"  # b leads by 0.10 < margin: a stays
+    assert s.update(np.array([0.4, 0.6]))[0] == "b"  # b leads by 0.20: switch
     s.reset()
-    assert s.update(np.array([0.45, 0.55]))[0] == "b"   # after reset the top label is taken
+    assert s.update(np.array([0.45, 0.55]))[0] == "b"  # after reset the top label is taken
 
 
 def test_the_end_is_known_min_silence_after_the_last_speech_frame():
@@ -120,6 +140,8 @@ def test_the_end_is_known_min_silence_after_the_last_speech_frame():
     for i, score in enumerate(scores):
         changes = seg.decide(score, i * frame, frame)
         if changes == [("end", 40 * frame)]:
-            assert (i + 1) * frame - 40 * frame == cfg.frames(cfg.min_silence_ms) * frame == 4 * frame
+            assert (
+                (i + 1) * frame - 40 * frame == cfg.frames(cfg.min_silence_ms) * frame == 4 * frame
+            )
             return
     raise AssertionError("no end")

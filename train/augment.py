@@ -1,24 +1,25 @@
 """What a phone line does to speech, as seeded numpy transforms of 16 kHz clips: the training
 views that make heads robust (``VIEWS``), the fixed test conditions they are measured under
-(``TESTS``), and the noise and codec primitives ``bench/linesim.py`` builds calls from.
+(``TESTS``), and the noise and codec primitives ``sim/calls.py`` builds calls from.
 
 A view is a function ``(audio, rng, babble) -> audio`` at 16 kHz; ``babble`` gives speech of
 speakers that are never in the clip's test fold (other corpora), for babble noise.
 """
+
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import soundfile as sf
 
-from rtser.resample import resample
+from rtser.audio.resample import resample
 
 SR = 16000
 PHONE_SR = 8000
 PHONE_BAND = (300.0, 3400.0)  # Hz, the telephone channel
-PACKET_S = 0.02               # one RTP packet of audio
+PACKET_S = 0.02  # one RTP packet of audio
 
 
 def dbfs(x: np.ndarray) -> float:
@@ -28,7 +29,7 @@ def dbfs(x: np.ndarray) -> float:
 def speech_dbfs(x: np.ndarray) -> float:
     """Level of a clip's speech: the mean power of its 10 ms frames within 30 dB of the loudest."""
     frames = x[: len(x) // 160 * 160].reshape(-1, 160).astype(np.float64)
-    power = (frames ** 2).mean(axis=1) + 1e-20
+    power = (frames**2).mean(axis=1) + 1e-20
     return 10 * np.log10(power[power > power.max() * 1e-3].mean())
 
 
@@ -70,7 +71,8 @@ def add_noise(x: np.ndarray, speech_db: float, kind: str, snr_db: float, rng) ->
 
 
 def g711(x: np.ndarray, law: str = "ULAW") -> tuple[np.ndarray, int]:
-    """16 kHz -> 8 kHz G.711 (μ-law or A-law) and back to float at 8 kHz, as a phone line delivers it."""
+    """16 kHz -> 8 kHz G.711 (μ-law or A-law) and back to float at 8 kHz, as a phone line delivers
+    it."""
     narrow = resample(x, SR, PHONE_SR)
     buf = io.BytesIO()
     sf.write(buf, np.clip(narrow, -1, 1), PHONE_SR, format="WAV", subtype=law)
@@ -85,17 +87,22 @@ def band_pass(x: np.ndarray, sr: int, band=PHONE_BAND) -> np.ndarray:
     return np.fft.irfft(spec, len(x)).astype(np.float32)
 
 
-def telephone(x: np.ndarray, rng, law: str | None = None, loss: float | None = None,
-              band: tuple[float, float] | None = PHONE_BAND) -> np.ndarray:
-    """The telephone channel: the analogue ``band`` (None: none, as on a VoIP or mobile leg), G.711 at
-    8 kHz (``law``, random when None), packets lost with probability ``loss`` (0–3 % when None; a
+def telephone(
+    x: np.ndarray,
+    rng,
+    law: str | None = None,
+    loss: float | None = None,
+    band: tuple[float, float] | None = PHONE_BAND,
+) -> np.ndarray:
+    """The telephone channel: the analogue ``band`` (None: none, as on a VoIP or mobile leg), G.711
+    at 8 kHz (``law``, random when None), packets lost with probability ``loss`` (0–3 % when None; a
     lost packet is silence), resampled back to 16 kHz as the runtime does with 8 kHz input."""
     law = law or ("ULAW" if rng.random() < 0.5 else "ALAW")
     loss = rng.uniform(0, 0.03) if loss is None else loss
     narrow, sr = g711(band_pass(x, SR, band) if band else x, law)
     packet = int(PACKET_S * sr)
     for k in np.flatnonzero(rng.random(len(narrow) // packet) < loss):
-        narrow[k * packet:(k + 1) * packet] = 0
+        narrow[k * packet : (k + 1) * packet] = 0
     return resample(narrow, sr, SR)[: len(x)]
 
 
@@ -119,7 +126,7 @@ def babble_noise(n: int, rng, babble: Callable[[], np.ndarray], talkers: int = 4
     out = np.zeros(n, np.float32)
     for _ in range(talkers):
         s = babble()
-        s = np.resize(s, n) if len(s) < n else s[rng.integers(0, len(s) - n + 1):][:n]
+        s = np.resize(s, n) if len(s) < n else s[rng.integers(0, len(s) - n + 1) :][:n]
         out += at_level(s, -20)
     return out
 
@@ -138,7 +145,8 @@ def gain(x: np.ndarray, rng) -> np.ndarray:
 
 
 def noisy(x: np.ndarray, rng, babble: Callable[[], np.ndarray]) -> np.ndarray:
-    """A noisy room: speed ±5 %, reverberation with probability 0.3, noise at 0–30 dB SNR, any gain."""
+    """A noisy room: speed ±5 %, reverberation with probability 0.3, noise at 0–30 dB SNR, any
+    gain."""
     x = speed(x, rng.uniform(0.95, 1.05))
     if rng.random() < 0.3:
         x = reverb(x, rng)
@@ -158,11 +166,18 @@ def white_at(snr_db: float):
 
 
 # Training views (random per clip) and test conditions (fixed), by name. "clean" is the clip itself.
-VIEWS: dict[str, Callable] = {"phone": phone, "noisy": noisy,
-                              "line": lambda x, rng, babble: phone(x, rng, babble, band=None)}
+VIEWS: dict[str, Callable] = {
+    "phone": phone,
+    "noisy": noisy,
+    "line": lambda x, rng, babble: phone(x, rng, babble, band=None),
+}
 TESTS: dict[str, Callable] = {
-    "tel": lambda x, rng, babble: telephone(x, rng, law="ULAW", loss=0.0),  # 300–3400 Hz, 8 kHz μ-law
+    "tel": lambda x, rng, babble: telephone(
+        x, rng, law="ULAW", loss=0.0
+    ),  # 300–3400 Hz, 8 kHz μ-law
     "snr10": white_at(10.0),
     "snr0": white_at(0.0),
-    "mulaw": lambda x, rng, babble: telephone(x, rng, law="ULAW", loss=0.0, band=None),  # 8 kHz μ-law alone
+    "mulaw": lambda x, rng, babble: telephone(
+        x, rng, law="ULAW", loss=0.0, band=None
+    ),  # 8 kHz μ-law alone
 }

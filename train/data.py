@@ -1,4 +1,5 @@
 """The corpora in ../shared/data: manifests, label sets and speaker-independent folds."""
+
 from __future__ import annotations
 
 import csv
@@ -10,10 +11,24 @@ import numpy as np
 
 from rtser.enroll import SEED, speaker_folds  # one fold rule for training and enrolment
 
-__all__ = ["DATA", "CACHE", "SEED", "Clip", "corpora", "clips", "labels", "speaker_folds", "fold_indices"]
+__all__ = [
+    "DATA",
+    "CACHE",
+    "SEED",
+    "Clip",
+    "corpora",
+    "clips",
+    "labels",
+    "speaker_folds",
+    "fold_indices",
+]
 
-DATA = Path(os.environ.get("RTSER_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-CACHE = Path(os.environ.get("RTSER_CACHE", Path.home() / ".cache" / "rtser"))  # features, joined weights
+DATA = Path(
+    os.environ.get("RTSER_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
+)
+CACHE = Path(
+    os.environ.get("RTSER_CACHE", Path.home() / ".cache" / "rtser")
+)  # features, joined weights
 
 
 @dataclass(frozen=True)
@@ -31,8 +46,16 @@ def corpora(root: Path = DATA) -> list[str]:
 
 def clips(corpus: str, root: Path = DATA) -> list[Clip]:
     with open(root / corpus / "manifest.csv", newline="") as f:
-        return [Clip(root / corpus / r["path"], r["label"], f"{corpus}:{r['speaker']}", r["language"], corpus)
-                for r in csv.DictReader(f)]
+        return [
+            Clip(
+                root / corpus / r["path"],
+                r["label"],
+                f"{corpus}:{r['speaker']}",
+                r["language"],
+                corpus,
+            )
+            for r in csv.DictReader(f)
+        ]
 
 
 def labels(items: list[Clip]) -> list[str]:
@@ -42,5 +65,7 @@ def labels(items: list[Clip]) -> list[str]:
 def fold_indices(speakers: list[str], **kw) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(train, test)`` index pairs; no speaker is ever on both sides."""
     spk = np.asarray(speakers)
-    return [(np.flatnonzero(~np.isin(spk, test)), np.flatnonzero(np.isin(spk, test)))
-            for test in speaker_folds(list(speakers), **kw)]
+    return [
+        (np.flatnonzero(~np.isin(spk, test)), np.flatnonzero(np.isin(spk, test)))
+        for test in speaker_folds(list(speakers), **kw)
+    ]

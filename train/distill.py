@@ -11,9 +11,11 @@ those and a third view, the phone call without the analogue band) and ``one-pass
 runtime: each clip's speech encoded whole by the full int8 whisper-base). The chunk students are
 also measured on the test speakers through a phone line and in noise (``TESTS``).
 
-    python -m train.report             # first: the teachers -> build/teacher-rounds.npz
-    python -m train.distill            # -> docs/results.md (section "distill"), build/distill.json
+    python -m train.report             # first: the teachers -> artifacts/teacher-rounds.npz
+    python -m train.distill            # -> docs/results.md (section "distill"),
+    artifacts/distill.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,10 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rtser.chunks import is_voice
-
 from . import augment, data, heads
-from .features import CLEAN
+from .features import CLEAN, is_voice
 from .fit import padded, predict, train
 from .markdown import write_json
 from .metrics import ua, wa
@@ -41,8 +41,8 @@ PATHS = {  # feature path -> {cache variant: bundle input name}
     "chunks": {"whisper-base-l4.int8@chunks": "whisper-base", "ge2e.int8@chunks": "ge2e"},
     "one-pass": {"whisper-base.int8": "whisper-base", "ge2e.int8": "ge2e"},
 }
-TRAIN_VIEWS = tuple(augment.VIEWS)   # degraded views the shipped students also learn from
-TESTS = (CLEAN, *augment.TESTS)    # conditions the chunk students are measured under
+TRAIN_VIEWS = tuple(augment.VIEWS)  # degraded views the shipped students also learn from
+TESTS = (CLEAN, *augment.TESTS)  # conditions the chunk students are measured under
 STUDENTS = {  # name -> (feature path, training views besides the clean clips)
     "chunks": ("chunks", ()),
     "augmented": ("chunks", ("phone", "noisy")),
@@ -57,14 +57,22 @@ def whisper_variants(path: str) -> list[str]:
     return [v for v in PATHS[path] if not is_voice(v)]
 
 
-def teacher_probs(ds, train_idx, seed: int, genotypes=None, epochs: int = 30) -> tuple[torch.Tensor, dict]:
+def teacher_probs(
+    ds, train_idx, seed: int, genotypes=None, epochs: int = 30
+) -> tuple[torch.Tensor, dict]:
     """Train the teacher on ``train_idx`` (searching its towers unless ``genotypes`` are given);
     its probabilities for every clip ``(N, max classes)`` and the genotypes."""
     ds = ds.standardized(train_idx)
     if genotypes is None and TEACHER["nas"]:
         genotypes = search(ds, train_idx, epochs=10, seed=seed)
-    model = train(SERModel(ds, gate=TEACHER["gate"], genotypes=genotypes), ds, train_idx,
-                  epochs=epochs, supcon_weight=TEACHER["supcon"], seed=seed)
+    model = train(
+        SERModel(ds, gate=TEACHER["gate"], genotypes=genotypes),
+        ds,
+        train_idx,
+        epochs=epochs,
+        supcon_weight=TEACHER["supcon"],
+        seed=seed,
+    )
     return padded(predict(model, ds, np.arange(len(ds)))), genotypes
 
 
@@ -86,9 +94,11 @@ def view_rows(rows: np.ndarray, n: int, name: str) -> np.ndarray:
     return np.concatenate([rows + j * n for j in range(1 + len(STUDENTS[name][1]))])
 
 
-def fit_multi_domain(name: str, views: dict, train_idx, genotypes, teacher: torch.Tensor, seed: int):
-    """Student ``name``'s multi-domain model on clips ``train_idx`` and their training views, and the
-    standardisation its inputs had (for other views of the same clips)."""
+def fit_multi_domain(
+    name: str, views: dict, train_idx, genotypes, teacher: torch.Tensor, seed: int
+):
+    """Student ``name``'s multi-domain model on clips ``train_idx`` and their training views, and
+    the standardisation its inputs had (for other views of the same clips)."""
     rows = view_rows(train_idx, len(teacher), name)
     sds = training_set(name, views).standardized(rows)
     copies = 1 + len(STUDENTS[name][1])
@@ -102,13 +112,22 @@ def fit_linear(name: str, corpus: str, y: np.ndarray, teacher: np.ndarray, train
     feats = pooled_views(path, corpus, (CLEAN, *extra))
     rows = view_rows(train_idx, len(y), name)
     copies = 1 + len(extra)
-    return heads.fit({v: x[rows] for v, x in feats.items()}, np.tile(y, copies)[rows], teacher.shape[1],
-                     seed=seed, teacher=np.tile(teacher, (copies, 1))[rows])
+    return heads.fit(
+        {v: x[rows] for v, x in feats.items()},
+        np.tile(y, copies)[rows],
+        teacher.shape[1],
+        seed=seed,
+        teacher=np.tile(teacher, (copies, 1))[rows],
+    )
 
 
 def pooled_views(path: str, corpus: str, views) -> dict[str, np.ndarray]:
-    """The linear head's inputs for a corpus, the views one after the other as in ``training_set``."""
-    return {v: np.concatenate([heads.pooled(v, corpus, view) for view in views]) for v in whisper_variants(path)}
+    """The linear head's inputs for a corpus, the views one after the other as in
+    ``training_set``."""
+    return {
+        v: np.concatenate([heads.pooled(v, corpus, view) for view in views])
+        for v in whisper_variants(path)
+    }
 
 
 def student_inputs(corpus: str, view: str = CLEAN) -> dict[str, np.ndarray]:
@@ -117,13 +136,22 @@ def student_inputs(corpus: str, view: str = CLEAN) -> dict[str, np.ndarray]:
     return {name: heads.pooled(v, corpus, view) for v, name in STUDENT.items()}
 
 
-def fit_student(ds, train_idx, genotypes, teacher: torch.Tensor, seed: int, epochs: int = 40) -> SERModel:
+def fit_student(
+    ds, train_idx, genotypes, teacher: torch.Tensor, seed: int, epochs: int = 40
+) -> SERModel:
     """The teacher's architecture (input gates, searched towers, SupCon) on the student's inputs,
     trained on the teacher's probabilities ``(N, max classes)`` (T = 4, 0.9 KL + 0.1 CE).
     ``ds``: standardised."""
     model = SERModel(ds, gate=TEACHER["gate"], genotypes=genotypes)
-    return train(model, ds, train_idx, epochs=epochs, supcon_weight=TEACHER["supcon"], seed=seed,
-                 teacher=teacher)
+    return train(
+        model,
+        ds,
+        train_idx,
+        epochs=epochs,
+        supcon_weight=TEACHER["supcon"],
+        seed=seed,
+        teacher=teacher,
+    )
 
 
 def views_of(name: str) -> tuple[str, ...]:
@@ -137,7 +165,9 @@ def evaluate(seed: int = data.SEED, repeats: int = 1, log=print) -> dict:
     they train on. Repeat 0 uses the report's teachers; repeat k retrains each round's teacher (same
     genotypes) and the students with seed + k."""
     teachers, genotypes = teacher_rounds()
-    needed = {(p, v) for name, (p, extra) in STUDENTS.items() for v in {CLEAN, *extra, *views_of(name)}}
+    needed = {
+        (p, v) for name, (p, extra) in STUDENTS.items() for v in {CLEAN, *extra, *views_of(name)}
+    }
     views = {key: student_dataset(*key) for key in sorted(needed)}
     tds = load_dataset(data.corpora()) if repeats > 1 else None
     ds = views[STUDENTS[SHIPPED][0], CLEAN]
@@ -146,14 +176,20 @@ def evaluate(seed: int = data.SEED, repeats: int = 1, log=print) -> dict:
     res = {lang: {} for lang in ds.langs}
     for (r, test), k in itertools.product(enumerate(rounds), range(repeats)):
         tr = np.setdiff1d(np.arange(N), test)
-        probs = torch.from_numpy(teachers[r]) if k == 0 else teacher_probs(tds, tr, seed + k, genotypes[r])[0]
+        probs = (
+            torch.from_numpy(teachers[r])
+            if k == 0
+            else teacher_probs(tds, tr, seed + k, genotypes[r])[0]
+        )
         t_all = probs.numpy()
         md = {}  # (student, test condition) -> (N, max classes) probabilities, test rows filled
         for name, (path, _) in STUDENTS.items():
             model, norm = fit_multi_domain(name, views, tr, genotypes[r], probs, seed + k)
             for cond in views_of(name):
                 md[name, cond] = np.zeros(t_all.shape)
-                md[name, cond][test] = padded(predict(model, views[path, cond].standardized(norm=norm), test)).numpy()
+                md[name, cond][test] = padded(
+                    predict(model, views[path, cond].standardized(norm=norm), test)
+                ).numpy()
         for li, (lang, corpus) in enumerate(zip(ds.langs, ds.corpora)):
             idx = ds.of(li)
             off, n = idx[0], len(ds.labels[li])
@@ -165,22 +201,33 @@ def evaluate(seed: int = data.SEED, repeats: int = 1, log=print) -> dict:
                 model = fit_linear(name, corpus, y, t, tr_l, seed + k)
                 for cond in views_of(name):
                     at = "" if cond == CLEAN else f" @ {cond}"
-                    test_feats = {v: x[te_l] for v, x in pooled_views(path, corpus, (cond,)).items()}
+                    test_feats = {
+                        v: x[te_l] for v, x in pooled_views(path, corpus, (cond,)).items()
+                    }
                     scores[f"multi-domain {name}{at}"] = md[name, cond][idx][te_l, :n]
                     scores[f"linear {name}{at}"] = heads.predict(model, test_feats)
-                    scores[f"ensemble {name}{at}"] = (scores[f"multi-domain {name}{at}"] + scores[f"linear {name}{at}"]) / 2
+                    scores[f"ensemble {name}{at}"] = (
+                        scores[f"multi-domain {name}{at}"] + scores[f"linear {name}{at}"]
+                    ) / 2
             for key, p in scores.items():
                 o = res[lang].setdefault(key, {"ua": [], "wa": []})
                 o["ua"].append(ua(y[te_l], p.argmax(1), n))
                 o["wa"].append(wa(y[te_l], p.argmax(1)))
-        log(f"round {r}, repeat {k}: " + ", ".join(
-            f"{lang} teacher {v['teacher']['ua'][-1]:.3f} " + " ".join(f"{s} {v[f'ensemble {s}']['ua'][-1]:.3f}" for s in STUDENTS)
-            for lang, v in res.items()))
+        log(
+            f"round {r}, repeat {k}: "
+            + ", ".join(
+                f"{lang} teacher {v['teacher']['ua'][-1]:.3f} "
+                + " ".join(f"{s} {v[f'ensemble {s}']['ua'][-1]:.3f}" for s in STUDENTS)
+                for lang, v in res.items()
+            )
+        )
     return res
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--seed", type=int, default=data.SEED)
     ap.add_argument("--repeats", type=int, default=1, help="seeds per fold (teacher and students)")
     args = ap.parse_args()
@@ -191,64 +238,111 @@ def main() -> None:
     write_report(res, args.seed, args.repeats, time.time() - t0)
 
 
-CONDITION_NAMES = {CLEAN: "clean", "mulaw": "8 kHz μ-law", "tel": "telephone band + 8 kHz μ-law",
-                   "snr10": "white noise 10 dB SNR", "snr0": "white noise 0 dB SNR"}
+CONDITION_NAMES = {
+    CLEAN: "clean",
+    "mulaw": "8 kHz μ-law",
+    "tel": "telephone band + 8 kHz μ-law",
+    "snr10": "white noise 10 dB SNR",
+    "snr0": "white noise 0 dB SNR",
+}
 
 
 def write_report(res: dict, seed: int, repeats: int, seconds: float) -> None:
     from train.markdown import machine, write_section
 
-    mean = lambda r, key: np.mean(r[key]["ua"])  # noqa: E731
+    mean = lambda r, key: np.mean(r[key]["ua"])
     kinds = ("multi-domain", "linear", "ensemble")
     cols = ["teacher", *(f"{kind} {name}" for name in STUDENTS for kind in kinds)]
-    lines = ["## Distillation: teacher vs edge students (`python -m train.distill`)", "",
-             f"Machine: {machine()}. Seeds {seed}..{seed + repeats - 1}, run time {seconds:.0f} s. "
-             "Same 4 speaker-independent folds as above, each repeated with "
-             f"{repeats} seeds. Teacher: the full multi-domain model (g) on fp32 whisper-base + tiny.en + GE2E "
-             "(one pass over each clip's speech), trained on each round's training speakers (seed 0: the report's "
-             "(g); further seeds retrain it with the round's genotypes). Students, trained with KD on the teacher's "
-             "probabilities of the clean clips (multi-domain: T = 4, 0.9 KL + 0.1 CE, 40 epochs; linear: T = 2, "
-             "0.7 KL + 0.3 CE): the multi-domain student (the teacher's architecture and searched towers on int8 "
-             "whisper-base + GE2E only), a linear head per language (learned layer weights over time mean + std of "
-             "whisper-base), and their ensemble (the mean of the two heads' probabilities). Students: "
-             "**chunks** (the runtime's streaming features, `rtser.chunks`: 2 s chunks with 1 s of left context "
-             "(none for the first), whisper-base cut after layer 4 (fp32 convolutions), one GE2E embedding per "
-             "segment; clean clips), **augmented** (the same features, "
-             "trained on each clean clip and two degraded views of it, `train.augment`: a phone call — telephone "
-             "band, G.711 μ-/A-law at 8 kHz, lost packets, half the time noise at 10–30 dB — and a noisy room — "
-             "speed ±5 %, reverberation, white/pink/brown/hum/babble noise at 0–30 dB, any gain; babble from the "
-             "other corpora), **augmented+line** (the same, plus a third view: the phone call without the analogue "
-             "300–3400 Hz band, as a digital VoIP or mobile leg delivers G.711) and **one-pass** (the previous "
-             "runtime: the whole speech span through the full int8 whisper-base and GE2E). What ships: the "
-             f"ensemble of **{SHIPPED}**. UA on clean test speakers, mean over folds and seeds:", "",
-             "| lang | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    lines = [
+        "## Distillation: teacher vs edge students (`python -m train.distill`)",
+        "",
+        f"Machine: {machine()}. Seeds {seed}..{seed + repeats - 1}, run time {seconds:.0f} s. Same "
+        f"4 speaker-independent folds as above, each repeated with {repeats} seeds. Teacher: the "
+        "full multi-domain model (g) on fp32 whisper-base + tiny.en + GE2E (one pass over each "
+        "clip's speech), trained on each round's training speakers (seed 0: the report's (g); "
+        "further seeds retrain it with the round's genotypes). Students, trained with KD on the "
+        "teacher's probabilities of the clean clips (multi-domain: T = 4, 0.9 KL + 0.1 CE, 40 "
+        "epochs; linear: T = 2, 0.7 KL + 0.3 CE): the multi-domain student (the teacher's "
+        "architecture and searched towers on int8 whisper-base + GE2E only), a linear head per "
+        "language (learned layer weights over time mean + std of whisper-base), and their "
+        "ensemble (the mean of the two heads' probabilities). Students: **chunks** (the runtime's "
+        "streaming features, `rtser.pipeline.features`: 2 s chunks with 1 s of left context (none "
+        "for the first), whisper-base cut after layer 4 (fp32 convolutions), one GE2E embedding "
+        "per segment; clean clips), **augmented** (the same features, trained on each clean clip "
+        "and two degraded views of it, `train.augment`: a phone call — telephone band, G.711 "
+        "μ-/A-law at 8 kHz, lost packets, half the time noise at 10–30 dB — and a noisy room — "
+        "speed ±5 %, reverberation, white/pink/brown/hum/babble noise at 0–30 dB, any gain; "
+        "babble from the other corpora), **augmented+line** (the same, plus a third view: the "
+        "phone call without the analogue 300–3400 Hz band, as a digital VoIP or mobile leg "
+        "delivers G.711) and **one-pass** (the previous runtime: the whole speech span through "
+        "the full int8 whisper-base and GE2E). What ships: the "
+        f"ensemble of **{SHIPPED}**. UA on clean test speakers, mean over folds and seeds:",
+        "",
+        "| lang | " + " | ".join(cols) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
     for lang, r in res.items():
         lines.append(f"| {lang} | " + " | ".join(f"{mean(r, c):.3f}" for c in cols) + " |")
     robust = [name for name, (path, _) in STUDENTS.items() if path == "chunks"]
     order = " → ".join(f"**{name}**" for name in robust)
-    key = lambda name, cond: f"ensemble {name}" + ("" if cond == CLEAN else f" @ {cond}")  # noqa: E731
-    lines += ["", "### Robustness: the test speakers through a phone line", "",
-              "Ensemble UA on the test speakers' clips under each condition (`train.augment.TESTS`, seeded per "
-              "clip; the VAD cuts the degraded audio, as at run time), " + order + ":", "",
-              "| lang | " + " | ".join(CONDITION_NAMES[c] for c in TESTS) + " |", "|---|" + "---|" * len(TESTS)]
+    key = lambda name, cond: f"ensemble {name}" + ("" if cond == CLEAN else f" @ {cond}")
+    lines += [
+        "",
+        "### Robustness: the test speakers through a phone line",
+        "",
+        "Ensemble UA on the test speakers' clips under each condition (`train.augment.TESTS`, "
+        "seeded per "
+        "clip; the VAD cuts the degraded audio, as at run time), " + order + ":",
+        "",
+        "| lang | " + " | ".join(CONDITION_NAMES[c] for c in TESTS) + " |",
+        "|---|" + "---|" * len(TESTS),
+    ]
     for lang, r in res.items():
-        lines.append(f"| {lang} | " + " | ".join(" → ".join(f"{mean(r, key(s, c)):.3f}" for s in robust)
-                                                 for c in TESTS) + " |")
-    lines += ["", f"Loss against clean, in UA points ({order}):", "",
-              "| lang | " + " | ".join(CONDITION_NAMES[c] for c in TESTS[1:]) + " |", "|---|" + "---|" * (len(TESTS) - 1)]
+        lines.append(
+            f"| {lang} | "
+            + " | ".join(" → ".join(f"{mean(r, key(s, c)):.3f}" for s in robust) for c in TESTS)
+            + " |"
+        )
+    lines += [
+        "",
+        f"Loss against clean, in UA points ({order}):",
+        "",
+        "| lang | " + " | ".join(CONDITION_NAMES[c] for c in TESTS[1:]) + " |",
+        "|---|" + "---|" * (len(TESTS) - 1),
+    ]
     for lang, r in res.items():
-        lines.append(f"| {lang} | " + " | ".join(
-            " → ".join(f"{100 * (mean(r, key(s, c)) - mean(r, key(s, CLEAN))):+.1f}" for s in robust)
-            for c in TESTS[1:]) + " |")
-    pairs = [(f"ensemble {SHIPPED}", "teacher"), ("ensemble augmented+line", "ensemble augmented"),
-             ("ensemble augmented", "ensemble chunks"), ("ensemble chunks", "ensemble one-pass"),
-             ("multi-domain augmented", "multi-domain chunks"), ("linear augmented", "linear chunks")]
-    lines += ["", "Differences in clean UA, paired over folds × seeds (mean ± standard error):", "",
-              "| lang | " + " | ".join(f"{a} − {b}" for a, b in pairs) + " |", "|---|" + "---|" * len(pairs)]
+        lines.append(
+            f"| {lang} | "
+            + " | ".join(
+                " → ".join(
+                    f"{100 * (mean(r, key(s, c)) - mean(r, key(s, CLEAN))):+.1f}" for s in robust
+                )
+                for c in TESTS[1:]
+            )
+            + " |"
+        )
+    pairs = [
+        (f"ensemble {SHIPPED}", "teacher"),
+        ("ensemble augmented+line", "ensemble augmented"),
+        ("ensemble augmented", "ensemble chunks"),
+        ("ensemble chunks", "ensemble one-pass"),
+        ("multi-domain augmented", "multi-domain chunks"),
+        ("linear augmented", "linear chunks"),
+    ]
+    lines += [
+        "",
+        "Differences in clean UA, paired over folds × seeds (mean ± standard error):",
+        "",
+        "| lang | " + " | ".join(f"{a} − {b}" for a, b in pairs) + " |",
+        "|---|" + "---|" * len(pairs),
+    ]
     for lang, r in res.items():
         diffs = [np.array(r[a]["ua"]) - np.array(r[b]["ua"]) for a, b in pairs]
-        lines.append(f"| {lang} | " + " | ".join(f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f}"
-                                                 for d in diffs) + " |")
+        lines.append(
+            f"| {lang} | "
+            + " | ".join(f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f}" for d in diffs)
+            + " |"
+        )
     write_section(ROOT / "docs" / "results.md", "distill", "\n".join(lines), title="# Results\n")
 
 

@@ -1,10 +1,12 @@
 """Feature cache: every layer of every encoder for every clip in ../shared/data.
 
-    python -m train.features [--encoders build/encoders] [--variants whisper-base.fp32 whisper-base-l4.int8@chunks+phone ...]
+    python -m train.features [--encoders artifacts/encoders] [--variants whisper-base.fp32
+    whisper-base-l4.int8@chunks+phone ...]
 
 Each clip is cut to its speech span exactly as ``Recognizer.predict`` and the stream's segment
 events cut it. Plain variants encode that span in one pass (the teacher's inputs); ``@chunks``
-variants are the runtime's own streaming features of it (``rtser.chunks``, the students' inputs).
+variants are the runtime's own streaming features of it (``rtser.pipeline.features``, the students'
+inputs).
 A ``+view`` suffix encodes the clip as a phone line delivers it (one of ``VIEWS``: the training
 views and test conditions of ``train.augment``), seeded per clip; the VAD cuts the degraded audio,
 as it would in the runtime.
@@ -13,12 +15,13 @@ atomically under ``$RTSER_CACHE/features`` (outside git), so an interrupted run 
 stopped. Whisper shards hold time-pooled ``mean``/``std`` per layer (float32) and the full time
 sequences (float16); GE2E shards hold the 256-d embedding.
 """
+
 from __future__ import annotations
 
 import argparse
 import hashlib
 import zlib
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -26,30 +29,50 @@ from tqdm import tqdm
 
 from rtser.audio import load
 from rtser.bundle import DEFAULT, Bundle, sha256
-from rtser.chunks import CHUNK, CONTEXT, ChunkEncoder, clip_features, is_voice
-from rtser.encoders import session
-from rtser.frontend import HOP, SAMPLE_RATE, log_mel, mel_power
-from rtser.vad import SILERO, Vad, VadConfig
+from rtser.pipeline.features import CHUNK, CONTEXT, ChunkEncoder, clip_features
+from rtser.pipeline.frontend import HOP, SAMPLE_RATE, log_mel, mel_power
+from rtser.pipeline.sessions import session
+from rtser.pipeline.vad import SILERO, Vad, VadConfig
 
 from . import augment, data
 from .data import CACHE
 
 SHARD = 64
 PREPROCESS = "silero-v3"  # bump when clip_bounds changes
-CHUNKS = "voice1"         # bump when rtser.chunks changes what it computes (voice1: GE2E of the first chunk)
-CHUNKED = "@chunks"       # a variant name ending so: features as the runtime streams them (rtser.chunks)
-AUGMENT = "aug1"          # bump when train.augment changes
+# bump when rtser.pipeline.features changes what it computes (voice1: GE2E of the first chunk)
+CHUNKS = "voice1"
+# a variant name ending so: features as the runtime streams them (rtser.pipeline.features)
+CHUNKED = "@chunks"
+AUGMENT = "aug1"  # bump when train.augment changes
 STUDENT_INPUTS = ("whisper-base-l4.int8@chunks", "ge2e.int8@chunks")
-VIEWS = ("phone", "noisy", "tel", "snr10", "snr0", "mulaw", "line")  # append only: the index seeds a view
+VIEWS = (
+    "phone",
+    "noisy",
+    "tel",
+    "snr10",
+    "snr0",
+    "mulaw",
+    "line",
+)  # append only: the index seeds a view
 assert set(VIEWS) == {*augment.VIEWS, *augment.TESTS}
-CLEAN = "clean"           # the view that is the clip itself
-VARIANTS = ("whisper-base.fp32", "whisper-tiny.en.fp32", "ge2e.fp32",  # the teacher
-            *STUDENT_INPUTS,                                              # the shipped students ...
-            *(f"{v}+{view}" for view in VIEWS for v in STUDENT_INPUTS),   # ... on degraded views
-            "whisper-base.int8", "ge2e.int8")                             # the previous runtime's students
-BUILD = Path(__file__).resolve().parents[1] / "build" / "encoders"
+CLEAN = "clean"  # the view that is the clip itself
+VARIANTS = (
+    "whisper-base.fp32",
+    "whisper-tiny.en.fp32",
+    "ge2e.fp32",  # the teacher
+    *STUDENT_INPUTS,  # the shipped students ...
+    *(f"{v}+{view}" for view in VIEWS for v in STUDENT_INPUTS),  # ... on degraded views
+    "whisper-base.int8",
+    "ge2e.int8",
+)  # the previous runtime's students
+ENCODERS = Path(__file__).resolve().parents[1] / "artifacts" / "encoders"
 MAX_SECONDS = 30.0  # Whisper's position table covers 30 s
 MIN_SAMPLES = 4 * HOP
+
+
+def is_voice(name: str) -> bool:
+    """Whether a variant is the voice encoder's (GE2E): variants are named after their encoder."""
+    return name.startswith("ge2e")
 
 
 class Encoders:
@@ -97,7 +120,8 @@ def viewed(variant: str, view: str | None) -> str:
 
 
 def split_variant(variant: str) -> tuple[str, bool, str | None]:
-    """``"whisper-base-l4.int8@chunks+phone"`` -> encoder name, chunked?, view (None: the clean clip)."""
+    """``"whisper-base-l4.int8@chunks+phone"`` -> encoder name, chunked?, view (None: the clean
+    clip)."""
     name, _, view = variant.partition("+")
     if view and view not in VIEWS:
         raise ValueError(f"unknown view {view!r} in {variant!r} (have: {', '.join(VIEWS)})")
@@ -106,7 +130,11 @@ def split_variant(variant: str) -> tuple[str, bool, str | None]:
 
 def variant_dir(variant: str, onnx: Path, root: Path = CACHE / "features") -> Path:
     _, chunked, view = split_variant(variant)
-    mode = f"{PREPROCESS}-chunks{CHUNK // SAMPLE_RATE}s{CONTEXT / SAMPLE_RATE:g}s-{CHUNKS}" if chunked else PREPROCESS
+    mode = (
+        f"{PREPROCESS}-chunks{CHUNK // SAMPLE_RATE}s{CONTEXT / SAMPLE_RATE:g}s-{CHUNKS}"
+        if chunked
+        else PREPROCESS
+    )
     if view:
         mode += f"-{AUGMENT}-{view}"
     return root / f"{onnx.name.removesuffix('.onnx')}-{sha256(onnx)[:12]}-{mode}"
@@ -114,10 +142,10 @@ def variant_dir(variant: str, onnx: Path, root: Path = CACHE / "features") -> Pa
 
 def onnx_of(variant: str) -> Path:
     name = split_variant(variant)[0]
-    return Path(name) if name.endswith(".onnx") else BUILD / f"{name}.onnx"
+    return Path(name) if name.endswith(".onnx") else ENCODERS / f"{name}.onnx"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _babble_sources(corpus: str) -> list[data.Clip]:
     """Clips babble for ``corpus`` is made of: every other corpus's."""
     return [c for other in data.corpora() if other != corpus for c in data.clips(other)]
@@ -129,9 +157,11 @@ def view_audio(clip: data.Clip, view: str | None) -> np.ndarray:
     audio = load(clip.path)
     if view is None:
         return audio
-    rng = np.random.default_rng([data.SEED, VIEWS.index(view), zlib.crc32(str(clip.path.relative_to(data.DATA)).encode())])
+    rng = np.random.default_rng(
+        [data.SEED, VIEWS.index(view), zlib.crc32(str(clip.path.relative_to(data.DATA)).encode())]
+    )
     others = _babble_sources(clip.corpus)
-    babble = lambda: load(others[rng.integers(len(others))].path)  # noqa: E731
+    babble = lambda: load(others[rng.integers(len(others))].path)
     fn = augment.VIEWS.get(view) or augment.TESTS[view]
     return fn(audio, rng, babble)
 
@@ -147,16 +177,29 @@ class ClipFeatures:
         if len(views) != 1:
             raise ValueError(f"one view at a time, not {views}")
         self.view = views.pop()
-        self.encoders = Encoders({e: variants[n] for n, (e, chunked, _) in split.items() if not chunked}, threads)
-        self.chunked = ChunkEncoder({e: session(variants[n], threads) for n, (e, chunked, _) in split.items() if chunked})
+        self.encoders = Encoders(
+            {e: variants[n] for n, (e, chunked, _) in split.items() if not chunked}, threads
+        )
+        self.chunked = ChunkEncoder(
+            {e: session(variants[n], threads) for n, (e, chunked, _) in split.items() if chunked}
+        )
         self.names = {(e, chunked): n for n, (e, chunked, _) in split.items()}
 
     def __call__(self, clip: data.Clip) -> dict[str, np.ndarray]:
         audio = view_audio(clip, self.view)
         a, b = clip_bounds(audio)
-        out = {self.names[e, False]: x for e, x in self.encoders(audio[a:b]).items()} if self.encoders.sessions else {}
+        out = (
+            {self.names[e, False]: x for e, x in self.encoders(audio[a:b]).items()}
+            if self.encoders.sessions
+            else {}
+        )
         if self.chunked.sessions:
-            out.update({self.names[e, True]: x for e, x in clip_features(self.chunked, audio, a, b).items()})
+            out.update(
+                {
+                    self.names[e, True]: x
+                    for e, x in clip_features(self.chunked, audio, a, b).items()
+                }
+            )
         return out
 
 
@@ -170,8 +213,11 @@ def build(variants: dict[str, Path], corpora=None, threads: int = 2) -> None:
     dirs = {name: variant_dir(name, p) for name, p in variants.items()}
     for corpus in corpora or data.corpora():
         items = data.clips(corpus)
-        shards = [items[i:i + SHARD] for i in range(0, len(items), SHARD)]
-        todo = {n: [s for s in shards if not (dirs[n] / corpus / _shard_name(s)).exists()] for n in variants}
+        shards = [items[i : i + SHARD] for i in range(0, len(items), SHARD)]
+        todo = {
+            n: [s for s in shards if not (dirs[n] / corpus / _shard_name(s)).exists()]
+            for n in variants
+        }
         for view in sorted({split_variant(n)[2] for n, s in todo.items() if s}, key=str):
             names = sorted(n for n, s in todo.items() if s and split_variant(n)[2] == view)
             encoders = ClipFeatures({n: variants[n] for n in names}, threads)
@@ -200,13 +246,13 @@ def _write(path: Path, shard: list[data.Clip], arrays: list[np.ndarray]) -> None
 
 
 def load_features(variant: str, corpus: str, seq: bool = False) -> dict[str, object]:
-    """Everything cached for one variant (a name in ``BUILD`` or an ONNX path, ``@chunks`` or not,
-    ``+view`` or not) and corpus, in manifest order."""
+    """Everything cached for one variant (a name in ``ENCODERS`` or an ONNX path, ``@chunks`` or
+    not, ``+view`` or not) and corpus, in manifest order."""
     directory = variant_dir(variant, onnx_of(variant))
     items = data.clips(corpus)
     parts = []
     for i in range(0, len(items), SHARD):
-        path = directory / corpus / _shard_name(items[i:i + SHARD])
+        path = directory / corpus / _shard_name(items[i : i + SHARD])
         if not path.exists():
             raise FileNotFoundError(f"{path} missing: run python -m train.features first")
         parts.append(np.load(path))
@@ -218,11 +264,18 @@ def load_features(variant: str, corpus: str, seq: bool = False) -> dict[str, obj
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--encoders", type=Path, default=BUILD, help="folder of exported ONNX encoders")
-    ap.add_argument("--variants", nargs="*",
-                    help=f"ONNX names in --encoders, @chunks for streamed features, +view for a degraded "
-                         f"view (default: {' '.join(VARIANTS)})")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--encoders", type=Path, default=ENCODERS, help="folder of exported ONNX encoders"
+    )
+    ap.add_argument(
+        "--variants",
+        nargs="*",
+        help=f"ONNX names in --encoders, @chunks for streamed features, +view for a degraded "
+        f"view (default: {' '.join(VARIANTS)})",
+    )
     ap.add_argument("--corpora", nargs="*")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -234,7 +287,7 @@ def main() -> None:
     try:
         encoder = {v: split_variant(v)[0] for v in wanted}
     except ValueError as e:
-        raise SystemExit(str(e))
+        raise SystemExit(str(e)) from None
     missing = [v for v in wanted if encoder[v] not in files]
     if missing:
         raise SystemExit(f"not in {args.encoders}: {', '.join(missing)} (have: {', '.join(files)})")

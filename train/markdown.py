@@ -1,5 +1,6 @@
 """Write one named section of a Markdown report, leaving the other sections alone; keep a run's
-raw results in ``build/``."""
+raw results in ``artifacts/``."""
+
 from __future__ import annotations
 
 import json
@@ -10,17 +11,27 @@ from pathlib import Path
 
 def machine() -> str:
     import os
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
+
+    cpu = platform.processor()
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in info.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    system = f"{platform.system()} {platform.machine()}"
+    return f"{cpu}, {os.cpu_count()} cores, {system}, Python {platform.python_version()}"
 
 
-BUILD = Path(__file__).resolve().parents[1] / "build"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
 def write_json(name: str, result) -> Path:
-    """A script's results as ``build/<name>.json`` (read by ``export.bundle``, kept for re-reading)."""
-    path = BUILD / f"{name}.json"
+    """A script's results as ``artifacts/<name>.json`` (read by ``export.bundle``, kept for
+    re-reading)."""
+    path = ARTIFACTS / f"{name}.json"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(result, indent=1, allow_nan=False))
     return path
@@ -30,6 +41,10 @@ def write_section(path: Path, name: str, body: str, title: str = "# Benchmarks\n
     text = path.read_text() if path.exists() else title
     block = f"<!-- {name}:start -->\n{body.strip()}\n<!-- {name}:end -->"
     pattern = re.compile(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    text = (
+        pattern.sub(lambda _: block, text)
+        if pattern.search(text)
+        else text.rstrip() + "\n\n" + block + "\n"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

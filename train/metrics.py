@@ -1,4 +1,5 @@
 """Unweighted / weighted accuracy and confusion matrices."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,18 +1,19 @@
 """The paper's models on cached encoder sequences (Wang et al. 2022, arXiv 2211.08237).
 
 Experts are the layers of the Whisper encoders. Their hidden-state sequences come from the feature
-cache, averaged over ``STRIDE`` frames (80 ms steps, ``downsample``; the exported head graph does the
-same). Per encoder, a mixture of its standardised layers is projected frame by frame; the encoders'
-sequences are fused by weights, and the GE2E voice embedding is added to every step. A tower per
-language follows: residual ops over time (fixed, or searched by ``train.nas``: per-frame MLPs,
-1-D convolutions, self-attention) and a pooling op (attentive statistics pooling by default), then
-a classifier per language. Where the layer and fusion weights come from is the gate:
+cache, averaged over ``STRIDE`` frames (80 ms steps, ``downsample``; the exported head graph does
+the same). Per encoder, a mixture of its standardised layers is projected frame by frame; the
+encoders' sequences are fused by weights, and the GE2E voice embedding is added to every step. A
+tower per language follows: residual ops over time (fixed, or searched by ``train.nas``: per-frame
+MLPs, 1-D convolutions, self-attention) and a pooling op (attentive statistics pooling by default),
+then a classifier per language. Where the layer and fusion weights come from is the gate:
 
-- ``static``: learned logits per language (the language-specific model when trained on one language);
-- ``shared``: one set of learned logits for all languages (multi-domain without gates);
+- ``static``: learned logits per language (the language-specific model when trained on one
+language); - ``shared``: one set of learned logits for all languages (multi-domain without gates);
 - ``input``: per language, an MLP on the GE2E voice embedding gives a softmax over every
   encoder x layer expert for each input (multi-gating, MMoE-style).
 """
+
 from __future__ import annotations
 
 import math
@@ -28,33 +29,37 @@ from .features import load_features, viewed
 TEACHER_VARIANTS = ("whisper-base.fp32", "whisper-tiny.en.fp32")
 GE2E_VARIANT = "ge2e.fp32"
 DIM = 128
-STRIDE = 4        # Whisper frames (20 ms) averaged into one step
-MAX_STEPS = 40    # training clips are centre-cropped to 3.2 s (the runtime classifies 3 s windows)
+STRIDE = 4  # Whisper frames (20 ms) averaged into one step
+MAX_STEPS = 40  # training clips are centre-cropped to 3.2 s (the runtime classifies 3 s windows)
 TYPICAL_STEPS = 38  # a 3 s window, for the attention cost
 
 
 def downsample(h: torch.Tensor) -> torch.Tensor:
     """``(L, T, D)`` hidden states -> ``(L, ceil(T / STRIDE), D)`` step means (a last partial step
     averages the frames it has). The same op runs in training and in the exported head graph."""
-    x = nn.functional.avg_pool1d(h.transpose(1, 2), STRIDE, STRIDE, ceil_mode=True, count_include_pad=False)
+    x = nn.functional.avg_pool1d(
+        h.transpose(1, 2), STRIDE, STRIDE, ceil_mode=True, count_include_pad=False
+    )
     return x.transpose(1, 2)
 
 
 @dataclass
 class Dataset:
-    """Every clip of the chosen corpora, stacked: per encoder variant the downsampled layer sequences
-    ``(N, L, MAX_STEPS, D)`` (zero padded, ``steps`` valid) and their per-clip sums and sums of squares
-    over steps, GE2E embedding, language index and label index (each language keeps its own label set)."""
+    """Every clip of the chosen corpora, stacked: per encoder variant the downsampled layer
+    sequences ``(N, L, MAX_STEPS, D)`` (zero padded, ``steps`` valid) and their per-clip sums and
+    sums of squares over steps, GE2E embedding, language index and label index (each language keeps
+    its own label set)."""
+
     langs: list[str]
     labels: list[list[str]]
     corpora: list[str]
-    seq: dict[str, torch.Tensor]      # variant -> (N, L, MAX_STEPS, D)
+    seq: dict[str, torch.Tensor]  # variant -> (N, L, MAX_STEPS, D)
     sums: dict[str, tuple[torch.Tensor, torch.Tensor]]  # variant -> 2 x (N, L, D), float64
-    steps: torch.Tensor               # (N,)
-    ge2e: torch.Tensor                # (N, 256)
-    lang: torch.Tensor                # (N,)
-    y: torch.Tensor                   # (N,)
-    speakers: np.ndarray              # (N,) "corpus:speaker"
+    steps: torch.Tensor  # (N,)
+    ge2e: torch.Tensor  # (N, 256)
+    lang: torch.Tensor  # (N,)
+    y: torch.Tensor  # (N,)
+    speakers: np.ndarray  # (N,) "corpus:speaker"
     norm: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None  # set by ``standardized``
 
     def __len__(self):
@@ -63,23 +68,27 @@ class Dataset:
     def of(self, li: int) -> np.ndarray:
         return np.flatnonzero(self.lang.numpy() == li)
 
-    def standardized(self, train_idx=None, norm=None) -> "Dataset":
-        """Every sequence standardised per layer and dimension with the steps of ``train_idx`` only,
-        or with given ``norm`` statistics (a copy; the statistics go to ``norm`` for the model, which
-        keeps them for the export)."""
+    def standardized(self, train_idx=None, norm=None) -> Dataset:
+        """Every sequence standardised per layer and dimension with the steps of ``train_idx``
+        only, or with given ``norm`` statistics (a copy; the statistics go to ``norm`` for the
+        model, which keeps them for the export)."""
         if norm is None:
             idx = torch.as_tensor(np.asarray(train_idx))
             n = self.steps[idx].sum()
             norm = {}
             for v, (total, squares) in self.sums.items():
                 mean = total[idx].sum(0) / n
-                std = (squares[idx].sum(0) / n - mean ** 2).clamp_min(0).sqrt().clamp_min(1e-4)
+                std = (squares[idx].sum(0) / n - mean**2).clamp_min(0).sqrt().clamp_min(1e-4)
                 norm[v] = mean.float(), std.float()
         seq = {}
         for v in self.seq:
             seq[v] = torch.empty_like(self.seq[v])
             for i in range(0, len(self), 256):
-                torch.div(self.seq[v][i:i + 256] - norm[v][0][:, None], norm[v][1][:, None], out=seq[v][i:i + 256])
+                torch.div(
+                    self.seq[v][i : i + 256] - norm[v][0][:, None],
+                    norm[v][1][:, None],
+                    out=seq[v][i : i + 256],
+                )
         return replace(self, seq=seq, norm=norm)
 
     def batch(self, idx) -> dict:
@@ -87,25 +96,32 @@ class Dataset:
         steps = self.steps[idx]
         t = int(steps.max())
         out = {v: x[idx, :, :t] for v, x in self.seq.items()}
-        out.update(mask=torch.arange(t)[None] < steps[:, None], ge2e=self.ge2e[idx], lang=self.lang[idx], y=self.y[idx])
+        out.update(
+            mask=torch.arange(t)[None] < steps[:, None],
+            ge2e=self.ge2e[idx],
+            lang=self.lang[idx],
+            y=self.y[idx],
+        )
         return out
 
 
 def pack(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cached ``(T, L, D)`` sequences -> downsampled, centre-cropped, zero-padded ``(N, L, MAX_STEPS, D)``
-    + lengths."""
+    """Cached ``(T, L, D)`` sequences -> downsampled, centre-cropped, zero-padded ``(N, L,
+    MAX_STEPS, D)`` + lengths."""
     _, L, D = sequences[0].shape
     out = torch.zeros(len(sequences), L, MAX_STEPS, D)
     steps = torch.zeros(len(sequences), dtype=torch.long)
     for i, s in enumerate(sequences):
         s = downsample(torch.from_numpy(s).float().transpose(0, 1))
         start = max(0, (s.shape[1] - MAX_STEPS) // 2)
-        s = s[:, start:start + MAX_STEPS]
+        s = s[:, start : start + MAX_STEPS]
         out[i, :, : s.shape[1]], steps[i] = s, s.shape[1]
     return out, steps
 
 
-def load_dataset(corpora, variants=TEACHER_VARIANTS, ge2e: str = GE2E_VARIANT, view: str | None = None) -> Dataset:
+def load_dataset(
+    corpora, variants=TEACHER_VARIANTS, ge2e: str = GE2E_VARIANT, view: str | None = None
+) -> Dataset:
     """``view``: the features of that degraded view of every clip (``train.features``' ``+view``
     variants), under the plain variants' names."""
     langs, labels, seq, emb, lang, y, spk = [], [], {v: [] for v in variants}, [], [], [], []
@@ -127,21 +143,39 @@ def stack(parts: list[Dataset]) -> Dataset:
     """Datasets of the same clips (views of them) one after the other: clip ``i`` of part ``k`` is
     row ``k * N + i``."""
     first = parts[0]
-    cat = lambda get: torch.cat([get(p) for p in parts])  # noqa: E731
-    return replace(first, seq={v: cat(lambda p: p.seq[v]) for v in first.seq},
-                   sums={v: (cat(lambda p: p.sums[v][0]), cat(lambda p: p.sums[v][1])) for v in first.sums},
-                   steps=cat(lambda p: p.steps), ge2e=cat(lambda p: p.ge2e), lang=cat(lambda p: p.lang),
-                   y=cat(lambda p: p.y), speakers=np.concatenate([p.speakers for p in parts]), norm=None)
+    cat = lambda get: torch.cat([get(p) for p in parts])
+    return replace(
+        first,
+        seq={v: cat(lambda p: p.seq[v]) for v in first.seq},
+        sums={v: (cat(lambda p: p.sums[v][0]), cat(lambda p: p.sums[v][1])) for v in first.sums},
+        steps=cat(lambda p: p.steps),
+        ge2e=cat(lambda p: p.ge2e),
+        lang=cat(lambda p: p.lang),
+        y=cat(lambda p: p.y),
+        speakers=np.concatenate([p.speakers for p in parts]),
+        norm=None,
+    )
 
 
-def make_dataset(langs, labels, corpora, seq: dict[str, list[np.ndarray]], ge2e, lang, y, speakers) -> Dataset:
+def make_dataset(
+    langs, labels, corpora, seq: dict[str, list[np.ndarray]], ge2e, lang, y, speakers
+) -> Dataset:
     """``seq``: per variant, each clip's cached ``(T, L, D)`` hidden states; the rest per clip."""
     packed = {v: pack(s) for v, s in seq.items()}
     steps = next(iter(packed.values()))[1]
     sums = {v: (x.double().sum(2), (x.double() ** 2).sum(2)) for v, (x, _) in packed.items()}
-    return Dataset(langs, labels, corpora, {v: x for v, (x, _) in packed.items()}, sums, steps,
-                   torch.as_tensor(np.asarray(ge2e), dtype=torch.float32), torch.tensor(lang), torch.tensor(y),
-                   np.array(speakers))
+    return Dataset(
+        langs,
+        labels,
+        corpora,
+        {v: x for v, (x, _) in packed.items()},
+        sums,
+        steps,
+        torch.as_tensor(np.asarray(ge2e), dtype=torch.float32),
+        torch.tensor(lang),
+        torch.tensor(y),
+        np.array(speakers),
+    )
 
 
 class EncoderBranch(nn.Module):
@@ -157,7 +191,9 @@ class EncoderBranch(nn.Module):
     def standardize(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, T, D)
         return (x - self.mu[:, None]) / self.sd[:, None]
 
-    def forward(self, z, layer_weights):  # z (B, L, T, D) standardised, layer_weights (B, L) -> (B, T, DIM)
+    def forward(
+        self, z, layer_weights
+    ):  # z (B, L, T, D) standardised, layer_weights (B, L) -> (B, T, DIM)
         B, L, T, D = z.shape
         return self.proj(torch.bmm(layer_weights[:, None], z.reshape(B, L, T * D)).view(B, T, D))
 
@@ -169,8 +205,10 @@ class Gate(nn.Module):
         super().__init__()
         self.mode = mode
         if mode == "input":
-            self.mlp = nn.ModuleList(nn.Sequential(nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, n_experts))
-                                     for _ in range(n_langs))
+            self.mlp = nn.ModuleList(
+                nn.Sequential(nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, n_experts))
+                for _ in range(n_langs)
+            )
         else:
             self.logits = nn.Parameter(torch.zeros(1 if mode == "shared" else n_langs, n_experts))
 
@@ -188,7 +226,9 @@ class Gate(nn.Module):
 class MLP(nn.Module):
     def __init__(self, width: int, act=nn.GELU):
         super().__init__()
-        self.net = nn.Sequential(nn.LayerNorm(DIM), nn.Linear(DIM, width), act(), nn.Dropout(0.2), nn.Linear(width, DIM))
+        self.net = nn.Sequential(
+            nn.LayerNorm(DIM), nn.Linear(DIM, width), act(), nn.Dropout(0.2), nn.Linear(width, DIM)
+        )
 
     def forward(self, x, mask):
         return self.net(x)
@@ -198,7 +238,9 @@ class Conv(nn.Module):
     def __init__(self, kernel: int, dilation: int = 1):
         super().__init__()
         self.norm = nn.LayerNorm(DIM)
-        self.conv = nn.Conv1d(DIM, DIM, kernel, padding=dilation * (kernel - 1) // 2, dilation=dilation)
+        self.conv = nn.Conv1d(
+            DIM, DIM, kernel, padding=dilation * (kernel - 1) // 2, dilation=dilation
+        )
         self.drop = nn.Dropout(0.2)
 
     def forward(self, x, mask):  # padded steps are zero on the way in
@@ -216,7 +258,11 @@ class SelfAttention(nn.Module):
 
     def forward(self, x, mask):
         B, T, _ = x.shape
-        q, k, v = self.qkv(self.norm(x)).view(B, T, 3, self.heads, DIM // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = (
+            self.qkv(self.norm(x))
+            .view(B, T, 3, self.heads, DIM // self.heads)
+            .permute(2, 0, 3, 1, 4)
+        )
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(DIM // self.heads)
         scores = scores.masked_fill(~mask[:, None, None, :], -1e4)
         h = (torch.softmax(scores, -1) @ v).transpose(1, 2).reshape(B, T, DIM)
@@ -226,7 +272,7 @@ class SelfAttention(nn.Module):
 def masked_stats(x, weights):
     """Weighted mean and std over time; ``weights`` (B, T) sum to 1 per row."""
     mean = (x * weights[..., None]).sum(1)
-    var = (x ** 2 * weights[..., None]).sum(1) - mean ** 2
+    var = (x**2 * weights[..., None]).sum(1) - mean**2
     return mean, var.clamp_min(1e-6).sqrt()
 
 
@@ -261,13 +307,18 @@ OPS = {  # residual tower ops on a (B, T, DIM) sequence; cost = multiply-adds pe
     "conv3_dil2": (lambda: Conv(3, 2), 3 * DIM * DIM),
     "self_attention": (lambda: SelfAttention(), 4 * DIM * DIM + 2 * TYPICAL_STEPS * DIM),
 }
-POOLS = {"mean": 0, "stats": 2 * DIM * DIM, "attn_stats": DIM * 64 + 2 * DIM * DIM}  # per clip; + scores per step
+POOLS = {
+    "mean": 0,
+    "stats": 2 * DIM * DIM,
+    "attn_stats": DIM * 64 + 2 * DIM * DIM,
+}  # per clip; + scores per step
 DEFAULT_GENOTYPE = ["mlp256_gelu", "attn_stats"]
 
 
 class Tower(nn.Module):
     """Residual slots over time, then a pooling op. A genotype names each slot's op and, last, the
-    pooling; with ``genotype=None`` every slot (and the pooling) is a DARTS mixture of all candidates."""
+    pooling; with ``genotype=None`` every slot (and the pooling) is a DARTS mixture of all
+    candidates."""
 
     def __init__(self, genotype: list[str] | None, slots: int = 2):
         super().__init__()
@@ -288,25 +339,38 @@ class Tower(nn.Module):
                 x = x if isinstance(op, nn.Identity) else (x + op(x, mask)) * m
             return self.pool(x, mask)
         for slot, weights in zip(self.ops, torch.softmax(self.alpha, -1)):
-            x = sum(w * (x if isinstance(op, nn.Identity) else (x + op(x, mask)) * m) for w, op in zip(weights, slot))
-        return sum(w * pool(x, mask) for w, pool in zip(torch.softmax(self.alpha_pool, -1), self.pools))
+            x = sum(
+                w * (x if isinstance(op, nn.Identity) else (x + op(x, mask)) * m)
+                for w, op in zip(weights, slot)
+            )
+        return sum(
+            w * pool(x, mask) for w, pool in zip(torch.softmax(self.alpha_pool, -1), self.pools)
+        )
 
     def expected_cost(self) -> torch.Tensor:
         """Expected multiply-adds of a clip of TYPICAL_STEPS, relative to the costliest choice."""
         ops = torch.tensor([c for _, c in OPS.values()], dtype=torch.float32) * TYPICAL_STEPS
         pools = torch.tensor(list(POOLS.values()), dtype=torch.float32)
         pools[-1] += 64 * DIM * TYPICAL_STEPS  # attention scores over every step
-        cost = (torch.softmax(self.alpha, -1) * ops).sum() + (torch.softmax(self.alpha_pool, -1) * pools).sum()
+        cost = (torch.softmax(self.alpha, -1) * ops).sum() + (
+            torch.softmax(self.alpha_pool, -1) * pools
+        ).sum()
         return cost / (len(self.alpha) * ops.max() + pools.max())
 
     def derive(self) -> list[str]:
         names = list(OPS)
-        return [names[int(i)] for i in self.alpha.argmax(-1)] + [list(POOLS)[int(self.alpha_pool.argmax())]]
+        return [names[int(i)] for i in self.alpha.argmax(-1)] + [
+            list(POOLS)[int(self.alpha_pool.argmax())]
+        ]
 
 
 class SERModel(nn.Module):
-    def __init__(self, ds: Dataset, gate: str = "static",
-                 genotypes: dict[str, list[str] | None] | None = None):
+    def __init__(
+        self,
+        ds: Dataset,
+        gate: str = "static",
+        genotypes: dict[str, list[str] | None] | None = None,
+    ):
         """``ds``: a standardised dataset (``Dataset.standardized(train_idx)``)."""
         super().__init__()
         if ds.norm is None:
@@ -317,7 +381,9 @@ class SERModel(nn.Module):
         self.gate = Gate(gate, len(self.langs), sum(self.layers))
         self.ge2e_proj = nn.Sequential(nn.Linear(256, DIM), nn.GELU())
         genotypes = genotypes or {}
-        self.towers = nn.ModuleList(Tower(genotypes.get(lang, DEFAULT_GENOTYPE)) for lang in self.langs)
+        self.towers = nn.ModuleList(
+            Tower(genotypes.get(lang, DEFAULT_GENOTYPE)) for lang in self.langs
+        )
         self.heads = nn.ModuleList(nn.Linear(DIM, len(labels)) for labels in ds.labels)
 
     def gate_weights(self, batch) -> torch.Tensor:
@@ -328,7 +394,7 @@ class SERModel(nn.Module):
         g = self.gate_weights(batch)
         fused, k = 0, 0
         for v, branch, L in zip(self.variants, self.branches, self.layers):
-            part = g[:, k:k + L]
+            part = g[:, k : k + L]
             mass = part.sum(1, keepdim=True)
             fused = fused + mass[:, None] * branch(batch[v], part / mass)
             k += L
@@ -340,7 +406,8 @@ class SERModel(nn.Module):
         return self.heads[li](self.towers[li](self.embed(batch), batch["mask"]))
 
     def forward(self, batch) -> tuple[torch.Tensor, list[tuple[int, torch.Tensor, torch.Tensor]]]:
-        """Pooled tower outputs ``(B, DIM)`` and, per language in the batch, ``(lang, indices, logits)``."""
+        """Pooled tower outputs ``(B, DIM)`` and, per language in the batch, ``(lang, indices,
+        logits)``."""
         z = self.embed(batch)
         towers, groups = torch.zeros(len(z), DIM), []
         for li in batch["lang"].unique().tolist():
@@ -358,7 +425,9 @@ def supcon(z: torch.Tensor, y: torch.Tensor, lang: torch.Tensor, tau: float = 0.
     sim = z @ z.T / tau
     eye = torch.eye(len(z), dtype=torch.bool)
     pos = (y[:, None] == y[None, :]) & (lang[:, None] == lang[None, :]) & ~eye
-    log_prob = sim.masked_fill(eye, -1e9) - torch.logsumexp(sim.masked_fill(eye, -1e9), dim=1, keepdim=True)
+    log_prob = sim.masked_fill(eye, -1e9) - torch.logsumexp(
+        sim.masked_fill(eye, -1e9), dim=1, keepdim=True
+    )
     has = pos.any(1)
     if not has.any():
         return z.sum() * 0

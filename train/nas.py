@@ -5,6 +5,7 @@ weights train on half of the training speakers, ``alpha`` on the other half, wit
 (expected multiply-adds of the chosen ops) so that the searched head stays cheap on a CPU. The
 genotype is the arg-max op per slot; the caller retrains it from scratch.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,14 @@ def split_by_speaker(ds, idx, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return idx[~is_val], idx[is_val]
 
 
-def search(ds, idx, gate: str = "input", epochs: int = 15, seed: int = data.SEED,
-           cost_weight: float = COST_WEIGHT) -> dict[str, list[str]]:
+def search(
+    ds,
+    idx,
+    gate: str = "input",
+    epochs: int = 15,
+    seed: int = data.SEED,
+    cost_weight: float = COST_WEIGHT,
+) -> dict[str, list[str]]:
     """Genotype per language, searched on the clips ``idx`` only (``ds`` standardised)."""
     w_idx, a_idx = split_by_speaker(ds, np.asarray(idx), seed)
     model = SERModel(ds, gate=gate, genotypes={lang: None for lang in ds.langs})

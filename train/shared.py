@@ -5,13 +5,14 @@ top (multi-task, class-weighted cross-entropy), on the clean clips and a phone-c
 noisy-room view of each (``VIEWS``). ``bench/enroll.py`` compares enrolling on its output with
 enrolling on the raw layer statistics, each corpus held out in turn.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch import nn
 
-from rtser.head import NumpyHead
+from rtser.pipeline.heads import NumpyHead
 
 from . import data, heads
 from .distill import student_inputs
@@ -30,8 +31,12 @@ class Trunk(nn.Module):
         self.names = list(feats)
         self.pool = nn.ModuleList(heads.LayerWeighted(x.mean(0), x.std(0)) for x in feats.values())
         width = sum(x.shape[-1] for x in feats.values())
-        self.body = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, WIDTH), nn.GELU(approximate="tanh"))
-        self.classifiers = nn.ModuleList(nn.Sequential(nn.Dropout(dropout), nn.Linear(WIDTH, n)) for n in classes)
+        self.body = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(width, WIDTH), nn.GELU(approximate="tanh")
+        )
+        self.classifiers = nn.ModuleList(
+            nn.Sequential(nn.Dropout(dropout), nn.Linear(WIDTH, n)) for n in classes
+        )
 
     def forward(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.body(torch.cat([p(feats[n]) for n, p in zip(self.names, self.pool)], -1))
@@ -49,12 +54,20 @@ def fit(corpora: list[str], epochs: int = 30, lr: float = 2e-3, seed: int = data
             parts.append(student_inputs(corpus, view))
             ys.append(np.array([labels.index(c.label) for c in items]))
             task.append(np.full(len(items), t))
-    feats = {n: torch.as_tensor(np.concatenate([p[n] for p in parts]), dtype=torch.float32) for n in parts[0]}
+    feats = {
+        n: torch.as_tensor(np.concatenate([p[n] for p in parts]), dtype=torch.float32)
+        for n in parts[0]
+    }
     y, task = torch.as_tensor(np.concatenate(ys)), np.concatenate(task)
     classes = [len(data.labels(data.clips(c))) for c in corpora]
     model = Trunk({n: x.numpy() for n, x in feats.items()}, classes)
-    weights = [torch.as_tensor(len(y[task == t]) / np.maximum(np.bincount(y[task == t], minlength=n), 1) / n,
-                               dtype=torch.float32) for t, n in enumerate(classes)]
+    weights = [
+        torch.as_tensor(
+            len(y[task == t]) / np.maximum(np.bincount(y[task == t], minlength=n), 1) / n,
+            dtype=torch.float32,
+        )
+        for t, n in enumerate(classes)
+    ]
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-2)
     model.train()
     for _ in range(epochs):
@@ -65,8 +78,9 @@ def fit(corpora: list[str], epochs: int = 30, lr: float = 2e-3, seed: int = data
             for t, head in enumerate(model.classifiers):
                 rows = np.flatnonzero(task[batch] == t)
                 if len(rows):
-                    loss = loss + nn.functional.cross_entropy(head(h[rows]), y[batch][rows], weight=weights[t],
-                                                              reduction="sum")
+                    loss = loss + nn.functional.cross_entropy(
+                        head(h[rows]), y[batch][rows], weight=weights[t], reduction="sum"
+                    )
             (loss / len(batch)).backward()
             opt.step()
     return model.eval()
@@ -74,7 +88,8 @@ def fit(corpora: list[str], epochs: int = 30, lr: float = 2e-3, seed: int = data
 
 @torch.no_grad()
 def to_numpy(model: Trunk) -> NumpyHead:
-    """The trunk as the runtime runs it (``NumpyHead`` without a classifier: ``features`` embeds)."""
+    """The trunk as the runtime runs it (``NumpyHead`` without a classifier: ``features``
+    embeds)."""
     params = {}
     for n, p in zip(model.names, model.pool):
         params[f"{n}/mu"], params[f"{n}/sd"] = p.mu.numpy(), p.sigma.numpy()

@@ -1,8 +1,9 @@
 """``rtser serve``: the contact-center service. One port for HTTP and WebSocket (the supervisor's
-page, health, Prometheus metrics, calls, the event feed, AudioHook and Twilio), one TCP port for
-AudioSocket.
+live view, health, Prometheus metrics, calls, the event feed, AudioHook and Twilio), one TCP port
+for AudioSocket.
 
 SIGTERM (or Ctrl-C): stop accepting, flush every call and emit its ``call_end``, exit 0."""
+
 from __future__ import annotations
 
 import asyncio
@@ -19,32 +20,44 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
 
-from . import protocols
-from .bundle import Bundle
-from .calls import Hub
-from .errors import RtserError
+from ..bundle import Bundle
+from ..errors import RtserError
+from ..report.labels import vocabulary
+from . import audiohook, audiosocket, twilio
+from .hub import Hub
 
 log = logging.getLogger("rtser.serve")
-MAX_FRAME = 256 * 1024    # bytes; a larger WebSocket message ends that connection (close 1009)
-SHUTDOWN_S = 4.0          # calls get this long to flush on SIGTERM
-WS_ROUTES = {"/audiohook": protocols.audiohook, "/twilio": protocols.twilio}
+MAX_FRAME = 256 * 1024  # bytes; a larger WebSocket message ends that connection (close 1009)
+SHUTDOWN_S = 4.0  # calls get this long to flush on SIGTERM
+WS_ROUTES = {"/audiohook": audiohook.handle, "/twilio": twilio.handle}
 PAGE = Path(__file__).resolve().parent / "web" / "index.html"  # the supervisor's live view
+VOCABULARY_SLOT = "/*LABELS*/null"  # where the page gets the label vocabulary
 
 
-def _response(status: HTTPStatus, body: str, content_type: str = "text/plain; charset=utf-8") -> Response:
+def _response(
+    status: HTTPStatus, body: str, content_type: str = "text/plain; charset=utf-8"
+) -> Response:
     data = body.encode()
     headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(data)))])
     return Response(status.value, status.phrase, headers, data)
 
 
 class Server:
+    """The HTTP and WebSocket routes over a ``Hub``; every request needs ``api_key`` when set."""
+
     def __init__(self, hub: Hub, api_key: str | None = None):
         self.hub, self.api_key = hub, api_key
+        self.page = PAGE.read_text(encoding="utf-8").replace(
+            VOCABULARY_SLOT, json.dumps(vocabulary())
+        )
 
     def authorized(self, request) -> bool:
         if not self.api_key:
             return True
-        given = request.headers.get("X-API-KEY") or parse_qs(urlsplit(request.path).query).get("key", [""])[0]
+        given = (
+            request.headers.get("X-API-KEY")
+            or parse_qs(urlsplit(request.path).query).get("key", [""])[0]
+        )
         return hmac.compare_digest(given.encode(), self.api_key.encode())
 
     def process_request(self, connection, request):
@@ -54,14 +67,19 @@ class Server:
             log.warning("refused path=%s reason=unauthorized", path)
             return _response(HTTPStatus.UNAUTHORIZED, "unauthorized: send X-API-KEY or ?key=\n")
         if path == "/":
-            return _response(HTTPStatus.OK, PAGE.read_text(encoding="utf-8"), "text/html; charset=utf-8")
+            return _response(HTTPStatus.OK, self.page, "text/html; charset=utf-8")
         if path == "/healthz":
             return _response(HTTPStatus.OK, "ok\n")
         if path == "/metrics":
-            return _response(HTTPStatus.OK, self.hub.metrics.text(len(self.hub.active)),
-                             "text/plain; version=0.0.4; charset=utf-8")
+            return _response(
+                HTTPStatus.OK,
+                self.hub.metrics.text(len(self.hub.active)),
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
         if path == "/v1/calls":
-            return _response(HTTPStatus.OK, json.dumps(self.hub.calls(), allow_nan=False), "application/json")
+            return _response(
+                HTTPStatus.OK, json.dumps(self.hub.calls(), allow_nan=False), "application/json"
+            )
         if path in WS_ROUTES or path == "/v1/events":
             return None
         return _response(HTTPStatus.NOT_FOUND, f"no such path {path}\n")
@@ -84,21 +102,37 @@ class Server:
             self.hub.unsubscribe(queue)
 
 
-async def run(hub: Hub, host: str, port: int, audiosocket_port: int | None, api_key: str | None) -> None:
+async def run(
+    hub: Hub, host: str, port: int, audiosocket_port: int | None, api_key: str | None
+) -> None:
     server = Server(hub, api_key)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    ws = await ws_serve(server.handle, host, port, process_request=server.process_request, max_size=MAX_FRAME,
-                        compression=None)
-    tcp = (await asyncio.start_server(lambda r, w: protocols.audiosocket(r, w, hub), host, audiosocket_port)
-           if audiosocket_port else None)
-    log.info("listening http=%s:%d audiosocket=%s languages=%s", host, port,
-             f"{host}:{audiosocket_port}" if tcp else "off", ",".join(hub.bundle.languages))
+    ws = await ws_serve(
+        server.handle,
+        host,
+        port,
+        process_request=server.process_request,
+        max_size=MAX_FRAME,
+        compression=None,
+    )
+    tcp = None
+    if audiosocket_port:
+        tcp = await asyncio.start_server(
+            lambda r, w: audiosocket.handle(r, w, hub), host, audiosocket_port
+        )
+    log.info(
+        "listening http=%s:%d audiosocket=%s languages=%s",
+        host,
+        port,
+        f"{host}:{audiosocket_port}" if tcp else "off",
+        ",".join(hub.bundle.languages),
+    )
     await stop.wait()
     log.info("shutting down: %d active call(s)", len(hub.active))
-    ws.close(close_connections=False)   # stop accepting; live calls go on until flushed
+    ws.close(close_connections=False)  # stop accepting; live calls go on until flushed
     if tcp:
         tcp.close()
     try:
@@ -112,15 +146,22 @@ async def run(hub: Hub, host: str, port: int, audiosocket_port: int | None, api_
         pass
 
 
-def main(lang, host, port, audiosocket_port, api_key, max_calls, events, webhook, bundle, threads) -> None:
+def main(
+    lang, host, port, audiosocket_port, api_key, max_calls, events, webhook, bundle, threads
+) -> None:
+    """``rtser serve``'s options (see ``rtser serve --help``): run until SIGTERM or Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)
     try:
         hub = Hub(Bundle(bundle), lang, threads, max_calls, events, webhook)
     except OSError as e:
-        raise RtserError(f"--events {events}: cannot append to it ({e.strerror}); pick a writable file") from None
+        raise RtserError(
+            f"--events {events}: cannot append to it ({e.strerror}); pick a writable file"
+        ) from None
     try:
         asyncio.run(run(hub, host, port, audiosocket_port, api_key))
     except OSError as e:  # the ports: in use, or an address this machine does not have
-        raise RtserError(f"cannot listen on {host} port {port}/{audiosocket_port}: {e.strerror}; "
-                         "pick other --host/--port values") from None
+        raise RtserError(
+            f"cannot listen on {host} port {port}/{audiosocket_port}: {e.strerror}; pick other "
+            "--host/--port values"
+        ) from None

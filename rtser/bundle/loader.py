@@ -7,24 +7,68 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
+from enum import Enum
 from functools import cached_property
 from pathlib import Path
 
-from .errors import RtserError
-from .head import NumpyHead
+from ..errors import RtserError
 
-FORMAT = 2  # 2: heads read streaming chunk features (rtser.chunks)
-DEFAULT = Path(__file__).resolve().parent / "bundle"
+FORMAT = 2  # 2: heads read streaming chunk features (rtser.pipeline.features)
+DEFAULT = Path(__file__).resolve().parent
+ZIP_MAGIC = b"PK\x03\x04"
 REQUIRED = {"format": int, "window_s": (int, float), "hop_s": (int, float), "encoders": dict,
             "languages": dict, "files": dict}
 
 
-def sha256(path: Path) -> str:
+def file_hash(path: Path) -> hashlib._Hash:
+    """A sha256 object fed with the file's bytes, read 1 MiB at a time (more may be added)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
-    return h.hexdigest()
+    return h
+
+
+def sha256(path: Path) -> str:
+    return file_hash(path).hexdigest()
+
+
+class HeadFormat(str, Enum):
+    ONNX = "onnx"  # a graph exported from torch (export.bundle)
+    NUMPY = "npz"  # a NumpyHead's arrays (rtser enroll, the any head)
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def of(cls, path: Path) -> HeadFormat:
+        """By the file's content: numpy's .npz is a zip archive, an ONNX graph is not."""
+        with open(path, "rb") as f:
+            return cls.NUMPY if f.read(4) == ZIP_MAGIC else cls.ONNX
+
+
+@dataclass(frozen=True)
+class Language:
+    """One language of a bundle: its labels and head (in ``bundle``, an overlay or its base)."""
+
+    code: str
+    labels: list[str]
+    head: Path
+    bundle: Bundle = field(repr=False)
+    metrics: dict = field(default_factory=dict)
+
+    @cached_property
+    def head_format(self) -> HeadFormat:
+        return HeadFormat.of(self.head)
+
+
+@dataclass(frozen=True)
+class EnrolmentPrior:
+    """The head over every emotion of the shipped corpora that enrolled classes may lean on."""
+
+    head: Path
+    labels: list[str]
 
 
 def check_manifest(manifest: dict, where: Path) -> None:
@@ -52,6 +96,16 @@ def check_manifest(manifest: dict, where: Path) -> None:
 
 
 class Bundle:
+    """A model bundle folder (the one shipped with rtser by default), its manifest checked and, with
+    ``verify``, every file's sha256. An overlay's languages come first, then its base's.
+
+    >>> bundle = Bundle()
+    >>> bundle.languages
+    ['de', 'it', 'en', 'ur', 'any']
+    >>> bundle.language("de").labels[:2]
+    ['anger', 'boredom']
+    """
+
     def __init__(self, path: str | Path | None = None, verify: bool = True, _below: tuple[Path, ...] = ()):
         self.path = Path(path) if path else DEFAULT
         manifest = self.path / "manifest.json" if self.path.is_dir() else self.path
@@ -84,7 +138,8 @@ class Bundle:
         own = list(self.manifest["languages"])
         return own + [lang for lang in (self.base.languages if self.base else []) if lang not in own]
 
-    def language(self, lang: str | None) -> dict:
+    def language(self, lang: str | None) -> Language:
+        """``lang`` (None: the only one), here or in the base bundle."""
         langs = self.languages
         if lang is None:
             if len(langs) != 1:
@@ -92,7 +147,8 @@ class Bundle:
                                  f"({', '.join(langs)})")
             lang = langs[0]
         if lang in self.manifest["languages"]:
-            return {"lang": lang, **self.manifest["languages"][lang], "bundle": self}
+            spec = self.manifest["languages"][lang]
+            return Language(lang, list(spec["labels"]), self.file(spec["head"]), self, spec.get("metrics") or {})
         if self.base and lang in self.base.languages:
             return self.base.language(lang)
         raise RtserError(f"language {lang!r} is not in this bundle; available: {', '.join(langs)}")
@@ -126,21 +182,20 @@ class Bundle:
                              "rebuild the bundle (python -m export.vad)")
         return self.file(spec["file"])
 
-    def shared_trunk(self) -> NumpyHead | None:
-        """The trunk new languages are enrolled on (``manifest["shared"]``, a ``NumpyHead`` without a
-        classifier), here or in the base bundle; None when neither has one."""
+    def shared_trunk(self) -> Path | None:
+        """The trunk new languages are enrolled on (``manifest["shared"]``, a ``NumpyHead`` without
+        a classifier), here or in the base bundle; None when neither has one."""
         name = self.manifest.get("shared")
         if name is None:
             return self.base.shared_trunk() if self.base else None
-        return NumpyHead.load(self.file(name))
+        return self.file(name)
 
-    def enrolment_prior(self) -> tuple[NumpyHead, list[str]] | None:
-        """The head over every emotion of the shipped corpora that enrolled classes lean on, and its
-        labels (``manifest["prior"]``), here or in the base bundle; None when neither has one."""
+    def enrolment_prior(self) -> EnrolmentPrior | None:
+        """``manifest["prior"]``, here or in the base bundle; None when neither has one."""
         spec = self.manifest.get("prior")
         if spec is None:
             return self.base.enrolment_prior() if self.base else None
-        return NumpyHead.load(self.file(spec["head"])), list(spec["labels"])
+        return EnrolmentPrior(self.file(spec["head"]), list(spec["labels"]))
 
     def verify(self) -> None:
         for name, digest in self.manifest["files"].items():
@@ -163,7 +218,9 @@ class Bundle:
             "size_bytes": self.size_bytes, "window_s": m["window_s"], "hop_s": m["hop_s"],
             "encoders": {k: {"file": v["file"], "size_bytes": self.encoder(k).stat().st_size}
                          for k, v in m["encoders"].items()},
-            "languages": {lang: {"labels": self.language(lang)["labels"],
-                                 "metrics": self.language(lang).get("metrics", {})} for lang in self.languages},
+            "languages": {
+                lang.code: {"labels": lang.labels, "metrics": lang.metrics}
+                for lang in map(self.language, self.languages)
+            },
             "extends": str(self.base.path) if self.base else None,
         }

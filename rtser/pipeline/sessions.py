@@ -1,4 +1,6 @@
-"""Pretrained encoders as ONNX sessions (``rtser.chunks`` runs them on the stream)."""
+"""How rtser runs ONNX graphs (encoders, heads, the VAD) and numpy's BLAS: the thread settings
+measured fastest on a small box."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,10 +9,12 @@ import onnxruntime as ort
 
 
 def one_blas_thread() -> None:
-    """numpy's BLAS (the front end's mel matrix products) on one thread in this process. Its default,
-    a thread per core, doubled the CPU of a stream for no speed (``bench/batch.py``); throughput
-    comes from more streams. Called by the CLI and by batch workers, not by the library."""
+    """numpy's BLAS (the front end's mel matrix products) on one thread in this process. Its
+    default, a thread per core, doubled the CPU of a stream for no speed (``bench/batch.py``);
+    throughput comes from more streams. Called by the CLI and by batch workers, not by the
+    library."""
     from threadpoolctl import threadpool_limits
+
     threadpool_limits(1, user_api="blas")
 
 

@@ -1,4 +1,5 @@
 """Rolling label smoothing: exponential moving average of probabilities plus hysteresis."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,7 +17,9 @@ class LabelSmoother:
         self.current: int | None = None
 
     def update(self, probs: np.ndarray) -> tuple[str, np.ndarray]:
-        self.probs = probs if self.probs is None else self.alpha * probs + (1 - self.alpha) * self.probs
+        self.probs = (
+            probs if self.probs is None else self.alpha * probs + (1 - self.alpha) * self.probs
+        )
         top = int(np.argmax(self.probs))
         if self.current is None or self.probs[top] - self.probs[self.current] >= self.margin:
             self.current = top

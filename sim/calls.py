@@ -2,6 +2,7 @@
 voice as echo, and the non-speech signals a call carries (tones, DTMF, music-like hold audio). The
 line itself (G.711 at 8 kHz, noise at a given SNR) is ``train.augment``'s, the same the heads train
 on. numpy only; every generator takes a seeded rng."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,19 +11,30 @@ import numpy as np
 
 from train.augment import SR, at_level, brown, hum, white
 
-DTMF = {"1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "4": (770, 1209), "5": (770, 1336),
-        "6": (770, 1477), "7": (852, 1209), "8": (852, 1336), "9": (852, 1477), "0": (941, 1336),
-        "*": (941, 1209), "#": (941, 1477)}
+DTMF = {
+    "1": (697, 1209),
+    "2": (697, 1336),
+    "3": (697, 1477),
+    "4": (770, 1209),
+    "5": (770, 1336),
+    "6": (770, 1477),
+    "7": (852, 1209),
+    "8": (852, 1336),
+    "9": (852, 1477),
+    "0": (941, 1336),
+    "*": (941, 1209),
+    "#": (941, 1477),
+}
 
 
 @dataclass
 class Utterance:
-    start: float        # the clip's place in the call (s)
+    start: float  # the clip's place in the call (s)
     end: float
     speech: tuple[float, float]  # where its speech is (s, by energy)
     label: str
     overlapped: bool = False
-    pause: float = 0.0           # its longest pause inside the speech (s, by energy)
+    pause: float = 0.0  # its longest pause inside the speech (s, by energy)
 
 
 def loud_frames(x: np.ndarray, sr: int = SR) -> np.ndarray:
@@ -52,12 +64,16 @@ def tone(seconds: float, freqs, level_db: float = -15.0) -> np.ndarray:
 
 
 def dtmf(digits: str, on: float = 0.1, off: float = 0.1, level_db: float = -12.0) -> np.ndarray:
-    parts = [np.concatenate([tone(on, DTMF[d], level_db), np.zeros(int(off * SR), np.float32)]) for d in digits]
+    parts = [
+        np.concatenate([tone(on, DTMF[d], level_db), np.zeros(int(off * SR), np.float32)])
+        for d in digits
+    ]
     return np.concatenate(parts)
 
 
 def music(seconds: float, rng, level_db: float = -20.0) -> np.ndarray:
-    """Hold-music-like audio: chords of harmonic notes with vibrato and decaying envelopes, on a beat."""
+    """Hold-music-like audio: chords of harmonic notes with vibrato and decaying envelopes, on a
+    beat."""
     n, out, beat = int(seconds * SR), np.zeros(int(seconds * SR), np.float32), int(0.5 * SR)
     t = np.arange(beat * 2) / SR
     for start in range(0, n, beat):
@@ -66,19 +82,22 @@ def music(seconds: float, rng, level_db: float = -20.0) -> np.ndarray:
         for ratio in (1, 5 / 4, 3 / 2):
             f = root * ratio * (1 + 0.004 * np.sin(2 * np.pi * 5 * t))
             phase = 2 * np.pi * np.cumsum(f) / SR
-            note += sum(np.sin(k * phase) / k ** 1.5 for k in range(1, 6))
+            note += sum(np.sin(k * phase) / k**1.5 for k in range(1, 6))
         note *= np.exp(-t * 2.5)
         seg = note[: n - start].astype(np.float32)
-        out[start: start + len(seg)] += seg
+        out[start : start + len(seg)] += seg
     return at_level(out, level_db)
 
 
 def non_speech(rng, noise_db: float = -60.0) -> list[tuple[str, np.ndarray]]:
     """The stretches of a call that hold no speech, each with a name."""
-    line = lambda s: at_level(white(int(s * SR), rng), noise_db)  # noqa: E731
+    line = lambda s: at_level(white(int(s * SR), rng), noise_db)
     return [
         ("dial tone 350+440 Hz", tone(4.0, (350, 440))),
-        ("busy tone 480+620 Hz", np.concatenate([np.concatenate([tone(0.5, (480, 620)), line(0.5)]) for _ in range(4)])),
+        (
+            "busy tone 480+620 Hz",
+            np.concatenate([np.concatenate([tone(0.5, (480, 620)), line(0.5)]) for _ in range(4)]),
+        ),
         ("300 Hz tone", tone(3.0, (300,), -10)),
         ("1 kHz tone", tone(3.0, (1000,), -10)),
         ("DTMF digits", dtmf("0123456789*#", level_db=-10)),
@@ -90,8 +109,13 @@ def non_speech(rng, noise_db: float = -60.0) -> list[tuple[str, np.ndarray]]:
     ]
 
 
-def build_call(clips: list[tuple[np.ndarray, str]], rng, gap=(0.3, 2.0), noise_db: float = -60.0,
-               between: list[np.ndarray] | None = None) -> tuple[np.ndarray, list[Utterance]]:
+def build_call(
+    clips: list[tuple[np.ndarray, str]],
+    rng,
+    gap=(0.3, 2.0),
+    noise_db: float = -60.0,
+    between: list[np.ndarray] | None = None,
+) -> tuple[np.ndarray, list[Utterance]]:
     """Clips in a row, 0.3–2 s of quiet line noise between them (or the ``between`` stretches)."""
     parts, utts, t = [], [], 0
     for i, (x, label) in enumerate(clips):
@@ -99,15 +123,24 @@ def build_call(clips: list[tuple[np.ndarray, str]], rng, gap=(0.3, 2.0), noise_d
         parts += [g, x]
         t += len(g)
         a, b = speech_extent(x)
-        utts.append(Utterance(t / SR, (t + len(x)) / SR, (t / SR + a, t / SR + b), label, pause=longest_pause(x)))
+        utts.append(
+            Utterance(
+                t / SR, (t + len(x)) / SR, (t / SR + a, t / SR + b), label, pause=longest_pause(x)
+            )
+        )
         t += len(x)
     tail = np.zeros(int(rng.uniform(*gap) * SR), np.float32)
     call = np.concatenate(parts + [tail])
     return call + at_level(white(len(call), rng), noise_db), utts
 
 
-def build_stereo(clips: list[tuple[np.ndarray, str]], rng, echo_db: float = -20.0, overlap_share: float = 0.15,
-                 noise_db: float = -60.0) -> tuple[np.ndarray, list[list[Utterance]]]:
+def build_stereo(
+    clips: list[tuple[np.ndarray, str]],
+    rng,
+    echo_db: float = -20.0,
+    overlap_share: float = 0.15,
+    noise_db: float = -60.0,
+) -> tuple[np.ndarray, list[list[Utterance]]]:
     """Agent (channel 0) and customer (channel 1) take turns; some turns start before the other
     side has finished. Each channel carries the other side's voice ``echo_db`` lower."""
     n = sum(len(x) for x, _ in clips) + int(2.5 * SR * len(clips))
@@ -120,12 +153,20 @@ def build_stereo(clips: list[tuple[np.ndarray, str]], rng, echo_db: float = -20.
         if overlap:
             t -= int(min(0.6, 0.4 * len(clips[i - 1][0]) / SR) * SR)
             utts[1 - ch][-1].overlapped = True
-        sides[ch, t: t + len(x)] += x
+        sides[ch, t : t + len(x)] += x
         a, b = speech_extent(x)
-        utts[ch].append(Utterance(t / SR, (t + len(x)) / SR, (t / SR + a, t / SR + b), label, overlap,
-                                  longest_pause(x)))
+        utts[ch].append(
+            Utterance(
+                t / SR,
+                (t + len(x)) / SR,
+                (t / SR + a, t / SR + b),
+                label,
+                overlap,
+                longest_pause(x),
+            )
+        )
         t += len(x) + int(rng.uniform(0.3, 2.0) * SR)
-    sides = sides[:, : t]
+    sides = sides[:, :t]
     g = 10 ** (echo_db / 20)
     mixed = np.stack([sides[0] + g * sides[1], sides[1] + g * sides[0]])
     mixed += np.stack([at_level(white(mixed.shape[1], rng), noise_db) for _ in range(2)])

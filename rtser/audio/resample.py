@@ -1,4 +1,5 @@
 """Streaming polyphase resampler (windowed-sinc, Kaiser), numpy only."""
+
 from __future__ import annotations
 
 from math import gcd
@@ -22,7 +23,9 @@ class Resampler:
         m = np.arange(length) - self.centre
         h = 2 * fc * np.sinc(2 * fc * m) * np.kaiser(length + 1, 8.6)[:length] * self.up
         # [p, j] = h[p + (taps - 1 - j) * up]: phase p's taps, ordered to meet oldest input first
-        self.phases = np.ascontiguousarray(h.reshape(self.taps, self.up).T[:, ::-1], dtype=np.float32)
+        self.phases = np.ascontiguousarray(
+            h.reshape(self.taps, self.up).T[:, ::-1], dtype=np.float32
+        )
         self.buf = np.zeros(self.taps, np.float32)
         self.buf_start = -self.taps  # absolute input index of buf[0]
         self.n_in = self.n_out = 0
@@ -37,7 +40,9 @@ class Resampler:
         t = np.arange(self.n_out, n_end, dtype=np.int64) * self.down + self.centre
         base, phase = t // self.up, t % self.up
         windows = np.lib.stride_tricks.sliding_window_view(self.buf, self.taps)
-        y = np.einsum("nk,nk->n", windows[base - self.taps + 1 - self.buf_start], self.phases[phase])
+        y = np.einsum(
+            "nk,nk->n", windows[base - self.taps + 1 - self.buf_start], self.phases[phase]
+        )
         self.n_out = n_end
         keep_from = (n_end * self.down + self.centre) // self.up - self.taps + 1 - self.buf_start
         if keep_from > 0:
@@ -49,7 +54,7 @@ class Resampler:
         if self.identity:
             return x
         if len(x) > BLOCK:
-            return np.concatenate([self.process(x[i:i + BLOCK]) for i in range(0, len(x), BLOCK)])
+            return np.concatenate([self.process(x[i : i + BLOCK]) for i in range(0, len(x), BLOCK)])
         self.buf = np.concatenate([self.buf, x])
         self.n_in += len(x)
         return self._emit((self.n_in * self.up - 1 - self.centre) // self.down + 1)
@@ -58,7 +63,9 @@ class Resampler:
         if self.identity:
             return np.zeros(0, np.float32)
         total = -(-self.n_in * self.up // self.down)  # ceil: every input instant gets its output
-        self.buf = np.concatenate([self.buf, np.zeros(self.centre // self.up + self.taps, np.float32)])
+        self.buf = np.concatenate(
+            [self.buf, np.zeros(self.centre // self.up + self.taps, np.float32)]
+        )
         return self._emit(total)
 
 

@@ -1,5 +1,6 @@
 """G.711 decoding (μ-law, A-law) with 256-entry numpy tables: exact, no dependency (``audioop`` is
 gone from Python 3.13)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,7 +17,9 @@ def _alaw_table() -> np.ndarray:
     a = np.arange(256, dtype=np.uint8) ^ 0x55
     seg = (a & 0x70).astype(np.int32) >> 4
     t = (a & 0x0F).astype(np.int32) << 4
-    t = np.where(seg == 0, t + 8, np.where(seg == 1, t + 0x108, (t + 0x108) << np.maximum(seg - 1, 0)))
+    t = np.where(
+        seg == 0, t + 8, np.where(seg == 1, t + 0x108, (t + 0x108) << np.maximum(seg - 1, 0))
+    )
     return np.where(a & 0x80, t, -t).astype(np.float32) / 32768
 
 

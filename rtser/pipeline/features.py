@@ -11,34 +11,45 @@ the features of a span depend on the segment's audio up to ``b`` and nothing els
 stream has run, nor on what came before the segment. A stream's segment, ``Recognizer.predict`` on a
 clip of the same speech and the training cache (``train.features``) get the same numbers.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from enum import Enum
+from typing import NamedTuple
 
 import numpy as np
 
-from .frontend import HOP, SAMPLE_RATE, log_mel_of_power, mel_filters, power_spectrogram
+from ..audio import SAMPLE_RATE
+from .frontend import HOP, log_mel_of_power, mel_filters, power_spectrogram
 
-CHUNK = 2 * SAMPLE_RATE      # new audio per encoder run
-CONTEXT = SAMPLE_RATE        # audio before it that the encoder sees, states not kept
-STEP = 2 * HOP               # one Whisper state per 20 ms (its second convolution has stride 2)
-FRAMES = CHUNK // STEP       # states per whole chunk
-STATE_DTYPE = np.float16     # kept states: half the memory; the training cache stores the same
+CHUNK = 2 * SAMPLE_RATE  # new audio per encoder run
+CONTEXT = SAMPLE_RATE  # audio before it that the encoder sees, states not kept
+STEP = 2 * HOP  # one Whisper state per 20 ms (its second convolution has stride 2)
+FRAMES = CHUNK // STEP  # states per whole chunk
+STATE_DTYPE = np.float16  # kept states: half the memory; the training cache stores the same
 
 
-def is_voice(name: str) -> bool:
-    """Whether an encoder gives the voice embedding (GE2E) rather than Whisper states."""
-    return name.startswith("ge2e")
+class EncoderKind(str, Enum):
+    """What an encoder graph reads and gives, named by its input."""
+
+    WHISPER = "mel"  # Whisper's log-mel -> (L+1, 1, T, D) hidden states of every layer
+    VOICE = "mels"  # GE2E's 40-band power mel -> a (1, 256) voice embedding
+
+    @classmethod
+    def of(cls, session) -> EncoderKind:
+        return cls(session.get_inputs()[0].name)
 
 
 class ChunkEncoder:
     """``{name: onnx session}`` -> ``encode(audio, new, voice)``: the states of the last ``new``
-    samples of ``audio`` (what comes before them is context). Names starting with ``ge2e``
-    (run only with ``voice``) take the 40-band power mel of the new part; all others Whisper's
-    log-mel of the whole input."""
+    samples of ``audio`` (what comes before them is context). Voice encoders (run only with
+    ``voice``) take the 40-band power mel of the new part; Whisper encoders the log-mel of the
+    whole input."""
 
     def __init__(self, sessions: dict):
         self.sessions = sessions
+        self.kinds = {name: EncoderKind.of(sess) for name, sess in sessions.items()}
 
     def encode(self, audio: np.ndarray, new: int, voice: bool = True) -> dict[str, np.ndarray]:
         power = power_spectrogram(audio)
@@ -46,10 +57,10 @@ class ChunkEncoder:
         keep = slice(context // STEP, (context + new) // STEP)
         out, mel = {}, None
         for name, sess in self.sessions.items():
-            if is_voice(name):
+            if self.kinds[name] is EncoderKind.VOICE:
                 if not voice:
                     continue
-                mels = (mel_filters(40) @ power[:, context // HOP: (context + new) // HOP]).T
+                mels = (mel_filters(40) @ power[:, context // HOP : (context + new) // HOP]).T
                 out[name] = sess.run(None, {"mels": np.ascontiguousarray(mels)[None]})[0][0]
             else:
                 mel = log_mel_of_power(power) if mel is None else mel
@@ -57,11 +68,20 @@ class ChunkEncoder:
         return out
 
 
+class PartialChunk(NamedTuple):
+    """The states of the last chunk that a span's end cut, and where it was cut."""
+
+    end: int
+    states: dict[str, np.ndarray]
+
+
 class FeatureTrack:
     """One segment's chunk features, on the grid that starts at sample ``anchor``; computed when a
     span first needs them, kept until ``reset``. ``audio(a, b)`` gives samples ``[a, b)``."""
 
-    def __init__(self, encoder: ChunkEncoder, audio: Callable[[int, int], np.ndarray], anchor: int = 0):
+    def __init__(
+        self, encoder: ChunkEncoder, audio: Callable[[int, int], np.ndarray], anchor: int = 0
+    ):
         self.encoder, self.audio = encoder, audio
         self.reset(anchor)
 
@@ -69,7 +89,7 @@ class FeatureTrack:
         """A new segment whose audio starts at ``anchor``."""
         self.anchor = anchor
         self.chunks: dict[int, dict[str, np.ndarray]] = {}
-        self.partial: tuple[int, dict[str, np.ndarray]] | None = None  # (end, states) of the last cut chunk
+        self.partial: PartialChunk | None = None
 
     def chunk(self, k: int, end: int | None = None) -> dict[str, np.ndarray]:
         """Chunk ``k``'s states, whole or up to sample ``end`` within it."""
@@ -77,14 +97,16 @@ class FeatureTrack:
         whole = end is None or end >= start + CHUNK
         if whole and k in self.chunks:
             return self.chunks[k]
-        if not whole and self.partial and self.partial[0] == end:
-            return self.partial[1]
+        if not whole and self.partial and self.partial.end == end:
+            return self.partial.states
         stop = start + CHUNK if whole else end
-        states = self.encoder.encode(self.audio(max(self.anchor, start - CONTEXT), stop), stop - start, voice=k == 0)
+        states = self.encoder.encode(
+            self.audio(max(self.anchor, start - CONTEXT), stop), stop - start, voice=k == 0
+        )
         if whole:
             self.chunks[k] = states
         else:
-            self.partial = (end, states)
+            self.partial = PartialChunk(end, states)
         return states
 
     def features(self, a: int, b: int) -> dict[str, np.ndarray]:
@@ -93,7 +115,10 @@ class FeatureTrack:
         first chunk (up to ``b``)."""
         if a < self.anchor:
             raise ValueError(f"span [{a}, {b}) starts before the segment's audio ({self.anchor})")
-        first, stop = -(-(a - self.anchor) // STEP), (b - self.anchor) // STEP  # frames wholly inside
+        first, stop = (
+            -(-(a - self.anchor) // STEP),
+            (b - self.anchor) // STEP,
+        )  # frames wholly inside
         if stop <= first:
             raise ValueError(f"span [{a}, {b}) holds no whole {STEP}-sample frame")
         parts: dict[str, list] = {}
@@ -101,15 +126,20 @@ class FeatureTrack:
             states = self.chunk(k, min(b, self.anchor + (k + 1) * CHUNK))
             lo, hi = max(first - k * FRAMES, 0), min(stop - k * FRAMES, FRAMES)
             for name, x in states.items():
-                if not is_voice(name):
+                if self.encoder.kinds[name] is EncoderKind.WHISPER:
                     parts.setdefault(name, []).append(x[:, lo:hi])
         out = {name: np.concatenate(xs, axis=1).astype(np.float32) for name, xs in parts.items()}
         voice = self.chunk(0, min(b, self.anchor + CHUNK))
-        out.update({name: x.astype(np.float32) for name, x in voice.items() if is_voice(name)})
+        kinds = self.encoder.kinds
+        out.update(
+            {n: x.astype(np.float32) for n, x in voice.items() if kinds[n] is EncoderKind.VOICE}
+        )
         return out
 
 
-def clip_features(encoder: ChunkEncoder, audio: np.ndarray, a: int, b: int) -> dict[str, np.ndarray]:
+def clip_features(
+    encoder: ChunkEncoder, audio: np.ndarray, a: int, b: int
+) -> dict[str, np.ndarray]:
     """The features of ``audio[a:b]`` as a segment of those bounds in a stream gets them."""
     a, b = max(0, a), min(b, len(audio))
     return FeatureTrack(encoder, lambda i, j: audio[i:j], a).features(a, b)

@@ -3,9 +3,11 @@ each Whisper encoder (and the GE2E embedding), optionally a hidden layer (the bu
 trunk), then a linear softmax classifier, optionally with a prior from another head (an enrolled
 language's classes lean towards what the bundle's emotion head hears).
 ``rtser enroll`` writes these (``.npz``), so new languages need neither torch nor onnx."""
+
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,7 +19,7 @@ def pool(hidden: np.ndarray) -> np.ndarray:
 
 def gelu(x: np.ndarray) -> np.ndarray:
     """GELU, tanh form (torch's ``nn.GELU(approximate="tanh")``)."""
-    return 0.5 * x * (1 + np.tanh(0.7978845608028654 * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + np.tanh(0.7978845608028654 * (x + 0.044715 * x**3)))
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -33,39 +35,51 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 PRIOR = "prior/"  # the keys of a prior head inside a head's file
 
 
+class Prior(NamedTuple):
+    """Another head reading the same inputs, and a ``(its classes, these classes)`` matrix: its
+    log-probabilities relative to uniform, times ``weights``, add to a head's logits."""
+
+    head: NumpyHead
+    weights: np.ndarray
+
+
 class NumpyHead:
     """Parameters per input name ``n``: ``n/mu``, ``n/sd`` (standardisation), ``n/layer_logits``
     (Whisper inputs only); optionally ``hidden/W`` ``(features, width)`` and ``hidden/b`` (a GELU
     layer: the shared trunk); then ``W`` ``(features or width, classes)`` and ``b``. A trunk alone
     (the bundle's ``shared.npz``) has no ``W``.
 
-    ``prior``: ``(head, weights)``, another head reading the same inputs and a ``(its classes, these
-    classes)`` matrix; its log-probabilities relative to uniform, times ``weights``, add to the logits."""
+    ``prior``: an optional ``Prior`` (an enrolled language leaning on the bundle's emotion head).
 
-    def __init__(self, params: dict[str, np.ndarray], inputs: list[str],
-                 prior: "tuple[NumpyHead, np.ndarray] | None" = None):
+    >>> head = NumpyHead.load("head-sw.npz")
+    >>> probs = head.probs({"whisper-base": pooled_states, "ge2e": voice})  # (N, classes)
+    """
+
+    def __init__(
+        self, params: dict[str, np.ndarray], inputs: list[str], prior: Prior | None = None
+    ):
         self.params, self.inputs, self.prior = params, list(inputs), prior
 
     @classmethod
-    def load(cls, path: Path) -> "NumpyHead":
+    def load(cls, path: Path) -> NumpyHead:
         with np.load(path, allow_pickle=False) as z:
             return cls.from_arrays({k: z[k] for k in z.files})
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "NumpyHead":
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> NumpyHead:
         own = {k: v for k, v in arrays.items() if not k.startswith(PRIOR)}
-        inner = {k[len(PRIOR):]: v for k, v in arrays.items() if k.startswith(PRIOR)}
+        inner = {k[len(PRIOR) :]: v for k, v in arrays.items() if k.startswith(PRIOR)}
         prior = None
         if inner:
             weights = inner.pop("weights")
-            prior = (cls.from_arrays(inner), weights)
+            prior = Prior(cls.from_arrays(inner), weights)
         return cls(own, [str(n) for n in own.pop("inputs")], prior)
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {"inputs": np.array(self.inputs), **self.params}
         if self.prior:
-            head, weights = self.prior
-            out.update({PRIOR + k: v for k, v in {**head.arrays(), "weights": weights}.items()})
+            inner = {**self.prior.head.arrays(), "weights": self.prior.weights}
+            out.update({PRIOR + k: v for k, v in inner.items()})
         return out
 
     def save(self, path: Path) -> None:
@@ -73,30 +87,40 @@ class NumpyHead:
             np.savez(f, **self.arrays())
 
     def features(self, pooled: dict[str, np.ndarray]) -> np.ndarray:
-        """``pooled[name]``: ``(N, L+1, 2D)`` or ``(N, 256)`` -> ``(N, features)`` (the trunk's output
-        when there is one)."""
-        return self.mix({n: (pooled[n] - self.params[f"{n}/mu"]) / self.params[f"{n}/sd"] for n in self.inputs})
+        """``pooled[name]``: ``(N, L+1, 2D)`` or ``(N, 256)`` -> ``(N, features)`` (the trunk's
+        output when there is one)."""
+        p = self.params
+        return self.combine({n: (pooled[n] - p[f"{n}/mu"]) / p[f"{n}/sd"] for n in self.inputs})
 
-    def mix(self, z: dict[str, np.ndarray]) -> np.ndarray:
-        """``features`` of standardised inputs ``z``: the layers weighted, the inputs side by side."""
-        parts = [np.einsum("l,nld->nd", softmax(self.params[f"{n}/layer_logits"]), z[n]) if z[n].ndim == 3 else z[n]
-                 for n in self.inputs]
+    def combine(self, z: dict[str, np.ndarray]) -> np.ndarray:
+        """``features`` of standardised inputs ``z``: the layers weighted, the inputs side by
+        side."""
+        parts = [
+            np.einsum("l,nld->nd", softmax(self.params[f"{n}/layer_logits"]), z[n])
+            if z[n].ndim == 3
+            else z[n]
+            for n in self.inputs
+        ]
         x = np.concatenate(parts, axis=-1)
-        return gelu(x @ self.params["hidden/W"] + self.params["hidden/b"]) if "hidden/W" in self.params else x
+        return (
+            gelu(x @ self.params["hidden/W"] + self.params["hidden/b"])
+            if "hidden/W" in self.params
+            else x
+        )
 
     def log_probs(self, pooled: dict[str, np.ndarray]) -> np.ndarray:
         logits = self.features(pooled) @ self.params["W"] + self.params["b"]
         if self.prior:
-            head, weights = self.prior
-            logits = logits + prior_terms(head, pooled) @ weights
+            logits = logits + prior_terms(self.prior.head, pooled) @ self.prior.weights
         return log_softmax(logits)
 
     def probs(self, pooled: dict[str, np.ndarray]) -> np.ndarray:
         return np.exp(self.log_probs(pooled))
 
-    def on(self, classifier: "NumpyHead") -> "NumpyHead":
+    def with_classifier(self, classifier: NumpyHead) -> NumpyHead:
         """This trunk with a classifier fitted on its output (``{name: (N, width)}``, one input):
-        one head that reads the encoders, the classifier's standardisation folded into its weights."""
+        one head that reads the encoders, the classifier's standardisation folded into its
+        weights."""
         (name,) = classifier.inputs
         mu, sd = classifier.params[f"{name}/mu"], classifier.params[f"{name}/sd"]
         w = classifier.params["W"] / sd[:, None]
@@ -109,6 +133,7 @@ class NumpyHead:
 
 
 def prior_terms(head: NumpyHead, pooled: dict[str, np.ndarray]) -> np.ndarray:
-    """``head``'s log-probabilities relative to uniform ``(N, its classes)``: 0 where it cannot tell."""
+    """``head``'s log-probabilities relative to uniform ``(N, its classes)``: 0 where it cannot
+    tell."""
     log_p = head.log_probs(pooled)
     return log_p + np.log(log_p.shape[-1])

@@ -3,13 +3,15 @@
 ``log_mel`` is Whisper's (25 ms Hann window, 10 ms hop, 80 Slaney mel bands, log10, clamp to
 max - 8, (x + 4) / 4); ``mel_power`` is the GE2E voice encoder's 40-band power mel spectrogram.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from ..audio import SAMPLE_RATE
+
 N_FFT = 400
 HOP = 160
 
@@ -55,7 +57,7 @@ def power_spectrogram(audio: np.ndarray) -> np.ndarray:
     n_frames = 1 + (len(padded) - N_FFT) // HOP
     frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP][:n_frames]
     spec = np.fft.rfft(frames * _hann(), axis=-1)
-    power = spec.real ** 2 + spec.imag ** 2
+    power = spec.real**2 + spec.imag**2
     return power[:-1].T.astype(np.float32)  # Whisper drops the last frame: len // HOP frames
 
 

@@ -1,0 +1,294 @@
+"""Streaming: audio blocks -> 16 kHz -> VAD frames -> chunk features -> pooled windows -> head ->
+smoothed label events.
+
+Every channel advances in lockstep, frame by frame, so the events depend only on the audio and
+never on how it was chunked into ``push`` calls. The VAD sees a stream start and end in silence,
+as it sees a lone clip in ``Vad.speech_bounds``, and the model reads only the stream's own audio,
+encoded once per segment in 2 s chunks (``features``), so a clip streamed alone gets the
+segment label that ``Recognizer.predict`` gives it. Rolling labels come as each chunk completes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from ..audio import SAMPLE_RATE, ToMono16k, as_float, check_sample_rate
+from ..errors import RtserError
+from .classifier import Classifier
+from .events import Event, EventType
+from .features import CHUNK, FeatureTrack
+from .segmenter import Boundary, Edge
+from .smoothing import LabelSmoother
+from .vad import Vad, energy
+
+ECHO_RATIO = 10 ** (12 / 10)  # a split channel 12 dB below another one hears that one's echo
+
+
+class ClosingProbs(NamedTuple):
+    """The open segment classified as it would close, while its closing silence runs."""
+
+    start: int
+    end: int
+    probs: np.ndarray
+
+
+class _Channel:
+    """One channel's VAD state, recent audio, open segment, chunk features and label smoother."""
+
+    def __init__(self, index: int, vad: Vad, classifier: Classifier, keep: int, priming: int):
+        self.index = index
+        self.detector = vad.detector()
+        self.segmenter = vad.segmenter()
+        self.smoother = LabelSmoother(classifier.labels)
+        self.track = FeatureTrack(classifier.encoder, self.span)
+        self.keep = keep  # samples kept behind the present when idle
+        self.buf = np.zeros(2 * SAMPLE_RATE, np.float32)
+        self.size = priming  # buf[:size] holds samples [offset, offset + size):
+        self.offset = -priming  # the stream starts after ``priming`` samples of silence
+        self.segment_start: int | None = None  # where the open segment's speech starts
+        self.next_label = 0  # the chunk boundary of the next rolling label
+        self.labelled_to = 0  # where the last rolling label's speech ended
+        self.closing: ClosingProbs | None = None
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.size
+
+    def append(self, x: np.ndarray) -> None:
+        if self.size + len(x) > len(
+            self.buf
+        ):  # grow geometrically: appends stay amortised O(len(x))
+            grown = np.zeros(max(len(self.buf), len(x)), np.float32)
+            self.buf = np.concatenate([self.buf[: self.size], grown])
+        self.buf[self.size : self.size + len(x)] = x
+        self.size += len(x)
+
+    def span(self, a: int, b: int) -> np.ndarray:
+        """Samples [a, b): a view, valid until the next ``append`` or ``trim``."""
+        return self.buf[max(a, self.offset) - self.offset : max(b, self.offset) - self.offset]
+
+    def trim(self, now: int) -> None:
+        held = now if self.segment_start is None else min(self.segment_start, now)
+        oldest = held - self.keep
+        drop = oldest - self.offset
+        if drop > SAMPLE_RATE:  # trim in 1 s steps, not every frame
+            self.buf[: self.size - drop] = self.buf[drop : self.size]
+            self.size -= drop
+            self.offset = oldest
+
+    def open_segment(self, start: int, pad: int) -> None:
+        """A segment's speech starts at ``start``; its audio, and its chunk grid, ``pad``
+        earlier."""
+        self.segment_start = self.labelled_to = start
+        self.track.reset(max(start - pad, 0))
+        self.next_label = self.track.anchor + CHUNK  # the first rolling label once a chunk is whole
+        self.smoother.reset()
+
+    def close_segment(self, end: int) -> tuple[int, np.ndarray | None]:
+        """The closed segment's start, and its probabilities when they were computed for this
+        end."""
+        start, self.segment_start = self.segment_start, None
+        closing, self.closing = self.closing, None
+        ready = closing is not None and (closing.start, closing.end) == (start, end)
+        return start, closing.probs if ready else None
+
+
+class StreamSession:
+    """``push(samples)`` returns the events the new audio completes; ``close()`` flushes the rest.
+
+    Parameters:
+        classifier: the language's encoders and head.
+        vad: how speech is found (``Vad``).
+        sample_rate: of the pushed audio, in Hz (4 kHz to 768 kHz); it is resampled to 16 kHz.
+        channels: interleaved channels in the pushed audio.
+        split: label each channel on its own (agent / customer); else the channels are averaged.
+        window_s: rolling labels read the segment's last ``window_s`` seconds ...
+        hop_s: ... every ``hop_s`` seconds (a whole number of 2 s feature chunks).
+        callback: gets every event as well, in order, after the session's lock is released: a
+            callback may call ``close()``, and one that raises leaves the session consistent (its
+            error is raised from ``push``/``close`` once every event was delivered).
+
+    Thread-safe. Usually made by ``Recognizer.stream``:
+
+    >>> session = Recognizer(lang="de").stream(sample_rate=8000)
+    >>> for block in blocks:
+    ...     for event in session.push(block):
+    ...         print(event.label)
+    >>> session.close()
+    """
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        vad: Vad,
+        sample_rate: int = SAMPLE_RATE,
+        channels: int = 1,
+        split: bool = False,
+        window_s: float = 3.0,
+        hop_s: float = CHUNK / SAMPLE_RATE,
+        callback: Callable[[Event], None] | None = None,
+    ):
+        self.classifier, self.callback = classifier, callback
+        self.frame = vad.config.frame
+        self.sample_rate, self.n_channels = check_sample_rate(sample_rate), int(channels)
+        self.window, self.hop = int(window_s * SAMPLE_RATE), int(hop_s * SAMPLE_RATE)
+        self.pad, self.post_pad = vad.config.pad, vad.config.post_pad
+        priming = vad.priming()
+        self.convert = ToMono16k(self.sample_rate, self.n_channels, split)
+        n = self.n_channels if split else 1
+        keep = self.window + self.pad
+        self.channels = [_Channel(i, vad, classifier, keep, priming) for i in range(n)]
+        self.pos = -priming  # 16 kHz samples already cut into VAD frames
+        self.seq = 0
+        self.closed = False
+        self.audio_end: int | None = None  # set by close(); events never run past it
+        self.lock = threading.Lock()
+
+    def push(self, samples) -> list[Event]:
+        """Audio (float or integer samples, ``(frames,)`` or ``(frames, channels)``, or 16-bit PCM
+        bytes) -> the events it completes."""
+        x = as_float(samples, self.n_channels)
+        if x.shape[1] != self.n_channels:
+            raise RtserError(f"expected {self.n_channels} channel(s), got {x.shape[1]}")
+        events: list[Event] = []
+        with self.lock:
+            if self.closed:
+                raise RtserError("push() after close(): start a new session for new audio")
+            for i in range(0, len(x), self.sample_rate):  # 1 s at a time: memory stays bounded
+                for channel, y in zip(
+                    self.channels, self.convert.process(x[i : i + self.sample_rate])
+                ):
+                    channel.append(y)
+                events += self._run()
+        return self._deliver(events)
+
+    def close(self) -> list[Event]:
+        """The end of the audio: the events still open (idempotent)."""
+        with self.lock:
+            if self.closed:
+                return []
+            self.closed = True
+            for channel, y in zip(self.channels, self.convert.flush()):
+                channel.append(y)
+            self.audio_end = self.channels[0].end
+            for channel in self.channels:  # trailing silence, as around a lone clip
+                channel.append(np.zeros(self.pad + self.frame, np.float32))
+            events = self._run()
+            for channel in self.channels:
+                for boundary in channel.segmenter.finish(channel.end):
+                    events += self._on_boundary(channel, boundary, channel.end)
+        return self._deliver(events)
+
+    def _deliver(self, events: list[Event]) -> list[Event]:
+        if self.callback is None:
+            return events
+        errors = []
+        for e in events:
+            try:
+                self.callback(e)
+            except Exception as error:  # the other events still reach the callback
+                errors.append(error)
+        if errors:
+            raise errors[0]
+        return events
+
+    @property
+    def stream_time(self) -> float:
+        """Seconds of audio analysed so far."""
+        return (self.audio_end if self.closed else max(self.pos, 0)) / SAMPLE_RATE
+
+    def _run(self) -> list[Event]:
+        """The whole frames that every channel has: scored by each channel's VAD in one call, then
+        taken one by one, all channels in step."""
+        frame = self.frame
+        n = (self.channels[0].end - self.pos) // frame
+        if n <= 0:
+            return []
+        blocks = [c.span(self.pos, self.pos + n * frame).reshape(n, frame) for c in self.channels]
+        scores = [c.detector.scores(b) for c, b in zip(self.channels, blocks)]
+        energies = [[energy(f) for f in b] for b in blocks]
+        events: list[Event] = []
+        for i in range(n):
+            start, end = self.pos, self.pos + frame
+            loudest = max(e[i] for e in energies)
+            for channel, score, energy_ in zip(self.channels, scores, energies):
+                # split channels are the two sides of one call: a frame far below the other side's
+                # is that side's voice leaking in (echo, crosstalk), not speech of this channel
+                echo = len(self.channels) > 1 and energy_[i] * ECHO_RATIO < loudest
+                decide = channel.segmenter.decide
+                for boundary in decide(float(score[i]), start, frame, energy_[i], mute=echo):
+                    events += self._on_boundary(channel, boundary, end)
+                self._classify_before_close(channel, end)
+                if channel.segment_start is not None and end >= channel.next_label:
+                    events += self._label(channel, channel.next_label)
+                    channel.next_label += self.hop
+                channel.trim(end)
+            self.pos = end
+        return events
+
+    def _on_boundary(self, channel: _Channel, boundary: Boundary, now: int) -> list[Event]:
+        if boundary.edge is Edge.START:
+            channel.open_segment(boundary.at, self.pad)
+            return []
+        end = boundary.at
+        start, probs = channel.close_segment(end)
+        if probs is None or end + self.post_pad > now:
+            probs = self._probs(channel, start - self.pad, min(end + self.post_pad, now))
+        label = self.classifier.labels[int(np.argmax(probs))]
+        return [self._event(EventType.SEGMENT, channel, start, end, label, probs)]
+
+    def _label(self, channel: _Channel, boundary: int) -> list[Event]:
+        """The segment's last ``window`` up to a chunk ``boundary``, when its speech has grown; the
+        event ends where the speech does (a trailing pause left out)."""
+        end = channel.segmenter.speech_end(boundary)
+        if end <= channel.labelled_to:
+            return []
+        channel.labelled_to = end
+        start = channel.segment_start
+        probs = self._probs(channel, max(start - self.pad, boundary - self.window), boundary)
+        label, smooth = channel.smoother.update(probs)
+        return [
+            self._event(EventType.LABEL, channel, max(start, end - self.window), end, label, smooth)
+        ]
+
+    def _classify_before_close(self, channel: _Channel, now: int) -> None:
+        """One frame before a pause is long enough to close the segment (and once it holds
+        ``post_pad`` of audio), classify the segment as it would close there, so that its event
+        leaves the moment the pause closes it. Not earlier: most shorter pauses are inside speech,
+        and that work would be thrown away. The probabilities are those of the close (same audio),
+        so events do not depend on it."""
+        end = channel.segmenter.closing_at()
+        if end is None or now - end < self.post_pad:
+            return
+        start = channel.segment_start
+        if channel.closing is None or (channel.closing.start, channel.closing.end) != (start, end):
+            probs = self._probs(channel, start - self.pad, end + self.post_pad)
+            channel.closing = ClosingProbs(start, end, probs)
+
+    def _probs(self, channel: _Channel, a: int, b: int) -> np.ndarray:
+        """The head on [a, b): only the stream's own audio, never the silence the VAD is primed
+        with before it or flushed with after it (as ``Recognizer.predict`` cuts a clip)."""
+        if self.audio_end is not None:
+            b = min(b, self.audio_end)
+        return self.classifier.probs(channel.track.features(max(a, 0), b))
+
+    def _event(self, kind: EventType, channel: _Channel, start, end, label, probs) -> Event:
+        if self.audio_end is not None:
+            end = min(end, self.audio_end)
+        labels = self.classifier.labels
+        e = Event(
+            kind,
+            channel.index,
+            start / SAMPLE_RATE,
+            end / SAMPLE_RATE,
+            self.classifier.lang,
+            label,
+            {k: float(p) for k, p in zip(labels, probs)},
+            self.seq,
+        )
+        self.seq += 1
+        return e

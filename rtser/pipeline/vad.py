@@ -1,0 +1,203 @@
+"""Voice activity: how speech is found (``VadConfig``), per-frame speech scores (Silero VAD in
+onnxruntime, or webrtcvad), and a clip's speech span. ``segmenter`` turns the scores of a stream
+into segments. Times are in samples at 16 kHz from the start of the stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import webrtcvad
+
+from ..audio import SAMPLE_RATE
+from ..errors import RtserError
+from .segmenter import Segmenter
+from .sessions import session
+
+
+class VadKind(str, Enum):
+    SILERO = "silero"  # a neural VAD that tells speech from line noise, tones and music
+    WEBRTC = "webrtc"  # cheaper; flags most non-silence as speech
+
+
+SILERO, WEBRTC = VadKind.SILERO, VadKind.WEBRTC
+SILERO_FRAME = 512  # samples per Silero VAD step at 16 kHz (32 ms)
+SILERO_CONTEXT = 64  # samples of the previous step that Silero VAD reads with each step
+MAX_BLOCK = 512  # frames scored in one call (16 s at most)
+
+
+class Span(NamedTuple):
+    """Samples ``[start, end)``."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class VadConfig:
+    """How speech is found. ``kind``: ``"silero"`` (the default: a neural VAD that tells speech from
+    line noise, tones and music, shipped in the bundle) or ``"webrtc"`` (webrtcvad: cheaper, flags
+    most non-silence as speech). Defaults chosen with ``bench/calls.py`` (docs/benchmarks.md)."""
+
+    kind: VadKind = SILERO
+    threshold: float = 0.5  # silero: a frame with this speech probability or more is speech ...
+    neg_threshold: float = (
+        0.5  # ... and inside a segment, speech lasts while it stays at or above this
+    )
+    aggressiveness: int = 2  # webrtc: 0 (keeps most) .. 3 (drops most)
+    frame_ms: int = 30  # webrtc: 10, 20 or 30 (silero's frame is fixed at 32 ms)
+    min_speech_ms: int = 150  # speech this long opens a segment
+    min_silence_ms: int = 128  # non-speech this long closes it
+    pad_ms: int = 200  # audio context the model gets before a segment ...
+    post_pad_ms: int = 64  # ... and after it (at most min_silence_ms: all there is at the close)
+    max_segment_s: float = 15.0  # longer speech is cut into segments of at most this length
+
+    def __post_init__(self):
+        try:
+            object.__setattr__(self, "kind", VadKind(self.kind))
+        except ValueError:
+            raise RtserError(f"VAD must be 'silero' or 'webrtc', not {self.kind!r}") from None
+        if self.frame_ms not in (10, 20, 30):
+            raise RtserError(f"VAD frame length must be 10, 20 or 30 ms, not {self.frame_ms}")
+        if self.aggressiveness not in (0, 1, 2, 3):
+            raise RtserError(f"VAD aggressiveness must be 0-3, not {self.aggressiveness}")
+        if not 0 < self.neg_threshold <= self.threshold < 1:
+            raise RtserError(
+                f"need 0 < neg_threshold ({self.neg_threshold}) <= threshold ({self.threshold}) < 1"
+            )
+        if not self.max_segment_s * 1000 >= self.min_speech_ms > 0:
+            raise RtserError(
+                f"need 0 < min_speech_ms ({self.min_speech_ms}) <= max_segment_s "
+                f"({self.max_segment_s}) * 1000"
+            )
+
+    @classmethod
+    def named(cls, name: str) -> VadConfig:
+        """The CLI's ``--vad`` values: ``silero``, ``webrtc``, or ``0``-``3`` (webrtc at that
+        aggressiveness)."""
+        if name == SILERO.value:
+            return cls()
+        if name == WEBRTC.value or name in ("0", "1", "2", "3"):
+            return cls(kind=WEBRTC, aggressiveness=int(name) if name.isdigit() else 2)
+        raise RtserError(f"--vad must be silero, webrtc or 0-3, not {name!r}")
+
+    @property
+    def frame(self) -> int:
+        return SILERO_FRAME if self.kind == SILERO else SAMPLE_RATE * self.frame_ms // 1000
+
+    def frames(self, ms: float) -> int:
+        return max(1, int(round(ms * SAMPLE_RATE / 1000 / self.frame)))
+
+    @property
+    def pad(self) -> int:
+        return self.pad_ms * SAMPLE_RATE // 1000
+
+    @property
+    def post_pad(self) -> int:
+        """Context after a segment's speech: ``post_pad_ms``, no more than the closing silence."""
+        return min(
+            self.post_pad_ms * SAMPLE_RATE // 1000, self.frames(self.min_silence_ms) * self.frame
+        )
+
+
+def energy(frame: np.ndarray) -> float:
+    """A frame's mean square."""
+    return float(np.dot(frame, frame)) / len(frame)
+
+
+class WebrtcDetector:
+    """webrtcvad's decision for each frame, as a score of 0 or 1."""
+
+    def __init__(self, aggressiveness: int):
+        self.vad = webrtcvad.Vad(aggressiveness)
+
+    def scores(self, frames: np.ndarray) -> np.ndarray:
+        pcm = (np.clip(frames, -1, 1) * 32767).astype("<i2")
+        return np.array(
+            [float(self.vad.is_speech(f.tobytes(), SAMPLE_RATE)) for f in pcm], np.float32
+        )
+
+
+class SileroDetector:
+    """Silero VAD's speech probability for each 512-sample frame, a block of frames per call (the
+    wheel's sequence graph: bit-exact with its per-frame graph, without a Python call per frame).
+    The onnxruntime session is shared (it is stateless); each detector carries its own recurrent
+    state and the context the next frame is read with."""
+
+    def __init__(self, session):
+        self.session = session
+        self.h = np.zeros((1, 1, 128), np.float32)
+        self.c = np.zeros((1, 1, 128), np.float32)
+        self.context = np.zeros(SILERO_CONTEXT, np.float32)  # the previous frame's last samples
+
+    def scores(self, frames: np.ndarray) -> np.ndarray:
+        x = np.empty((len(frames), SILERO_CONTEXT + SILERO_FRAME), np.float32)
+        x[:, SILERO_CONTEXT:] = frames
+        x[0, :SILERO_CONTEXT] = self.context
+        x[1:, :SILERO_CONTEXT] = frames[:-1, -SILERO_CONTEXT:]
+        self.context = x[-1, -SILERO_CONTEXT:].copy()
+        probs, self.h, self.c = self.session.run(None, {"input": x, "h": self.h, "c": self.c})
+        return probs
+
+
+class Vad:
+    """A ``VadConfig`` with its model: a ``Segmenter`` per channel, and a clip's speech span."""
+
+    def __init__(self, config: VadConfig, model: Path | None = None):
+        self.config = config
+        self.session = None
+        if config.kind == SILERO:
+            if model is None:
+                raise RtserError(
+                    "the silero VAD needs its model file (a bundle's vad_model('silero'))"
+                )
+            self.session = session(model)
+            if [i.name for i in self.session.get_inputs()] != ["input", "h", "c"]:
+                raise RtserError(
+                    f"{model}: not Silero VAD's sequence graph (an older bundle?); rebuild the "
+                    "bundle's VAD with python -m export.vad"
+                )
+
+    def detector(self):
+        return (
+            SileroDetector(self.session)
+            if self.session
+            else WebrtcDetector(self.config.aggressiveness)
+        )
+
+    def segmenter(self) -> Segmenter:
+        return Segmenter(self.config)
+
+    def priming(self) -> int:
+        """Whole frames of silence a clip or stream is primed with (they keep the frame grid on
+        sample 0)."""
+        return -(-self.config.pad // self.config.frame) * self.config.frame
+
+    def speech_bounds(self, audio: np.ndarray) -> Span | None:
+        """Where a stream's segment event would cut a 16 kHz clip that stood between silences: first
+        speech start to last speech end, ``pad`` earlier and ``post_pad`` later (samples of the
+        clip; beyond its edges when the speech reaches them). None when there is no speech."""
+        cfg, priming = self.config, self.priming()
+        frame, pad = cfg.frame, cfg.pad
+        x = np.pad(np.asarray(audio, np.float32), (priming, pad + frame))
+        frames = x[: len(x) // frame * frame].reshape(-1, frame)
+        detector, segmenter, bounds = self.detector(), self.segmenter(), []
+        blocks = range(0, len(frames), MAX_BLOCK)
+        scores = np.concatenate([detector.scores(frames[i : i + MAX_BLOCK]) for i in blocks])
+        for i, (f, score) in enumerate(zip(frames, scores)):
+            bounds += [b.at for b in segmenter.decide(float(score), i * frame, frame, energy(f))]
+        bounds += [b.at for b in segmenter.finish(len(x))]
+        if not bounds:
+            return None
+        return Span(bounds[0] - pad - priming, bounds[-1] + cfg.post_pad - priming)
+
+    def labelled_span(self, audio: np.ndarray) -> Span:
+        """Where a clip labelled as speech is classified (enrolment, training): ``speech_bounds``
+        within the clip, or the whole clip when the VAD finds no speech in it."""
+        bounds = self.speech_bounds(audio)
+        if bounds is None:
+            return Span(0, len(audio))
+        return Span(max(0, bounds.start), min(len(audio), bounds.end))

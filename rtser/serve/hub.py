@@ -1,0 +1,341 @@
+"""The server's hub: every live call, the recognizers they share, and where events go. A ``Call``
+holds one stream session per group of tracks; the protocol handlers feed it decoded audio.
+
+Audio work runs on a thread pool, never on the event loop, in arrival order per call. Events go to
+subscribers (bounded queues: a slow one loses its oldest events, counted), to an events file
+(appended and flushed per event) and to a webhook (``webhook.Webhook``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from ..audio import check_samples
+from ..bundle import Bundle
+from ..errors import RtserError
+from ..pipeline.events import Event, EventType
+from ..pipeline.recognizer import Recognizer
+from ..pipeline.stream import StreamSession
+from ..report.summary import summarize
+from .metrics import Metrics
+from .webhook import Webhook
+
+log = logging.getLogger("rtser.serve")
+MAX_BACKLOG_S = 10.0  # audio waiting for the pool per call; beyond it the oldest is dropped
+SUBSCRIBER_QUEUE = 1000  # events per /v1/events subscriber
+RECENT_CALLS = 100
+
+
+class Track(str, Enum):
+    """Whose voice a stream of a call carries."""
+
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    CALLER = "caller"  # AudioSocket: one mixed leg
+
+    def __str__(self) -> str:
+        return self.value
+
+
+Tracks = tuple[Track, ...]  # the tracks that arrive together, one channel each, in that order
+
+
+class Refusal(str, Enum):
+    CAPACITY = "capacity"
+    LANGUAGE = "language"
+    DUPLICATE = "duplicate"
+
+
+class CallRefused(Exception):
+    """A call the hub will not take; ``reason`` says why in kind, the message in words."""
+
+    def __init__(self, reason: Refusal, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class AudioBlock:
+    """Decoded audio waiting for the pool: ``(frames, len(tracks))`` samples at ``rate``."""
+
+    tracks: Tracks
+    samples: np.ndarray
+    rate: int
+    received: float  # time.monotonic() when it arrived
+
+    @property
+    def seconds(self) -> float:
+        return self.samples.size / self.rate
+
+
+class Call:
+    """One call: a stream session per group of tracks, events in order, a summary at the end."""
+
+    def __init__(self, hub: Hub, call_id: str, recognizer: Recognizer, protocol: str):
+        self.hub, self.id, self.rec, self.protocol = hub, call_id, recognizer, protocol
+        self.sessions: dict[Tracks, StreamSession] = {}
+        self.segments: list[dict] = []
+        self.seq = 0
+        self.started = time.time()
+        self.ended: float | None = None
+        self.backlog: asyncio.Queue[AudioBlock | None] = asyncio.Queue()
+        self.backlog_s = 0.0
+        self.worker = asyncio.get_running_loop().create_task(self._work())
+
+    @property
+    def lang(self) -> str:
+        return self.rec.lang
+
+    def push(self, tracks: Tracks, samples: np.ndarray, rate: int) -> None:
+        """Queue decoded audio (called on the event loop; returns at once): ``(frames,
+        len(tracks))`` samples of tracks that arrive together. Several tracks share one split
+        session, so a track far quieter than another is taken as its echo. Bad audio is refused
+        here, block by block, so that what queues can be merged into one push."""
+        if self.ended is not None:
+            return
+        try:
+            check_samples(samples, "audio")
+        except RtserError as e:  # that block goes, the call goes on
+            log.warning("call_audio call=%s tracks=%s reason=%r", self.id, _names(tracks), str(e))
+            return
+        block = AudioBlock(tracks, samples.reshape(-1, len(tracks)), rate, time.monotonic())
+        self.hub.metrics.audio_s += block.seconds
+        while self.backlog_s + block.seconds > MAX_BACKLOG_S and not self.backlog.empty():
+            oldest = self.backlog.get_nowait()  # the pool is behind: the oldest audio goes
+            self.backlog_s -= oldest.seconds
+            self.hub.metrics.dropped_audio_s += oldest.seconds
+        self.backlog_s += block.seconds
+        self.backlog.put_nowait(block)
+
+    async def finish(self, reason: str = "hang-up") -> None:
+        """Flush every track's last segment, emit ``call_end`` and leave the hub (idempotent)."""
+        if self.ended is not None:
+            return
+        self.ended = time.time()
+        self.backlog.put_nowait(None)
+        await self.worker
+        loop = asyncio.get_running_loop()
+        for tracks, session in self.sessions.items():
+            for e in await loop.run_in_executor(self.hub.pool, session.close):
+                self._emit(tracks, e, time.monotonic())
+        summary = summarize(self.segments)
+        end = {
+            "type": "call_end",
+            "start": 0.0,
+            "end": round(self.duration, 3),
+            "label": None,
+            "probs": {},
+        }
+        self.emit({**end, "summary": summary, "reason": reason}, track=None)
+        self.hub.ended(self)
+        log.info(
+            "call_end call=%s protocol=%s lang=%s seconds=%.1f reason=%r",
+            self.id, self.protocol, self.lang, self.duration, reason,
+        )  # fmt: skip
+
+    @property
+    def duration(self) -> float:
+        return max((s.stream_time for s in self.sessions.values()), default=0.0)
+
+    async def _work(self) -> None:
+        """Push queued audio, in arrival order per track. What queued while the pool was busy goes
+        in one push per track: fewer, longer pushes when the box is loaded, the same events either
+        way (they do not depend on how the audio is cut into pushes)."""
+        done = False
+        while not done:
+            blocks = [await self.backlog.get()]
+            while not self.backlog.empty():
+                blocks.append(self.backlog.get_nowait())
+            if None in blocks:  # finish() queued its sentinel last
+                done, blocks = True, blocks[: blocks.index(None)]
+            batches: dict[tuple[Tracks, int], list[AudioBlock]] = {}
+            for block in blocks:
+                self.backlog_s -= block.seconds
+                batches.setdefault((block.tracks, block.rate), []).append(block)
+            for (tracks, rate), batch in batches.items():
+                await self._push(tracks, rate, batch)
+
+    async def _push(self, tracks: Tracks, rate: int, blocks: list[AudioBlock]) -> None:
+        session = self.sessions.get(tracks)
+        if session is None:
+            split = len(tracks) > 1
+            session = self.sessions[tracks] = self.rec.stream(
+                rate, channels=len(tracks), split=split
+            )
+        if rate != session.sample_rate:
+            log.warning(
+                "call_audio call=%s tracks=%s reason='rate changed from %d to %d Hz; audio "
+                "dropped'",
+                self.id, _names(tracks), session.sample_rate, rate,
+            )  # fmt: skip
+            return
+        # no copy when the pool keeps up
+        samples = (
+            blocks[0].samples if len(blocks) == 1 else np.concatenate([b.samples for b in blocks])
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            events = await loop.run_in_executor(self.hub.pool, session.push, samples)
+        except RtserError as e:
+            log.warning("call_audio call=%s tracks=%s reason=%r", self.id, _names(tracks), str(e))
+            return
+        for e in events:
+            self._emit(tracks, e, blocks[0].received)
+
+    def _emit(self, tracks: Tracks, e: Event, received: float) -> None:
+        d = e.to_dict()
+        self.hub.metrics.observe(time.monotonic() - received)
+        self.emit({k: d[k] for k in ("type", "start", "end", "label", "probs")}, tracks[e.channel])
+
+    def emit(self, fields: dict, track: Track | None) -> None:
+        """Number a call event and hand it to the hub; segment events feed the summary."""
+        event = {
+            "call": self.id,
+            "track": track and track.value,
+            "lang": self.lang,
+            "seq": self.seq,
+            **fields,
+        }
+        self.seq += 1
+        if event["type"] == EventType.SEGMENT.value:
+            self.segments.append(event)
+        self.hub.publish(event)
+
+    def info(self) -> dict:
+        return {
+            "call": self.id,
+            "protocol": self.protocol,
+            "lang": self.lang,
+            "started": self.started,
+            "ended": self.ended,
+            "duration_s": round(self.duration, 2),
+            "tracks": sorted(t.value for tracks in self.sessions for t in tracks),
+            "summary": summarize(self.segments),
+        }
+
+
+def _names(tracks: Tracks) -> str:
+    return "+".join(t.value for t in tracks)
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    queue: asyncio.Queue
+    call: str | None  # only this call's events; None: every call's
+
+
+class Hub:
+    """Every live call, the recognizers they share, and where events go.
+
+    Parameters:
+        bundle: the models.
+        lang: the language of calls that name none (None: such calls are refused).
+        threads: worker threads for audio (one inference thread each).
+        max_calls: calls beyond this many at once are refused (None: no limit).
+        events_file: append every event to this JSONL file.
+        webhook: POST every event as JSON to this URL.
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        lang: str | None,
+        threads: int = 2,
+        max_calls: int | None = None,
+        events_file: str | None = None,
+        webhook: str | None = None,
+    ):
+        self.bundle, self.default_lang, self.max_calls = bundle, lang, max_calls
+        self.pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="rtser-audio")
+        self.recognizers: dict[str, Recognizer] = {}
+        self.metrics = Metrics()
+        self.active: dict[str, Call] = {}
+        self.recent: deque[Call] = deque(maxlen=RECENT_CALLS)
+        self.subscribers: list[Subscriber] = []
+        self.events_file = open(events_file, "a", encoding="utf-8") if events_file else None  # noqa: SIM115
+        self.webhook = Webhook(webhook, self.metrics) if webhook else None
+        if lang:
+            self.recognizer(lang)  # load before /healthz says ok
+
+    def recognizer(self, lang: str | None) -> Recognizer:
+        lang = lang or self.default_lang
+        if lang is None:
+            raise CallRefused(
+                Refusal.LANGUAGE, "the call names no language and the server has no --lang"
+            )
+        if lang not in self.bundle.languages:
+            if "any" not in self.bundle.languages:
+                known = ", ".join(self.bundle.languages)
+                raise CallRefused(
+                    Refusal.LANGUAGE, f"language {lang!r} is not in the bundle ({known})"
+                )
+            lang = "any"
+        if lang not in self.recognizers:
+            self.recognizers[lang] = Recognizer(lang, bundle=self.bundle)
+        return self.recognizers[lang]
+
+    def open_call(self, call_id: str, lang: str | None, protocol: str) -> Call:
+        """A new call, or ``CallRefused`` (counted and logged) when it cannot be taken."""
+        try:
+            if self.max_calls is not None and len(self.active) >= self.max_calls:
+                raise CallRefused(Refusal.CAPACITY, f"at capacity ({self.max_calls} calls)")
+            if call_id in self.active:
+                raise CallRefused(Refusal.DUPLICATE, f"call {call_id} is already active")
+            call = Call(self, call_id, self.recognizer(lang), protocol)
+        except CallRefused as e:
+            self.metrics.rejected += 1
+            log.warning("call_refused call=%s protocol=%s reason=%r", call_id, protocol, str(e))
+            raise
+        self.active[call_id] = call
+        log.info("call_start call=%s protocol=%s lang=%s", call_id, protocol, call.lang)
+        call.emit(
+            {"type": "call_start", "start": 0.0, "end": 0.0, "label": None, "probs": {}}, track=None
+        )
+        return call
+
+    def ended(self, call: Call) -> None:
+        self.active.pop(call.id, None)
+        self.recent.append(call)
+
+    def publish(self, event: dict) -> None:
+        self.metrics.events += 1
+        for s in self.subscribers:
+            if s.call is None or s.call == event["call"]:
+                if s.queue.full():
+                    s.queue.get_nowait()
+                    self.metrics.dropped_events += 1
+                s.queue.put_nowait(event)
+        if self.events_file:
+            self.events_file.write(json.dumps(event, allow_nan=False) + "\n")
+            self.events_file.flush()
+        if self.webhook:
+            self.webhook.put(event)
+
+    def subscribe(self, call: str | None) -> asyncio.Queue:
+        q: asyncio.Queue = asyncio.Queue(SUBSCRIBER_QUEUE)
+        self.subscribers.append(Subscriber(q, call))
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue) -> None:
+        self.subscribers = [s for s in self.subscribers if s.queue is not q]
+
+    def calls(self) -> dict:
+        return {
+            "active": [c.info() for c in self.active.values()],
+            "recent": [c.info() for c in reversed(self.recent)],
+        }
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(*(c.finish("server shutdown") for c in list(self.active.values())))
+        if self.events_file:
+            self.events_file.close()
+        if self.webhook:  # deliver what is queued, within the shutdown's time
+            await asyncio.to_thread(self.webhook.queue.join)
