@@ -72,7 +72,7 @@ def core_predictions(
         )  # every head reads the same encoders
         y.append(CORE.index(clip.label))
         for lang, rec in recs.items():
-            preds[lang].append(int(np.argmax(rec.classifier.probs(features)[columns[lang]])))
+            preds[lang].append(int(np.argmax(rec.classifier.scores(features).probs[columns[lang]])))
     return np.array(y), {lang: np.array(p) for lang, p in preds.items()}, silent
 
 

@@ -206,6 +206,10 @@ class Output:
             pq.write_table(table, tmp)
             os.replace(tmp, self.parts / f"{key}.{name}.parquet")
 
+    def pending(self) -> bool:
+        """Whether parts wait to be merged (this run's, or those a killed run left)."""
+        return any(self.parts.glob("*.parquet"))
+
     def merge(self) -> dict:
         """Fold the parts into events.parquet and calls.parquet (atomically); remove the parts."""
         pa, pq = _pa()
@@ -253,6 +257,7 @@ def event_schema(pa):
             ("lang", pa.string()),
             ("label", pa.string()),
             ("probs", pa.map_(pa.string(), pa.float64())),
+            ("arousal", pa.float64()),
         ]
     )
 
@@ -324,6 +329,10 @@ def run(
     t0 = time.time()
     jobs = collect(inputs)
     bundle = Bundle(settings.bundle)
+    for lang in {settings.lang, *(job.lang for job in jobs)} - {None}:
+        if bundle.code(lang) is None:
+            known = ", ".join(bundle.languages)
+            raise RtserError(f"language {lang!r} is not in the bundle; choose one of {known}")
     bundle_hash = hashlib.sha256((bundle.path / "manifest.json").read_bytes()).hexdigest()
     output = Output(Path(out))
     done = output.done_keys()
@@ -354,11 +363,8 @@ def run(
             scored += 1
         if progress:
             progress({"audio_s": audio_s, "calls": 1})
-    counts = output.merge()
-    with open(Path(out) / "errors.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, ["path", "call_id", "error"])
-        w.writeheader()
-        w.writerows(errors)
+    # the merged files are rewritten only when a call was scored (or a killed run left parts)
+    counts = output.merge() if output.pending() else None
     import onnxruntime
     import pyarrow
 
@@ -382,5 +388,10 @@ def run(
         "seconds": round(time.time() - t0, 1),
         "rows": counts,
     }
-    (Path(out) / "run.json").write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
+    if todo or errors:  # a run that found everything done writes nothing
+        with open(Path(out) / "errors.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, ["path", "call_id", "error"])
+            w.writeheader()
+            w.writerows(errors)
+        (Path(out) / "run.json").write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
     return record

@@ -109,9 +109,19 @@ def file_cmd(
     """
     from .report.plot import Envelope, plot_timeline, pyplot
 
-    if plot:
-        pyplot()  # fail before the analysis, not after it
+    if plot:  # fail before the analysis, not after it
+        pyplot()
+        folder = os.path.dirname(os.path.abspath(plot))
+        if not os.path.isdir(folder):
+            raise RtserError(f"--plot {plot}: the folder {folder} does not exist; create it first")
     rec = _recognizer(lang, bundle, threads, vad)
+    negative_labels = [x.strip() for x in negative.split(",") if x.strip()]
+    unknown = [x for x in negative_labels if x not in rec.labels and x not in NEGATIVE]
+    if unknown:
+        raise RtserError(
+            f"--negative: {', '.join(unknown)} is not a label of {rec.lang} "
+            f"({', '.join(rec.labels)})"
+        )
 
     def on_block(block):  # called while the events are read, once ``bar`` and ``envelope`` exist
         bar.update(len(block))
@@ -135,13 +145,17 @@ def file_cmd(
                 out.write(e)
             collected.append(e)
     if summary:
-        from .report.summary import summarize, table
+        from .report.summary import summarize, table, write_csv
 
-        result = summarize(
-            collected, negative=[x.strip() for x in negative.split(",") if x.strip()]
-        )
-        as_json = json.dumps({str(k): v for k, v in result.items()}, indent=1, allow_nan=False)
-        click.echo(as_json if fmt in ("json", "jsonl") else table(result))
+        result = summarize(collected, negative=negative_labels)
+        if fmt == "csv":
+            write_csv(result, sys.stdout)
+        elif fmt in ("json", "jsonl"):
+            click.echo(
+                json.dumps({str(k): v for k, v in result.items()}, indent=1, allow_nan=False)
+            )
+        else:
+            click.echo(table(result))
     else:
         out.close()
     if plot:
@@ -284,10 +298,12 @@ def batch(inputs, out, lang, channels, workers, ray_address, bundle, vad):
         )
     click.echo(
         f"{out}: {record['scored']} scored, {record['skipped']} already done, {record['failed']} "
-        "failed "
-        f"(errors.csv); {record['audio_s'] / 3600:.2f} h of audio in {record['seconds']:.0f} s",
+        f"failed (errors.csv); {record['audio_s'] / 3600:.2f} h of audio in "
+        f"{record['seconds']:.0f} s",
         err=True,
     )
+    if record["failed"]:  # a scheduler must see that some calls were not scored
+        sys.exit(1)
 
 
 @cli.command()

@@ -118,8 +118,13 @@ def fit_head(
     lr: float = 0.05,
     l2: float = 1e-2,
     seed: int = SEED,
+    targets: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> NumpyHead:
-    """Class-weighted softmax regression on layer-weighted features, trained with Adam in numpy."""
+    """Class-weighted softmax regression on layer-weighted features, trained with Adam in numpy.
+
+    ``y``: class indices; or ``targets``: ``(N, n_classes)`` probabilities to fit instead (soft
+    labels, unweighted; ``y`` is then ignored). ``weights``: per-clip weights on top."""
     inputs = list(pooled)
     params = {}
     for n, x in pooled.items():
@@ -132,9 +137,14 @@ def fit_head(
     rng = np.random.default_rng(seed)
     params["W"] = rng.normal(0, 0.01, (width, n_classes))
     params["b"] = np.zeros(n_classes)
-    counts = np.bincount(y, minlength=n_classes)
-    cw = (len(y) / np.maximum(counts, 1) / n_classes)[y]
-    target = np.eye(n_classes)[y]
+    if targets is None:
+        counts = np.bincount(y, minlength=n_classes)
+        cw = (len(y) / np.maximum(counts, 1) / n_classes)[y]
+        target = np.eye(n_classes)[y]
+    else:
+        cw, target = np.ones(len(targets)), targets
+    if weights is not None:
+        cw = cw * weights
     learn = ["W", "b"] + [f"{n}/layer_logits" for n in inputs if z[n].ndim == 3]
     m = {k: np.zeros_like(params[k]) for k in learn}
     v = {k: np.zeros_like(params[k]) for k in learn}

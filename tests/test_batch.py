@@ -48,7 +48,7 @@ def scored(archive, tmp_path_factory):
     r = rtser(
         "batch", archive, "--out", out, "--lang", "de", "--channels", "split", "--workers", "2"
     )
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr  # broken.wav could not be scored: a scheduler sees it
     return out
 
 
@@ -81,6 +81,7 @@ def test_events_are_those_of_rtser_file(archive, scored):
             )
             assert (g["start"], g["end"]) == (x["start"], x["end"])
             assert dict(g["probs"]) == pytest.approx(x["probs"], abs=1e-4)
+            assert g["arousal"] == pytest.approx(x["arousal"], abs=1e-3)
     calls = {c["call_id"]: c for c in table(scored / "calls.parquet")}
     assert (
         set(calls) == {"day1/mono.wav", "day1/stereo.flac"}
@@ -105,25 +106,29 @@ def test_a_second_run_does_nothing_and_lost_rows_come_back(archive, scored, tmp_
     out = tmp_path / "copy"
     shutil.copytree(scored, out)
     before = {name: table(out / name) for name in ("events.parquet", "calls.parquet")}
-    assert (
-        rtser(
-            "batch", archive, "--out", out, "--lang", "de", "--channels", "split", "--workers", "1"
-        ).returncode
-        == 0
+    written = {name: (out / name).stat().st_mtime_ns for name in before}
+    again = (
+        "batch",
+        archive,
+        "--out",
+        out,
+        "--lang",
+        "de",
+        "--channels",
+        "split",
+        "--workers",
+        "1",
     )
+    assert rtser(*again).returncode == 1  # broken.wav again
     assert json.loads((out / "run.json").read_text())["scored"] == 0
+    assert {name: (out / name).stat().st_mtime_ns for name in before} == written  # not rewritten
     assert {name: table(out / name) for name in before} == before
     for name in before:  # lose one call's rows
         t = pq.read_table(out / name)
         pq.write_table(
             t.filter(np.array(t.column("call_id").to_pylist()) != "day1/mono.wav"), out / name
         )
-    assert (
-        rtser(
-            "batch", archive, "--out", out, "--lang", "de", "--channels", "split", "--workers", "1"
-        ).returncode
-        == 0
-    )
+    assert rtser(*again).returncode == 1
     assert json.loads((out / "run.json").read_text())["scored"] == 1
     assert {name: table(out / name) for name in before} == before
 
@@ -152,7 +157,7 @@ def test_ray_gives_the_same_parquet(archive, scored, tmp_path):
         r = rtser(
             "batch", archive, "--out", out, "--lang", "de", "--channels", "split", "--ray", "auto"
         )
-        assert r.returncode == 0, r.stderr
+        assert r.returncode == 1, r.stderr  # broken.wav
         for name in ("events.parquet", "calls.parquet"):
             assert table(out / name) == table(scored / name)
         assert json.loads((out / "run.json").read_text())["ray"] == "auto"
@@ -160,7 +165,21 @@ def test_ray_gives_the_same_parquet(archive, scored, tmp_path):
         subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=300)
 
 
-def test_bad_inputs_are_one_line_errors(tmp_path):
+def test_an_archive_already_scored_is_not_written_again(archive, scored, tmp_path):
+    out = tmp_path / "done"
+    good = tmp_path / "good"
+    good.mkdir()
+    shutil.copy(archive / "day1" / "mono.wav", good / "mono.wav")
+    first = rtser("batch", good, "--out", out, "--lang", "de", "--workers", "1")
+    assert first.returncode == 0, first.stderr
+    files = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()}
+    assert rtser("batch", good, "--out", out, "--lang", "de", "--workers", "1").returncode == 0
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()} == files
+
+
+def test_bad_inputs_are_one_line_errors(archive, tmp_path):
+    r = rtser("batch", archive, "--out", tmp_path / "o", "--lang", "xx")
+    assert r.returncode == 2 and "'xx' is not in the bundle" in r.stderr
     r = rtser("batch", tmp_path / "nowhere", "--out", tmp_path / "o")
     assert (
         r.returncode == 2
@@ -202,7 +221,7 @@ def test_a_killed_run_keeps_every_finished_call(archive, scored, tmp_path):
     r = rtser(
         "batch", archive, "--out", out, "--lang", "de", "--channels", "split", "--workers", "1"
     )
-    assert r.returncode == 0 and json.loads((out / "run.json").read_text())["skipped"] >= 1
+    assert r.returncode == 1 and json.loads((out / "run.json").read_text())["skipped"] >= 1
     for name in ("events.parquet", "calls.parquet"):
         assert table(out / name) == table(scored / name)
 

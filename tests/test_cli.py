@@ -52,7 +52,9 @@ def test_machine_formats(call, fmt):
         rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert len(rows) == 3 and all(row["type"] == "segment" for row in rows)
     if fmt != "csv":
-        assert set(rows[0]) == {"type", "channel", "start", "end", "lang", "label", "probs", "seq"}
+        fields = {"type", "channel", "start", "end", "lang", "label", "probs", "seq", "arousal"}
+        assert set(rows[0]) == fields
+    assert 0 <= float(rows[0]["arousal"]) <= 1
 
 
 def test_split_channels(call):
@@ -225,3 +227,36 @@ def test_readme_example_is_what_rtser_prints():
     ).group(1)
     r = rtser("file", ROOT / "examples" / "ravdess-anger-actor01.flac", "--lang", "en")
     assert r.returncode == 0 and r.stdout == shown
+
+
+EXAMPLE = "examples/ravdess-anger-actor01.flac"
+
+
+def test_options_are_checked_before_the_analysis(tmp_path):
+    from conftest import ROOT
+
+    example = ROOT / EXAMPLE
+    r = rtser("file", example, "--lang", "en", "--plot", tmp_path / "no" / "such" / "x.png")
+    assert r.returncode == 2 and r.stdout == "" and len(r.stderr.splitlines()) == 1
+    assert "does not exist" in r.stderr
+    r = rtser("file", example, "--lang", "en", "--summary", "--negative", "angry,sadd")
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "angry, sadd" in r.stderr
+
+
+def test_a_language_as_platforms_write_it(tmp_path):
+    from conftest import ROOT
+
+    for lang in ("EN", "en-US", "en_GB"):
+        r = rtser("file", ROOT / EXAMPLE, "--lang", lang, "--format", "jsonl")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout.splitlines()[0])["lang"] == "en"
+
+
+def test_summary_as_csv(tmp_path):
+    from conftest import ROOT
+
+    r = rtser("file", ROOT / EXAMPLE, "--lang", "en", "--summary", "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len(rows) == 1 and rows[0]["track"] == "0" and float(rows[0]["speech_s"]) > 0
+    assert "mean_arousal" in rows[0] and any(k.startswith("share_") for k in rows[0])

@@ -140,6 +140,7 @@ def test_live_view_shows_the_call_its_tracks_and_labels(tmp_path, utterances):
         assert set(tracks) == {"customer", "agent"}
         labels = {"anger", "boredom", "disgust", "fear", "happiness", "neutral", "sadness"}
         assert tracks["customer"].split()[0] in labels
+        assert "↑" in tracks["customer"]  # the arousal of the current label
         streaming.join()
         browser.wait_for("!!document.querySelector('[data-ended=\"CA-live-view\"]')")
         assert "%" in browser.evaluate(

@@ -529,3 +529,22 @@ def test_audio_queued_behind_a_busy_pool_goes_in_one_push_and_a_bad_block_alone(
         assert [
             (e["type"], e["start"], e["end"], e["label"]) for e in asyncio.run(served(bad))
         ] == want
+
+
+def test_startup_errors_are_one_line_and_name_the_option(tmp_path, server):
+    serve = [sys.executable, "-m", "rtser", "serve"]
+    r = subprocess.run([*serve, "--lang", "xx"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--lang xx" in r.stderr and len(r.stderr.splitlines()) == 1
+    busy = [*serve, "--lang", "de", "--port", str(server.port)]
+    r = subprocess.run(busy, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and f"port {server.port}:" in r.stderr.splitlines()[-1]
+
+
+def test_the_favicon_needs_no_key_and_a_call_says_which_language_it_asked_for(server):
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/favicon.ico", timeout=10) as r:
+        assert r.status == 204
+    with connect(server.url("/twilio", "ws")) as ws:
+        for msg in twilio_messages("CA-lang-fr", np.zeros(8000, np.float32), lang="fr-FR"):
+            ws.send(msg)
+    start = server.wait_for(lambda e: e["call"] == "CA-lang-fr" and e["type"] == "call_start")[0]
+    assert (start["lang_requested"], start["lang"]) == ("fr-FR", "any")

@@ -195,7 +195,8 @@ def test_a_raising_callback_leaves_the_session_consistent(recognizer, utterances
 
 
 def test_lone_clip_segment_equals_predict(recognizer, data_dir):
-    """A clip streamed alone (speech up to its edges) gets predict()'s label and probabilities."""
+    """A clip streamed alone (speech up to its edges) gets predict()'s label, probabilities and
+    arousal."""
     from conftest import clip
 
     from rtser.audio import load
@@ -210,12 +211,19 @@ def test_lone_clip_segment_equals_predict(recognizer, data_dir):
             np.testing.assert_allclose(
                 list(found[0].probs.values()), list(p.probs.values()), atol=1e-5
             )
+            assert found[0].arousal == pytest.approx(p.arousal, abs=1e-5)
             compared += 1
     assert compared >= 3
 
 
+def test_every_event_carries_an_arousal_between_0_and_1(recognizer, utterances):
+    events = run(recognizer, continuous_speech(utterances))
+    assert {e.type for e in events} == {"label", "segment"}
+    assert all(0 <= e.arousal <= 1 and 0 <= e.to_dict()["arousal"] <= 1 for e in events)
+
+
 def test_no_empty_segments_at_max_length_cuts(data_dir):
-    """A max-length cut inside a short pause used to leave a segment with start == end."""
+    """A max-length cut inside a short pause must not leave a segment with start == end."""
     from conftest import ROOT
 
     from rtser import Recognizer, VadConfig

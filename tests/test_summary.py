@@ -37,7 +37,8 @@ def test_shares_confidence_stretches_and_escalations():
         "fear": round(1 / 7, 3),
     }
     assert a["mean_confidence"] == round((2 * 0.9 + 1 * 0.6 + 2 * 0.7 + 0.8 + 0.8) / 7, 3)
-    assert a["longest_negative"] == {"start": 3.0, "end": 6.5, "seconds": 3.5, "label": "sadness"}
+    # 3.0 s of negative speech in 3.0-6.5: the pause inside the stretch does not count
+    assert a["longest_negative"] == {"start": 3.0, "end": 6.5, "seconds": 3.0, "label": "sadness"}
     assert a["escalations"] == [
         {"at": 3.0, "label": "anger", "after": "neutral"},
         {"at": 10.0, "label": "fear", "after": "happiness"},
@@ -97,3 +98,16 @@ def test_rtser_file_summary(data_dir):
         timeout=300,
     )
     assert r.stdout.startswith("channel 0: 1 segment,") and "longest negative  anger" in r.stdout
+
+
+def test_arousal_is_summarised_and_only_aroused_negative_speech_alerts():
+    events = [
+        Event("segment", 0, 0.0, 2.0, "en", "neutral", {"neutral": 0.9}, 0, arousal=0.3),
+        Event("segment", 0, 2.0, 3.0, "en", "anger", {"anger": 0.8}, 1, arousal=0.9),
+        Event("segment", 0, 3.0, 5.0, "en", "sadness", {"sadness": 0.8}, 2, arousal=0.2),
+    ]
+    s = summarize(events)[0]
+    assert s["mean_arousal"] == round((2 * 0.3 + 0.9 + 2 * 0.2) / 5, 3)
+    assert s["alert_s"] == 1.0  # the angry second; the tired sadness raises no alert
+    assert "arousal" in table({0: s})
+    assert summarize(SCRIPT)[0]["mean_arousal"] is None  # no arousal rated: none reported

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from rtser import RtserError, VadConfig
+from rtser.pipeline.calibration import Calibration
 from rtser.pipeline.segmenter import Segmenter
 from rtser.pipeline.smoothing import LabelSmoother
 
@@ -115,7 +116,7 @@ def test_bad_config_is_refused():
 
 
 def test_smoother_averages_exponentially():
-    s = LabelSmoother(["a", "b"], alpha=0.5, margin=0.15)
+    s = LabelSmoother(Calibration.from_spec(None, ["a", "b"]), alpha=0.5, margin=0.15)
     s.update(np.array([1.0, 0.0]))
     _, p = s.update(np.array([0.0, 1.0]))
     np.testing.assert_allclose(p, [0.5, 0.5])
@@ -124,7 +125,7 @@ def test_smoother_averages_exponentially():
 
 
 def test_smoother_label_changes_only_past_the_margin():
-    s = LabelSmoother(["a", "b"], alpha=1.0, margin=0.15)
+    s = LabelSmoother(Calibration.from_spec(None, ["a", "b"]), alpha=1.0, margin=0.15)
     assert s.update(np.array([0.6, 0.4]))[0] == "a"
     assert s.update(np.array([0.45, 0.55]))[0] == "a"  # b leads by 0.10 < margin: a stays
     assert s.update(np.array([0.4, 0.6]))[0] == "b"  # b leads by 0.20: switch

@@ -5,4 +5,13 @@ Imports only ``rtser.errors``."""
 
 from .loader import DEFAULT, FORMAT, Bundle, EnrolmentPrior, HeadFormat, Language, file_hash, sha256
 
-__all__ = ["DEFAULT", "FORMAT", "Bundle", "EnrolmentPrior", "HeadFormat", "Language", "file_hash", "sha256"]
+__all__ = [
+    "DEFAULT",
+    "FORMAT",
+    "Bundle",
+    "EnrolmentPrior",
+    "HeadFormat",
+    "Language",
+    "file_hash",
+    "sha256",
+]

@@ -3,6 +3,7 @@
 An overlay bundle (``rtser enroll``) holds only new heads; the encoders it names by hash are
 taken from the bundle it extends (by default the one shipped inside the package).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,8 +18,14 @@ from ..errors import RtserError
 FORMAT = 2  # 2: heads read streaming chunk features (rtser.pipeline.features)
 DEFAULT = Path(__file__).resolve().parent
 ZIP_MAGIC = b"PK\x03\x04"
-REQUIRED = {"format": int, "window_s": (int, float), "hop_s": (int, float), "encoders": dict,
-            "languages": dict, "files": dict}
+REQUIRED = {
+    "format": int,
+    "window_s": (int, float),
+    "hop_s": (int, float),
+    "encoders": dict,
+    "languages": dict,
+    "files": dict,
+}
 
 
 def file_hash(path: Path) -> hashlib._Hash:
@@ -57,6 +64,7 @@ class Language:
     head: Path
     bundle: Bundle = field(repr=False)
     metrics: dict = field(default_factory=dict)
+    calibration: dict | None = None  # pipeline.calibration.Calibration's spec
 
     @cached_property
     def head_format(self) -> HeadFormat:
@@ -84,12 +92,26 @@ def check_manifest(manifest: dict, where: Path) -> None:
     if not isinstance(manifest.get("shared", ""), str):
         raise RtserError(f"{where}: 'shared' must name the trunk's file; rebuild the bundle")
     prior = manifest.get("prior")
-    if prior is not None and not (isinstance(prior, dict) and isinstance(prior.get("head"), str)
-                                  and isinstance(prior.get("labels"), list)):
+    if prior is not None and not (
+        isinstance(prior, dict)
+        and isinstance(prior.get("head"), str)
+        and isinstance(prior.get("labels"), list)
+    ):
         raise RtserError(f"{where}: 'prior' needs 'head' and 'labels'; rebuild the bundle")
+    arousal = manifest.get("arousal")
+    if arousal is not None and not (
+        isinstance(arousal, dict) and isinstance(arousal.get("head"), str)
+    ):
+        raise RtserError(f"{where}: 'arousal' needs a 'head'; rebuild the bundle")
     for lang, spec in manifest["languages"].items():
-        if not (isinstance(spec, dict) and isinstance(spec.get("labels"), list) and isinstance(spec.get("head"), str)):
-            raise RtserError(f"{where}: language {lang!r} needs 'labels' and 'head'; rebuild the bundle")
+        if not (
+            isinstance(spec, dict)
+            and isinstance(spec.get("labels"), list)
+            and isinstance(spec.get("head"), str)
+        ):
+            raise RtserError(
+                f"{where}: language {lang!r} needs 'labels' and 'head'; rebuild the bundle"
+            )
     for name, spec in manifest["encoders"].items():
         if not (isinstance(spec, dict) and isinstance(spec.get("file"), str)):
             raise RtserError(f"{where}: encoder {name!r} needs a 'file'; rebuild the bundle")
@@ -106,12 +128,16 @@ class Bundle:
     ['anger', 'boredom']
     """
 
-    def __init__(self, path: str | Path | None = None, verify: bool = True, _below: tuple[Path, ...] = ()):
+    def __init__(
+        self, path: str | Path | None = None, verify: bool = True, _below: tuple[Path, ...] = ()
+    ):
         self.path = Path(path) if path else DEFAULT
         manifest = self.path / "manifest.json" if self.path.is_dir() else self.path
         if not manifest.is_file():
-            raise RtserError(f"{self.path}: no bundle here (manifest.json missing); "
-                             "pass a folder made by export.bundle or rtser enroll")
+            raise RtserError(
+                f"{self.path}: no bundle here (manifest.json missing); "
+                "pass a folder made by export.bundle or rtser enroll"
+            )
         self.path = manifest.parent
         try:
             self.manifest = json.loads(manifest.read_text())
@@ -119,16 +145,20 @@ class Bundle:
             raise RtserError(f"{manifest}: not valid JSON ({e}); rebuild the bundle") from None
         fmt = self.manifest.get("format") if isinstance(self.manifest, dict) else None
         if fmt != FORMAT:
-            raise RtserError(f"{manifest}: bundle format {fmt!r}, this rtser reads format {FORMAT}; "
-                             "upgrade rtser or rebuild the bundle")
+            raise RtserError(
+                f"{manifest}: bundle format {fmt!r}, this rtser reads format {FORMAT}; "
+                "upgrade rtser or rebuild the bundle"
+            )
         check_manifest(self.manifest, manifest)
         self.base = None
         if "extends" in self.manifest:  # an overlay: null extends the bundle shipped with rtser
             base = self.path / (self.manifest["extends"] or DEFAULT)
             chain = (*_below, self.path.resolve())
             if base.resolve() in chain:
-                raise RtserError(f"{manifest}: 'extends' leads back to {base.resolve()} (a cycle); "
-                                 "point it at the base bundle, or null for the shipped one")
+                raise RtserError(
+                    f"{manifest}: 'extends' leads back to {base.resolve()} (a cycle); "
+                    "point it at the base bundle, or null for the shipped one"
+                )
             self.base = Bundle(base, verify, chain)
         if verify:
             self.verify()
@@ -136,19 +166,38 @@ class Bundle:
     @property
     def languages(self) -> list[str]:
         own = list(self.manifest["languages"])
-        return own + [lang for lang in (self.base.languages if self.base else []) if lang not in own]
+        return own + [
+            lang for lang in (self.base.languages if self.base else []) if lang not in own
+        ]
+
+    def code(self, lang: str) -> str | None:
+        """The bundle's code for ``lang`` as platforms write it (``EN``, ``en-US``, ``es_MX``), or
+        None when the bundle has no head for it."""
+        tag = lang.strip().replace("_", "-").lower()
+        return next((c for c in (tag, tag.split("-")[0]) if c in self.languages), None)
 
     def language(self, lang: str | None) -> Language:
-        """``lang`` (None: the only one), here or in the base bundle."""
+        """``lang`` (None: the only one; any case, a region tag ignored: ``code``), here or in
+        the base bundle."""
         langs = self.languages
         if lang is None:
             if len(langs) != 1:
-                raise RtserError(f"this bundle holds {len(langs)} languages; choose one with --lang "
-                                 f"({', '.join(langs)})")
+                raise RtserError(
+                    f"this bundle holds {len(langs)} languages; choose one with --lang "
+                    f"({', '.join(langs)})"
+                )
             lang = langs[0]
+        lang = self.code(lang) or lang
         if lang in self.manifest["languages"]:
             spec = self.manifest["languages"][lang]
-            return Language(lang, list(spec["labels"]), self.file(spec["head"]), self, spec.get("metrics") or {})
+            return Language(
+                lang,
+                list(spec["labels"]),
+                self.file(spec["head"]),
+                self,
+                spec.get("metrics") or {},
+                spec.get("calibration"),
+            )
         if self.base and lang in self.base.languages:
             return self.base.language(lang)
         raise RtserError(f"language {lang!r} is not in this bundle; available: {', '.join(langs)}")
@@ -165,21 +214,30 @@ class Bundle:
     def encoder(self, name: str) -> Path:
         spec = self.manifest["encoders"].get(name)
         if spec is None:
-            raise RtserError(f"{self.path}: the manifest lists no encoder {name!r}; rebuild the bundle")
+            raise RtserError(
+                f"{self.path}: the manifest lists no encoder {name!r}; rebuild the bundle"
+            )
         path = self.file(spec["file"])
-        if self.base and spec["sha256"] != self.base.manifest["files"].get(spec["file"], spec["sha256"]):
-            raise RtserError(f"{self.path}: encoder {name} differs from the bundle it extends; "
-                             "re-enroll against the installed bundle")
+        if self.base and spec["sha256"] != self.base.manifest["files"].get(
+            spec["file"], spec["sha256"]
+        ):
+            raise RtserError(
+                f"{self.path}: encoder {name} differs from the bundle it extends; "
+                "re-enroll against the installed bundle"
+            )
         return path
 
     def vad_model(self, kind: str) -> Path:
-        """The ONNX graph of a neural VAD (``manifest["vad"][kind]``), here or in the base bundle."""
+        """The ONNX graph of a neural VAD (``manifest["vad"][kind]``), here or in the base
+        bundle."""
         spec = self.manifest.get("vad", {}).get(kind)
         if spec is None:
             if self.base:
                 return self.base.vad_model(kind)
-            raise RtserError(f"{self.path}: this bundle has no {kind} VAD model; use --vad webrtc or "
-                             "rebuild the bundle (python -m export.vad)")
+            raise RtserError(
+                f"{self.path}: this bundle has no {kind} VAD model; use --vad webrtc or "
+                "rebuild the bundle (python -m export.vad)"
+            )
         return self.file(spec["file"])
 
     def shared_trunk(self) -> Path | None:
@@ -189,6 +247,14 @@ class Bundle:
         if name is None:
             return self.base.shared_trunk() if self.base else None
         return self.file(name)
+
+    def arousal_head(self) -> Path | None:
+        """The head that rates arousal from any language's features (``manifest["arousal"]``), here
+        or in the base bundle; None when neither has one."""
+        spec = self.manifest.get("arousal")
+        if spec is None:
+            return self.base.arousal_head() if self.base else None
+        return self.file(spec["head"])
 
     def enrolment_prior(self) -> EnrolmentPrior | None:
         """``manifest["prior"]``, here or in the base bundle; None when neither has one."""
@@ -201,10 +267,15 @@ class Bundle:
         for name, digest in self.manifest["files"].items():
             path = self.path / name
             if not path.is_file():
-                raise RtserError(f"{self.path}: bundle file {name} is missing; reinstall rtser or rebuild the bundle")
+                raise RtserError(
+                    f"{self.path}: bundle file {name} is missing; reinstall rtser or rebuild "
+                    "the bundle"
+                )
             if sha256(path) != digest:
-                raise RtserError(f"{self.path}: bundle file {name} fails its sha256 check (corrupt or "
-                                 "modified); reinstall rtser or rebuild the bundle")
+                raise RtserError(
+                    f"{self.path}: bundle file {name} fails its sha256 check (corrupt or "
+                    "modified); reinstall rtser or rebuild the bundle"
+                )
 
     @cached_property
     def size_bytes(self) -> int:
@@ -213,11 +284,18 @@ class Bundle:
     def info(self) -> dict:
         m = self.manifest
         return {
-            "path": str(self.path), "format": m["format"], "name": m.get("name"),
-            "rtser_version": m.get("rtser_version"), "created": m.get("created"),
-            "size_bytes": self.size_bytes, "window_s": m["window_s"], "hop_s": m["hop_s"],
-            "encoders": {k: {"file": v["file"], "size_bytes": self.encoder(k).stat().st_size}
-                         for k, v in m["encoders"].items()},
+            "path": str(self.path),
+            "format": m["format"],
+            "name": m.get("name"),
+            "rtser_version": m.get("rtser_version"),
+            "created": m.get("created"),
+            "size_bytes": self.size_bytes,
+            "window_s": m["window_s"],
+            "hop_s": m["hop_s"],
+            "encoders": {
+                k: {"file": v["file"], "size_bytes": self.encoder(k).stat().st_size}
+                for k, v in m["encoders"].items()
+            },
             "languages": {
                 lang.code: {"labels": lang.labels, "metrics": lang.metrics}
                 for lang in map(self.language, self.languages)

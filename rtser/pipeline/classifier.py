@@ -1,18 +1,30 @@
-"""One language's classifier: the encoders its head reads (run chunk by chunk), then the head."""
+"""One language's classifier: the encoders its head reads (run chunk by chunk), the head, its
+calibration for strangers, and the arousal head that every language shares."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
 from ..bundle import Bundle, HeadFormat
 from ..errors import RtserError
+from .calibration import Calibration
 from .features import ChunkEncoder
 from .heads import NumpyHead
 from .sessions import session
 
 
+class Scores(NamedTuple):
+    """What a span of speech gets: calibrated class probabilities, and arousal in [0, 1] (None
+    when the bundle has no arousal head)."""
+
+    probs: np.ndarray
+    arousal: float | None
+
+
 class Classifier:
-    """``lang`` of ``bundle`` (None: its only language): ``probs(features)`` of a span.
+    """``lang`` of ``bundle`` (None: its only language): ``scores(features)`` of a span.
 
     ``threads``: onnxruntime's intra-op threads per call; ``spinning``: whether idle threads spin
     (see ``sessions.session``)."""
@@ -20,23 +32,36 @@ class Classifier:
     def __init__(self, bundle: Bundle, lang: str | None, threads: int = 1, spinning: bool = False):
         language = bundle.language(lang)
         self.lang, self.labels = language.code, language.labels
+        self.calibration = Calibration.from_spec(language.calibration, self.labels)
         if language.head_format is HeadFormat.NUMPY:
             self.head = NumpyHead.load(language.head)
             self.inputs = self.head.inputs
         else:
             self.head = session(language.head, threads, spinning)
             self.inputs = [i.name for i in self.head.get_inputs()]
+        arousal = bundle.arousal_head()
+        self.arousal = NumpyHead.load(arousal) if arousal else None
         owner = language.bundle  # an overlay's head reads the encoders its base ships
-        sessions = {name: session(owner.encoder(name), threads, spinning) for name in self.inputs}
+        names = set(self.inputs) | set(self.arousal.inputs if self.arousal else ())
+        sessions = {name: session(owner.encoder(name), threads, spinning) for name in sorted(names)}
         self.encoder = ChunkEncoder(sessions)
 
-    def probs(self, features: dict[str, np.ndarray]) -> np.ndarray:
-        """Class probabilities of a span's features (``features.FeatureTrack.features``)."""
-        feeds = {name: features[name] for name in self.inputs}
-        probs = self.head.run(None, feeds)[0].astype(np.float64)
-        if not np.all(np.isfinite(probs)):  # never hand out NaN: that is a bug, not an answer
+    def scores(self, features: dict[str, np.ndarray]) -> Scores:
+        """Calibrated probabilities and arousal of a span's features
+        (``features.FeatureTrack.features``)."""
+        raw = self.head.run(None, {name: features[name] for name in self.inputs})[0]
+        probs = self.calibration.probs(raw.astype(np.float64))
+        arousal = None
+        if self.arousal is not None:
+            arousal = float(self.arousal.run(None, features)[0][1])
+        if not (np.all(np.isfinite(probs)) and (arousal is None or np.isfinite(arousal))):
+            # never hand out NaN: that is a bug, not an answer
             raise RtserError(
-                f"the {self.lang} head gave non-finite probabilities; please report this with the "
-                "audio (RTSER_DEBUG=1)"
+                f"the {self.lang} head gave non-finite probabilities; please report this "
+                "with the audio (RTSER_DEBUG=1)"
             )
-        return probs
+        return Scores(probs, arousal)
+
+    def label(self, probs: np.ndarray) -> str:
+        """The label shown for calibrated probabilities (``Calibration.label``)."""
+        return self.calibration.label(probs)

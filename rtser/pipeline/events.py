@@ -17,7 +17,9 @@ class EventType(str, Enum):
 @dataclass(frozen=True)
 class Event:
     """One label of a stream. ``start``/``end``: seconds of stream time, the speech the label comes
-    from; ``probs``: every label's probability; ``seq``: the event's number in its stream."""
+    from; ``label``: the shown label (neutral unless another has the evidence:
+    ``calibration.Calibration``); ``probs``: every label's calibrated probability; ``seq``: the
+    event's number in its stream; ``arousal``: 0 (calm, tired) to 1 (agitated, excited)."""
 
     type: EventType
     channel: int
@@ -27,6 +29,7 @@ class Event:
     label: str
     probs: dict[str, float]
     seq: int
+    arousal: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "type", EventType(self.type))
@@ -37,12 +40,15 @@ class Event:
         d["type"] = self.type.value
         d["start"], d["end"] = round(self.start, 3), round(self.end, 3)
         d["probs"] = {k: round(v, 4) for k, v in self.probs.items()}
+        d["arousal"] = None if self.arousal is None else round(self.arousal, 3)
         return d
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """A whole clip's label; ``label`` is None when the clip holds no speech (``probs`` empty)."""
+    """A whole clip's label, calibrated probabilities and arousal (as ``Event``); ``label`` is None
+    when the clip holds no speech (``probs`` empty, ``arousal`` None)."""
 
     label: str | None
     probs: dict[str, float]
+    arousal: float | None = None

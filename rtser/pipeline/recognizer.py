@@ -82,9 +82,9 @@ class Recognizer:
         bounds = self.vad.speech_bounds(audio)
         if bounds is None:  # tones, music, noise: no speech, no emotion
             return Prediction(None, {})
-        probs = self.classifier.probs(clip_features(self.classifier.encoder, audio, *bounds))
-        label = self.labels[int(np.argmax(probs))]
-        return Prediction(label, {k: float(p) for k, p in zip(self.labels, probs)})
+        scores = self.classifier.scores(clip_features(self.classifier.encoder, audio, *bounds))
+        probs = {k: float(p) for k, p in zip(self.labels, scores.probs)}
+        return Prediction(self.classifier.label(scores.probs), probs, scores.arousal)
 
     def stream(
         self,

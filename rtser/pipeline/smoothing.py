@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from .calibration import Calibration
+
 
 class LabelSmoother:
-    """The shown label changes only when another label leads the current one by ``margin``."""
+    """The shown label follows ``calibration.label`` of the smoothed probabilities, but changes
+    only when the new label leads the shown one by ``margin``, or the shown one lost its evidence
+    (it is no longer the neutral label and fell below the calibration's threshold)."""
 
-    def __init__(self, labels: list[str], alpha: float = 0.5, margin: float = 0.15):
-        self.labels, self.alpha, self.margin = labels, alpha, margin
+    def __init__(self, calibration: Calibration, alpha: float = 0.5, margin: float = 0.15):
+        self.calibration, self.alpha, self.margin = calibration, alpha, margin
         self.reset()
 
     def reset(self) -> None:
@@ -20,7 +24,13 @@ class LabelSmoother:
         self.probs = (
             probs if self.probs is None else self.alpha * probs + (1 - self.alpha) * self.probs
         )
-        top = int(np.argmax(self.probs))
-        if self.current is None or self.probs[top] - self.probs[self.current] >= self.margin:
-            self.current = top
-        return self.labels[self.current], self.probs
+        labels = self.calibration.labels
+        candidate = labels.index(self.calibration.label(self.probs))
+        if self.current is None or self._switch(candidate):
+            self.current = candidate
+        return labels[self.current], self.probs
+
+    def _switch(self, candidate: int) -> bool:
+        p, current, cal = self.probs, self.current, self.calibration
+        lost = cal.labels[current] != cal.neutral and p[current] < cal.threshold
+        return candidate != current and (lost or p[candidate] - p[current] >= self.margin)

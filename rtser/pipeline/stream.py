@@ -18,7 +18,7 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE, ToMono16k, as_float, check_sample_rate
 from ..errors import RtserError
-from .classifier import Classifier
+from .classifier import Classifier, Scores
 from .events import Event, EventType
 from .features import CHUNK, FeatureTrack
 from .segmenter import Boundary, Edge
@@ -28,12 +28,12 @@ from .vad import Vad, energy
 ECHO_RATIO = 10 ** (12 / 10)  # a split channel 12 dB below another one hears that one's echo
 
 
-class ClosingProbs(NamedTuple):
+class ClosingScores(NamedTuple):
     """The open segment classified as it would close, while its closing silence runs."""
 
     start: int
     end: int
-    probs: np.ndarray
+    scores: Scores
 
 
 class _Channel:
@@ -43,7 +43,7 @@ class _Channel:
         self.index = index
         self.detector = vad.detector()
         self.segmenter = vad.segmenter()
-        self.smoother = LabelSmoother(classifier.labels)
+        self.smoother = LabelSmoother(classifier.calibration)
         self.track = FeatureTrack(classifier.encoder, self.span)
         self.keep = keep  # samples kept behind the present when idle
         self.buf = np.zeros(2 * SAMPLE_RATE, np.float32)
@@ -52,7 +52,7 @@ class _Channel:
         self.segment_start: int | None = None  # where the open segment's speech starts
         self.next_label = 0  # the chunk boundary of the next rolling label
         self.labelled_to = 0  # where the last rolling label's speech ended
-        self.closing: ClosingProbs | None = None
+        self.closing: ClosingScores | None = None
 
     @property
     def end(self) -> int:
@@ -88,13 +88,12 @@ class _Channel:
         self.next_label = self.track.anchor + CHUNK  # the first rolling label once a chunk is whole
         self.smoother.reset()
 
-    def close_segment(self, end: int) -> tuple[int, np.ndarray | None]:
-        """The closed segment's start, and its probabilities when they were computed for this
-        end."""
+    def close_segment(self, end: int) -> tuple[int, Scores | None]:
+        """The closed segment's start, and its scores when they were computed for this end."""
         start, self.segment_start = self.segment_start, None
         closing, self.closing = self.closing, None
         ready = closing is not None and (closing.start, closing.end) == (start, end)
-        return start, closing.probs if ready else None
+        return start, closing.scores if ready else None
 
 
 class StreamSession:
@@ -235,11 +234,11 @@ class StreamSession:
             channel.open_segment(boundary.at, self.pad)
             return []
         end = boundary.at
-        start, probs = channel.close_segment(end)
-        if probs is None or end + self.post_pad > now:
-            probs = self._probs(channel, start - self.pad, min(end + self.post_pad, now))
-        label = self.classifier.labels[int(np.argmax(probs))]
-        return [self._event(EventType.SEGMENT, channel, start, end, label, probs)]
+        start, scores = channel.close_segment(end)
+        if scores is None or end + self.post_pad > now:
+            scores = self._scores(channel, start - self.pad, min(end + self.post_pad, now))
+        label = self.classifier.label(scores.probs)
+        return [self._event(EventType.SEGMENT, channel, start, end, label, scores)]
 
     def _label(self, channel: _Channel, boundary: int) -> list[Event]:
         """The segment's last ``window`` up to a chunk ``boundary``, when its speech has grown; the
@@ -249,10 +248,11 @@ class StreamSession:
             return []
         channel.labelled_to = end
         start = channel.segment_start
-        probs = self._probs(channel, max(start - self.pad, boundary - self.window), boundary)
-        label, smooth = channel.smoother.update(probs)
+        scores = self._scores(channel, max(start - self.pad, boundary - self.window), boundary)
+        label, smooth = channel.smoother.update(scores.probs)
+        window = max(start, end - self.window)
         return [
-            self._event(EventType.LABEL, channel, max(start, end - self.window), end, label, smooth)
+            self._event(EventType.LABEL, channel, window, end, label, scores._replace(probs=smooth))
         ]
 
     def _classify_before_close(self, channel: _Channel, now: int) -> None:
@@ -266,17 +266,19 @@ class StreamSession:
             return
         start = channel.segment_start
         if channel.closing is None or (channel.closing.start, channel.closing.end) != (start, end):
-            probs = self._probs(channel, start - self.pad, end + self.post_pad)
-            channel.closing = ClosingProbs(start, end, probs)
+            scores = self._scores(channel, start - self.pad, end + self.post_pad)
+            channel.closing = ClosingScores(start, end, scores)
 
-    def _probs(self, channel: _Channel, a: int, b: int) -> np.ndarray:
+    def _scores(self, channel: _Channel, a: int, b: int) -> Scores:
         """The head on [a, b): only the stream's own audio, never the silence the VAD is primed
         with before it or flushed with after it (as ``Recognizer.predict`` cuts a clip)."""
         if self.audio_end is not None:
             b = min(b, self.audio_end)
-        return self.classifier.probs(channel.track.features(max(a, 0), b))
+        return self.classifier.scores(channel.track.features(max(a, 0), b))
 
-    def _event(self, kind: EventType, channel: _Channel, start, end, label, probs) -> Event:
+    def _event(
+        self, kind: EventType, channel: _Channel, start, end, label, scores: Scores
+    ) -> Event:
         if self.audio_end is not None:
             end = min(end, self.audio_end)
         labels = self.classifier.labels
@@ -287,8 +289,9 @@ class StreamSession:
             end / SAMPLE_RATE,
             self.classifier.lang,
             label,
-            {k: float(p) for k, p in zip(labels, probs)},
+            {k: float(p) for k, p in zip(labels, scores.probs)},
             self.seq,
+            scores.arousal,
         )
         self.seq += 1
         return e

@@ -41,12 +41,12 @@ class Formatter:
         self.collected: list[dict] = []
         if fmt == "csv":
             self.csv = csv.writer(out, lineterminator="\n")
-            self.csv.writerow(
-                ["seq", "type", "channel", "start", "end", "lang", "label", *self.labels]
-            )
+            header = ["seq", "type", "channel", "start", "end", "lang", "label", "arousal"]
+            self.csv.writerow([*header, *self.labels])
         elif fmt == "table":
             out.write(
-                f"{'start':>9}  {'end':>9}  ch  {'type':7}  {'label':10}  top probabilities\n"
+                f"{'start':>9}  {'end':>9}  ch  {'type':7}  {'label':10}  arousal  "
+                "top probabilities\n"
             )
 
     def write(self, e: Event) -> None:
@@ -58,14 +58,13 @@ class Formatter:
         elif self.fmt == "json":
             self.collected.append(d)
         elif self.fmt == "csv":
-            probs = (d["probs"][k] for k in self.labels)
-            self.csv.writerow(
-                [e.seq, d["type"], e.channel, d["start"], d["end"], e.lang, e.label, *probs]
-            )
+            row = [e.seq, d["type"], e.channel, d["start"], d["end"], e.lang, e.label, d["arousal"]]
+            self.csv.writerow([*row, *(d["probs"][k] for k in self.labels)])
         else:
+            arousal = "" if e.arousal is None else f"{e.arousal:.2f}"
             self.out.write(
                 f"{clock(e.start):>9}  {clock(e.end):>9}  {e.channel:2d}  {d['type']:7}  "
-                f"{e.label:10}  {top_probs(e.probs)}\n"
+                f"{e.label:10}  {arousal:>7}  {top_probs(e.probs)}\n"
             )
         self.out.flush()
 

@@ -5,6 +5,9 @@ page)."""
 from __future__ import annotations
 
 NEGATIVE = ("anger", "disgust", "fear", "sadness")
+# Negative speech at this arousal or more is what a supervisor is alerted to: an angry or
+# frightened caller, not a tired one.
+ALERT_AROUSAL = 0.6
 PALETTE = {
     "anger": "#e5484d",
     "disgust": "#8f9c2b",
@@ -19,5 +22,12 @@ PALETTE = {
 
 
 def vocabulary() -> dict:
-    """What the live page needs: ``{"negative": [...], "palette": {label: colour}}``."""
-    return {"negative": list(NEGATIVE), "palette": PALETTE}
+    """What the live page needs: ``{"negative": [...], "alert_arousal": ..., "palette": {label:
+    colour}}``."""
+    return {"negative": list(NEGATIVE), "alert_arousal": ALERT_AROUSAL, "palette": PALETTE}
+
+
+def alerting(label: str, arousal: float | None, negative=NEGATIVE) -> bool:
+    """Whether speech with this shown label and arousal is what an alert is about: negative, and
+    aroused (without an arousal rating, negative alone)."""
+    return label in negative and (arousal is None or arousal >= ALERT_AROUSAL)

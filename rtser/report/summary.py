@@ -5,12 +5,13 @@ serve``."""
 
 from __future__ import annotations
 
+import csv
 from collections import Counter
 from collections.abc import Iterable
 
 from ..pipeline.events import Event
 from .formatting import clock
-from .labels import NEGATIVE
+from .labels import NEGATIVE, alerting
 
 
 def _fields(e: Event | dict) -> dict:
@@ -39,11 +40,14 @@ def summarize(events: Iterable[Event | dict], negative: Iterable[str] = NEGATIVE
 
 
 def _track(segs: list[dict], negative: set[str]) -> dict:
-    seconds, confidence = Counter(), 0.0
+    seconds, confidence, arousal, rated, alert = Counter(), 0.0, 0.0, 0.0, 0.0
     for s in segs:
         d = s["end"] - s["start"]
         seconds[s["label"]] += d
         confidence += d * s["probs"].get(s["label"], 0.0)
+        if s.get("arousal") is not None:
+            arousal, rated = arousal + d * s["arousal"], rated + d
+        alert += d * alerting(s["label"], s.get("arousal"), negative)
     speech = sum(seconds.values())
     stretches, current = [], None  # runs of consecutive negative segments
     for s in segs:
@@ -56,7 +60,8 @@ def _track(segs: list[dict], negative: set[str]) -> dict:
             current = None
     if current:
         stretches.append(current)
-    longest = max(stretches, key=lambda r: r["end"] - r["start"], default=None)
+    # a stretch counts its negative speech only, not the pauses or the other side's turns in it
+    longest = max(stretches, key=lambda r: sum(r["labels"].values()), default=None)
     escalations = [
         {"at": round(b["start"], 3), "label": b["label"], "after": a["label"]}
         for a, b in zip(segs, segs[1:])
@@ -69,12 +74,14 @@ def _track(segs: list[dict], negative: set[str]) -> dict:
         if speech > 0
         else {},
         "mean_confidence": round(confidence / speech, 3) if speech > 0 else None,
+        "mean_arousal": round(arousal / rated, 3) if rated > 0 else None,
+        "alert_s": round(alert, 2),
         "longest_negative": None
         if longest is None
         else {
             "start": round(longest["start"], 3),
             "end": round(longest["end"], 3),
-            "seconds": round(longest["end"] - longest["start"], 2),
+            "seconds": round(sum(longest["labels"].values()), 2),
             "label": longest["labels"].most_common(1)[0][0],
         },
         "escalations": escalations,
@@ -95,11 +102,16 @@ def table(summary: dict) -> str:
             f"  share of speech   {share}",
             f"  first → last      {t['first_label']} → {t['last_label']}",
         ]
+        if t["mean_arousal"] is not None:
+            lines.append(
+                f"  arousal           mean {t['mean_arousal']:.2f}; negative and aroused "
+                f"{t['alert_s']:.1f} s"
+            )
         n = t["longest_negative"]
         if n:
             lines.append(
                 f"  longest negative  {n['label']} {clock(n['start'], 1)}–{clock(n['end'], 1)} "
-                f"({n['seconds']:.1f} s)"
+                f"({n['seconds']:.1f} s of speech)"
             )
         if t["escalations"]:
             lines.append(
@@ -109,3 +121,21 @@ def table(summary: dict) -> str:
                 )
             )
     return "\n".join(lines) if lines else "no speech"
+
+
+def write_csv(summary: dict, out) -> None:
+    """The summary as CSV, a row per track: the figures, then each label's share of speech."""
+    labels = sorted({label for t in summary.values() for label in t["label_share"]})
+    rows = csv.writer(out, lineterminator="\n")
+    figures = ["segments", "speech_s", "mean_confidence", "mean_arousal", "alert_s"]
+    rows.writerow(
+        ["track", *figures, "longest_negative_s", "longest_negative_label", "escalations"]
+        + ["first_label", "last_label", *(f"share_{label}" for label in labels)]
+    )
+    for track, t in summary.items():
+        longest = t["longest_negative"] or {}
+        rows.writerow(
+            [track, *(t[k] for k in figures), longest.get("seconds"), longest.get("label")]
+            + [len(t["escalations"]), t["first_label"], t["last_label"]]
+            + [t["label_share"].get(label, 0.0) for label in labels]
+        )

@@ -63,6 +63,8 @@ class Server:
     def process_request(self, connection, request):
         """Plain HTTP answers; ``None`` lets a WebSocket route go on to its handshake."""
         path = urlsplit(request.path).path
+        if path == "/favicon.ico":  # browsers ask on every page view: no key, nothing to say
+            return _response(HTTPStatus.NO_CONTENT, "")
         if not self.authorized(request):
             log.warning("refused path=%s reason=unauthorized", path)
             return _response(HTTPStatus.UNAUTHORIZED, "unauthorized: send X-API-KEY or ?key=\n")
@@ -110,19 +112,31 @@ async def run(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    ws = await ws_serve(
-        server.handle,
-        host,
-        port,
-        process_request=server.process_request,
-        max_size=MAX_FRAME,
-        compression=None,
-    )
+    try:
+        ws = await ws_serve(
+            server.handle,
+            host,
+            port,
+            process_request=server.process_request,
+            max_size=MAX_FRAME,
+            compression=None,
+        )
+    except OSError as e:  # in use, or an address this machine does not have
+        raise RtserError(
+            f"cannot listen on {host} port {port}: {e.strerror}; pick another --port"
+        ) from None
     tcp = None
     if audiosocket_port:
-        tcp = await asyncio.start_server(
-            lambda r, w: audiosocket.handle(r, w, hub), host, audiosocket_port
-        )
+        try:
+            tcp = await asyncio.start_server(
+                lambda r, w: audiosocket.handle(r, w, hub), host, audiosocket_port
+            )
+        except OSError as e:
+            ws.close()
+            raise RtserError(
+                f"cannot listen on {host} port {audiosocket_port} (AudioSocket): {e.strerror}; "
+                "pick another --audiosocket-port"
+            ) from None
     log.info(
         "listening http=%s:%d audiosocket=%s languages=%s",
         host,
@@ -158,10 +172,10 @@ def main(
         raise RtserError(
             f"--events {events}: cannot append to it ({e.strerror}); pick a writable file"
         ) from None
-    try:
-        asyncio.run(run(hub, host, port, audiosocket_port, api_key))
-    except OSError as e:  # the ports: in use, or an address this machine does not have
-        raise RtserError(
-            f"cannot listen on {host} port {port}/{audiosocket_port}: {e.strerror}; pick other "
-            "--host/--port values"
-        ) from None
+    if not api_key and host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning(
+            "listening on %s without --api-key: anyone who reaches this address can stream "
+            "calls and read their events; set --api-key (or RTSER_API_KEY)",
+            host,
+        )
+    asyncio.run(run(hub, host, port, audiosocket_port, api_key))

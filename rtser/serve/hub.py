@@ -193,7 +193,8 @@ class Call:
     def _emit(self, tracks: Tracks, e: Event, received: float) -> None:
         d = e.to_dict()
         self.hub.metrics.observe(time.monotonic() - received)
-        self.emit({k: d[k] for k in ("type", "start", "end", "label", "probs")}, tracks[e.channel])
+        fields = ("type", "start", "end", "label", "probs", "arousal")
+        self.emit({k: d[k] for k in fields}, tracks[e.channel])
 
     def emit(self, fields: dict, track: Track | None) -> None:
         """Number a call event and hand it to the hub; segment events feed the summary."""
@@ -262,6 +263,9 @@ class Hub:
         self.subscribers: list[Subscriber] = []
         self.events_file = open(events_file, "a", encoding="utf-8") if events_file else None  # noqa: SIM115
         self.webhook = Webhook(webhook, self.metrics) if webhook else None
+        if lang and bundle.code(lang) is None:
+            known = ", ".join(bundle.languages)
+            raise RtserError(f"--lang {lang}: not in the bundle; choose one of {known}")
         if lang:
             self.recognizer(lang)  # load before /healthz says ok
 
@@ -271,6 +275,7 @@ class Hub:
             raise CallRefused(
                 Refusal.LANGUAGE, "the call names no language and the server has no --lang"
             )
+        lang = self.bundle.code(lang) or lang
         if lang not in self.bundle.languages:
             if "any" not in self.bundle.languages:
                 known = ", ".join(self.bundle.languages)
@@ -296,9 +301,9 @@ class Hub:
             raise
         self.active[call_id] = call
         log.info("call_start call=%s protocol=%s lang=%s", call_id, protocol, call.lang)
-        call.emit(
-            {"type": "call_start", "start": 0.0, "end": 0.0, "label": None, "probs": {}}, track=None
-        )
+        start = {"type": "call_start", "start": 0.0, "end": 0.0, "label": None, "probs": {}}
+        # which language the platform asked for, beside the head that labels it ("lang")
+        call.emit({**start, "lang_requested": lang or self.default_lang}, track=None)
         return call
 
     def ended(self, call: Call) -> None:
