@@ -134,7 +134,7 @@ class Scorer:
         return self.recognizers[lang]
 
     def score(self, job: Job, key: str) -> Scored:
-        from .report.summary import summarize
+        from .report.summary import CALL_CUES, conversation, summarize
 
         try:
             rec = self.recognizer(job.lang or self.settings.lang)
@@ -148,7 +148,7 @@ class Scorer:
             {"call_id": job.call_id, "path": job.path, "channel": e.channel, **e.to_dict()}
             for e in events
         ]
-        summary = summarize(events)
+        summary, cues = summarize(events), conversation(events)
         segments = [e for e in events if e.type == "segment"]
         call = {
             "call_id": job.call_id,
@@ -159,7 +159,9 @@ class Scorer:
             "channels": info.channels if self.settings.split else 1,
             "segments": len(segments),
             "speech_s": round(sum(e.end - e.start for e in segments), 3),
+            "turns": sum(e.final for e in events),
             "summary": json.dumps({str(k): v for k, v in summary.items()}, allow_nan=False),
+            **{k: cues[k] for k in CALL_CUES},
         }
         return Scored(key, rows, call)
 
@@ -258,6 +260,8 @@ def event_schema(pa):
             ("label", pa.string()),
             ("probs", pa.map_(pa.string(), pa.float64())),
             ("arousal", pa.float64()),
+            ("turn", pa.int64()),
+            ("final", pa.bool_()),
         ]
     )
 
@@ -273,7 +277,12 @@ def call_schema(pa):
             ("channels", pa.int32()),
             ("segments", pa.int32()),
             ("speech_s", pa.float64()),
+            ("turns", pa.int32()),
             ("summary", pa.string()),
+            ("overlap_s", pa.float64()),
+            ("interruptions", pa.int32()),
+            ("longest_silence_s", pa.float64()),
+            ("silences_over_5s", pa.int32()),
         ]
     )
 

@@ -72,7 +72,12 @@ def cli():
     help="split: analyse each channel on its own (e.g. agent / customer).",
 )
 @click.option(
-    "--segments-only", is_flag=True, help="Only the end-of-segment events, no rolling labels."
+    "--segments-only", is_flag=True, help="Only the final turns, one row each; no rolling labels."
+)
+@click.option(
+    "--interim",
+    is_flag=True,
+    help="Also the provisional segments (within 0.3 s of each pause) that the turns replace.",
 )
 @click.option(
     "--summary",
@@ -95,17 +100,22 @@ def cli():
 @threads_option
 @vad_option
 def file_cmd(
-    call, lang, fmt, channels, segments_only, summary, negative, plot, bundle, threads, vad
+    call, lang, fmt, channels, segments_only, interim, summary, negative, plot, bundle, threads, vad
 ):
     """Emotion labels of a recording (WAV, FLAC, OGG; any rate, mono or stereo).
 
     \b
-    Two kinds of rows, both timed by the speech their label comes from:
+    Rows, timed by the speech their label comes from:
       label    every 2 s while someone speaks: the last (up to) 3 s of the
                segment's speech. Its label is smoothed: it changes only when
                another label leads the shown one by 0.15 in the smoothed
                probabilities, so it can differ from the top probability.
-      segment  once a stretch of speech ends: the whole segment, unsmoothed.
+      turn     once a speaker's turn ends (a pause of 0.8 s): the whole turn,
+               final, its segments labelled together.
+      segment  with --interim: a stretch of speech up to a pause, labelled at
+               once; its turn's row replaces it (same turn id).
+    Labels other than neutral need evidence: a calibrated probability over
+    the language's threshold.
     """
     from .report.plot import Envelope, plot_timeline, pyplot
 
@@ -137,7 +147,7 @@ def file_cmd(
     bar = click.progressbar(
         length=info.frames, file=sys.stderr, label="analysing", hidden=not bar_shown
     )
-    out = None if summary else Formatter(fmt, sys.stdout, rec.labels, segments_only)
+    out = None if summary else Formatter(fmt, sys.stdout, rec.labels, segments_only, interim)
     collected = []
     with bar:
         for e in events:
@@ -145,22 +155,21 @@ def file_cmd(
                 out.write(e)
             collected.append(e)
     if summary:
-        from .report.summary import summarize, table, write_csv
+        from .report.summary import conversation, summarize, table, write_csv
 
-        result = summarize(collected, negative=negative_labels)
+        result, call_cues = summarize(collected, negative=negative_labels), conversation(collected)
         if fmt == "csv":
-            write_csv(result, sys.stdout)
+            write_csv(result, sys.stdout, call_cues)
         elif fmt in ("json", "jsonl"):
-            click.echo(
-                json.dumps({str(k): v for k, v in result.items()}, indent=1, allow_nan=False)
-            )
+            tracks = {str(k): v for k, v in result.items()}
+            click.echo(json.dumps({**tracks, "call": call_cues}, indent=1, allow_nan=False))
         else:
-            click.echo(table(result))
+            click.echo(table(result, call_cues))
     else:
         out.close()
     if plot:
-        n = sum(e.type == "segment" for e in collected)
-        segments = f"{n} segment{'s' * (n != 1)}"
+        n = sum(e.final for e in collected)
+        segments = f"{n} turn{'s' * (n != 1)}"
         title = f"{os.path.basename(call)} · {rec.lang} · {clock(info.duration, 0)} · {segments}"
         plot_timeline(plot, envelope, collected, rec.labels, channels == "split", title=title)
         click.echo(f"timeline written to {plot}", err=True)
@@ -230,7 +239,15 @@ def listen(lang, device, list_devices, bundle, threads, vad):
     default=None,
     help="Append every event to this JSONL file.",
 )
-@click.option("--webhook", default=None, help="POST every event as JSON to this URL.")
+@click.option("--webhook", default=None, help="POST events as JSON to this URL.")
+@click.option(
+    "--webhook-events",
+    type=click.Choice(["all", "finals"]),
+    default="all",
+    show_default=True,
+    help="finals: only the final turns and the calls' start and end, not the rolling labels and "
+    "provisional segments.",
+)
 @bundle_option
 @click.option(
     "--threads",
@@ -239,12 +256,36 @@ def listen(lang, device, list_devices, bundle, threads, vad):
     show_default=True,
     help="Worker threads for audio (1 inference thread each).",
 )
-def serve(lang, host, port, audiosocket_port, api_key, max_calls, events, webhook, bundle, threads):
+def serve(
+    lang,
+    host,
+    port,
+    audiosocket_port,
+    api_key,
+    max_calls,
+    events,
+    webhook,
+    webhook_events,
+    bundle,
+    threads,
+):
     """Live calls from the phone system in (AudioHook, Twilio, AudioSocket), emotion events out."""
     require("websockets", "serve", "rtser serve needs the websockets library")
     from .serve.app import main as run
 
-    run(lang, host, port, audiosocket_port, api_key, max_calls, events, webhook, bundle, threads)
+    run(
+        lang,
+        host,
+        port,
+        audiosocket_port,
+        api_key,
+        max_calls,
+        events,
+        webhook,
+        webhook_events,
+        bundle,
+        threads,
+    )
 
 
 @cli.command()

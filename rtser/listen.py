@@ -65,7 +65,7 @@ def listen(
     blocks: queue.Queue = queue.Queue()
     session = recognizer.stream(sample_rate)
     stop = stop or threading.Event()
-    segments: list[Event] = []
+    spoken: list[Event] = []
 
     def on_audio(
         indata, frames, time_info, status
@@ -74,10 +74,11 @@ def listen(
 
     def handle(events):
         for e in events:
-            if e.type is EventType.SEGMENT:
-                segments.append(e)
+            if e.type is not EventType.LABEL:
+                spoken.append(e)  # the summary reads the turns (and counts the segments)
+            if e.final:  # a turn settles: its line stays
                 out.write(f"\r{e.start:8.1f}–{e.end:.1f} s  {e.label}".ljust(72) + "\n")
-            else:
+            else:  # rolling labels and provisional segments: the live line
                 out.write(live_line(e))
             out.flush()
 
@@ -107,5 +108,5 @@ def listen(
     return {
         "seconds": round(session.stream_time, 1),
         "wall_seconds": round(time.monotonic() - started, 1),
-        **summarize(segments).get(0, {"segments": 0}),
+        **summarize(spoken).get(0, {"segments": 0}),
     }

@@ -68,6 +68,7 @@ def test_events_are_those_of_rtser_file(archive, scored):
             "split",
             "--format",
             "jsonl",
+            "--interim",  # every event, as the archive stores them
         )
         expected = [json.loads(line) for line in r.stdout.splitlines()]
         got = [e for e in events if e["call_id"] == f"day1/{name}"]

@@ -205,5 +205,5 @@ def test_wheel_installs_and_predicts_without_torch(tmp_path, data_dir):
         text=True,
         cwd=tmp_path,
     )
-    assert r.returncode == 0 and "segment" in r.stdout, r.stderr
+    assert r.returncode == 0 and " turn " in r.stdout, r.stderr
     assert subprocess.run([py, "-c", "import torch"], capture_output=True).returncode != 0

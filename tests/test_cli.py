@@ -37,7 +37,7 @@ def test_table_default(call):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].split()[:4] == ["start", "end", "ch", "type"]
-    assert sum(" segment " in line for line in lines) == 3
+    assert sum(" turn " in line for line in lines) == 3
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "json"])
@@ -50,9 +50,10 @@ def test_machine_formats(call, fmt):
         rows = json.loads(r.stdout)
     else:
         rows = list(csv.DictReader(io.StringIO(r.stdout)))
-    assert len(rows) == 3 and all(row["type"] == "segment" for row in rows)
+    assert len(rows) == 3 and all(row["type"] == "turn" for row in rows)
     if fmt != "csv":
         fields = {"type", "channel", "start", "end", "lang", "label", "probs", "seq", "arousal"}
+        fields |= {"turn", "final"}
         assert set(rows[0]) == fields
     assert 0 <= float(rows[0]["arousal"]) <= 1
 
@@ -211,9 +212,9 @@ def test_progress_bar_never_shares_a_terminal_with_the_rows(tmp_path, utterances
     path = tmp_path / "long.wav"
     sf.write(path, audio, 16000)
     terminal, _ = _on_a_terminal(["file", path, "--lang", "de"], stdout_tty=True)
-    assert " segment " in terminal and "analysing" not in terminal
+    assert " turn " in terminal and "analysing" not in terminal
     terminal, piped = _on_a_terminal(["file", path, "--lang", "de"], stdout_tty=False)
-    assert "analysing" in terminal and " segment " in piped and "analysing" not in piped
+    assert "analysing" in terminal and " turn " in piped and "analysing" not in piped
 
 
 def test_readme_example_is_what_rtser_prints():
@@ -258,5 +259,6 @@ def test_summary_as_csv(tmp_path):
     r = rtser("file", ROOT / EXAMPLE, "--lang", "en", "--summary", "--format", "csv")
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
-    assert len(rows) == 1 and rows[0]["track"] == "0" and float(rows[0]["speech_s"]) > 0
+    assert len(rows) == 1 and rows[0]["track"] == "0" and float(rows[0]["talk_s"]) > 0
+    assert rows[0]["turns"] == "1" and rows[0]["overlap_s"] == "0.0"
     assert "mean_arousal" in rows[0] and any(k.startswith("share_") for k in rows[0])

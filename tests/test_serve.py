@@ -520,7 +520,7 @@ def test_audio_queued_behind_a_busy_pool_goes_in_one_push_and_a_bad_block_alone(
         return [
             e
             for e in (feed.get_nowait() for _ in range(feed.qsize()))
-            if e["type"] in ("label", "segment")
+            if e["type"] in ("label", "segment", "turn")
         ]
 
     want = [(e.type, e.to_dict()["start"], e.to_dict()["end"], e.label) for e in expected]

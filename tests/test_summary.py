@@ -97,7 +97,7 @@ def test_rtser_file_summary(data_dir):
         text=True,
         timeout=300,
     )
-    assert r.stdout.startswith("channel 0: 1 segment,") and "longest negative  anger" in r.stdout
+    assert r.stdout.startswith("channel 0: 1 turn,") and "longest negative  anger" in r.stdout
 
 
 def test_arousal_is_summarised_and_only_aroused_negative_speech_alerts():

@@ -8,7 +8,12 @@ from enum import Enum
 
 class EventType(str, Enum):
     LABEL = "label"  # rolling, every hop while someone speaks: the segment's last window, smoothed
-    SEGMENT = "segment"  # when a stretch of speech ends: the whole segment, unsmoothed
+    SEGMENT = "segment"  # provisional: a stretch of speech ended (a pause, maybe inside a turn)
+    TURN = "turn"  # final: the turn ended (a pause of a turn gap), its segments labelled together
+
+    @property
+    def final(self) -> bool:
+        return self is EventType.TURN
 
     def __str__(self) -> str:
         return self.value
@@ -19,7 +24,9 @@ class Event:
     """One label of a stream. ``start``/``end``: seconds of stream time, the speech the label comes
     from; ``label``: the shown label (neutral unless another has the evidence:
     ``calibration.Calibration``); ``probs``: every label's calibrated probability; ``seq``: the
-    event's number in its stream; ``arousal``: 0 (calm, tired) to 1 (agitated, excited)."""
+    event's number in its stream; ``arousal``: 0 (calm, tired) to 1 (agitated, excited);
+    ``turn``: the id of the turn it belongs to (a ``turn`` event replaces the ``segment`` and
+    ``label`` events of its id); ``final``: whether it is a turn's final label."""
 
     type: EventType
     channel: int
@@ -30,6 +37,7 @@ class Event:
     probs: dict[str, float]
     seq: int
     arousal: float | None = None
+    turn: int | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "type", EventType(self.type))
@@ -41,7 +49,12 @@ class Event:
         d["start"], d["end"] = round(self.start, 3), round(self.end, 3)
         d["probs"] = {k: round(v, 4) for k, v in self.probs.items()}
         d["arousal"] = None if self.arousal is None else round(self.arousal, 3)
+        d["final"] = self.final
         return d
+
+    @property
+    def final(self) -> bool:
+        return self.type.final
 
 
 @dataclass(frozen=True)

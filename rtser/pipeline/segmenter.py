@@ -148,6 +148,12 @@ class Segmenter:
             return self.speech_end_at
         return None
 
+    @property
+    def pending(self) -> int | None:
+        """Where the speech being followed (a candidate or an open segment) started; None when
+        there is none."""
+        return self.start if self.active else None
+
     def speech_end(self, now: int) -> int:
         """Where the open segment's speech ends so far: ``now``, or the start of a trailing
         pause."""

@@ -23,6 +23,7 @@ from .events import Event, EventType
 from .features import CHUNK, FeatureTrack
 from .segmenter import Boundary, Edge
 from .smoothing import LabelSmoother
+from .turns import Turn, TurnTracker
 from .vad import Vad, energy
 
 ECHO_RATIO = 10 ** (12 / 10)  # a split channel 12 dB below another one hears that one's echo
@@ -53,6 +54,8 @@ class _Channel:
         self.next_label = 0  # the chunk boundary of the next rolling label
         self.labelled_to = 0  # where the last rolling label's speech ended
         self.closing: ClosingScores | None = None
+        self.turns = TurnTracker()
+        self.turn_id: int | None = None  # the turn of the open segment
 
     @property
     def end(self) -> int:
@@ -142,6 +145,7 @@ class StreamSession:
         keep = self.window + self.pad
         self.channels = [_Channel(i, vad, classifier, keep, priming) for i in range(n)]
         self.pos = -priming  # 16 kHz samples already cut into VAD frames
+        self.next_turn = 0  # the id the next turn gets, on any channel
         self.seq = 0
         self.closed = False
         self.audio_end: int | None = None  # set by close(); events never run past it
@@ -180,6 +184,7 @@ class StreamSession:
             for channel in self.channels:
                 for boundary in channel.segmenter.finish(channel.end):
                     events += self._on_boundary(channel, boundary, channel.end)
+                events += self._final(channel, channel.turns.finish())
         return self._deliver(events)
 
     def _deliver(self, events: list[Event]) -> list[Event]:
@@ -225,6 +230,7 @@ class StreamSession:
                 if channel.segment_start is not None and end >= channel.next_label:
                     events += self._label(channel, channel.next_label)
                     channel.next_label += self.hop
+                events += self._final(channel, channel.turns.due(end, channel.segmenter.pending))
                 channel.trim(end)
             self.pos = end
         return events
@@ -232,13 +238,26 @@ class StreamSession:
     def _on_boundary(self, channel: _Channel, boundary: Boundary, now: int) -> list[Event]:
         if boundary.edge is Edge.START:
             channel.open_segment(boundary.at, self.pad)
-            return []
+            turn, ended = channel.turns.join(boundary.at, self.next_turn)
+            self.next_turn = max(self.next_turn, turn.id + 1)
+            channel.turn_id = turn.id
+            return self._final(channel, ended)
         end = boundary.at
         start, scores = channel.close_segment(end)
+        features = self._features(channel, start - self.pad, min(end + self.post_pad, now))
         if scores is None or end + self.post_pad > now:
-            scores = self._scores(channel, start - self.pad, min(end + self.post_pad, now))
+            scores = self.classifier.scores(features)
+        channel.turns.add(end, features)
         label = self.classifier.label(scores.probs)
         return [self._event(EventType.SEGMENT, channel, start, end, label, scores)]
+
+    def _final(self, channel: _Channel, turn: Turn | None) -> list[Event]:
+        """A turn's final event: its segments' states labelled together."""
+        if turn is None:
+            return []
+        scores = self.classifier.scores(turn.features(self.classifier.encoder.kinds))
+        label = self.classifier.label(scores.probs)
+        return [self._event(EventType.TURN, channel, turn.start, turn.end, label, scores, turn.id)]
 
     def _label(self, channel: _Channel, boundary: int) -> list[Event]:
         """The segment's last ``window`` up to a chunk ``boundary``, when its speech has grown; the
@@ -269,16 +288,20 @@ class StreamSession:
             scores = self._scores(channel, start - self.pad, end + self.post_pad)
             channel.closing = ClosingScores(start, end, scores)
 
-    def _scores(self, channel: _Channel, a: int, b: int) -> Scores:
-        """The head on [a, b): only the stream's own audio, never the silence the VAD is primed
-        with before it or flushed with after it (as ``Recognizer.predict`` cuts a clip)."""
+    def _features(self, channel: _Channel, a: int, b: int) -> dict[str, np.ndarray]:
+        """The head's inputs on [a, b): only the stream's own audio, never the silence the VAD is
+        primed with before it or flushed with after it (as ``Recognizer.predict`` cuts a clip)."""
         if self.audio_end is not None:
             b = min(b, self.audio_end)
-        return self.classifier.scores(channel.track.features(max(a, 0), b))
+        return channel.track.features(max(a, 0), b)
+
+    def _scores(self, channel: _Channel, a: int, b: int) -> Scores:
+        return self.classifier.scores(self._features(channel, a, b))
 
     def _event(
-        self, kind: EventType, channel: _Channel, start, end, label, scores: Scores
+        self, kind: EventType, channel: _Channel, start, end, label, scores: Scores, turn=None
     ) -> Event:
+        """An event numbered in the stream; ``turn``: its turn's id (the open one's by default)."""
         if self.audio_end is not None:
             end = min(end, self.audio_end)
         labels = self.classifier.labels
@@ -292,6 +315,7 @@ class StreamSession:
             {k: float(p) for k, p in zip(labels, scores.probs)},
             self.seq,
             scores.arousal,
+            channel.turn_id if turn is None else turn,
         )
         self.seq += 1
         return e

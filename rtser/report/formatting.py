@@ -29,6 +29,8 @@ def top_probs(probs: dict[str, float], n: int = 3) -> str:
 
 class Formatter:
     """Writes events as they come: ``table`` (people), ``jsonl``, ``csv``; ``json`` at ``close()``.
+    Rows: rolling labels and final turns; ``interim`` adds the provisional segments,
+    ``finals_only`` keeps the turns alone.
 
     >>> out = Formatter("jsonl", sys.stdout, rec.labels)
     >>> for e in events:
@@ -36,12 +38,17 @@ class Formatter:
     >>> out.close()
     """
 
-    def __init__(self, fmt: str, out, labels: list[str], segments_only: bool = False):
-        self.fmt, self.out, self.labels, self.segments_only = fmt, out, labels, segments_only
+    def __init__(
+        self, fmt: str, out, labels: list[str], finals_only: bool = False, interim: bool = False
+    ):
+        self.fmt, self.out, self.labels = fmt, out, labels
+        self.shown = {EventType.TURN} if finals_only else {EventType.TURN, EventType.LABEL}
+        if interim:
+            self.shown.add(EventType.SEGMENT)
         self.collected: list[dict] = []
         if fmt == "csv":
             self.csv = csv.writer(out, lineterminator="\n")
-            header = ["seq", "type", "channel", "start", "end", "lang", "label", "arousal"]
+            header = ["seq", "type", "turn", "channel", "start", "end", "lang", "label", "arousal"]
             self.csv.writerow([*header, *self.labels])
         elif fmt == "table":
             out.write(
@@ -50,7 +57,7 @@ class Formatter:
             )
 
     def write(self, e: Event) -> None:
-        if self.segments_only and e.type is not EventType.SEGMENT:
+        if e.type not in self.shown:
             return
         d = e.to_dict()
         if self.fmt == "jsonl":
@@ -58,7 +65,8 @@ class Formatter:
         elif self.fmt == "json":
             self.collected.append(d)
         elif self.fmt == "csv":
-            row = [e.seq, d["type"], e.channel, d["start"], d["end"], e.lang, e.label, d["arousal"]]
+            row = [e.seq, d["type"], e.turn, e.channel, d["start"], d["end"], e.lang, e.label]
+            row.append(d["arousal"])
             self.csv.writerow([*row, *(d["probs"][k] for k in self.labels)])
         else:
             arousal = "" if e.arousal is None else f"{e.arousal:.2f}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import require
-from ..pipeline.events import Event, EventType
+from ..pipeline.events import Event
 from .formatting import clock
 from .labels import PALETTE
 
@@ -52,7 +52,7 @@ def plot_timeline(
     if not split:
         lo, hi = lo.mean(axis=1, keepdims=True), hi.mean(axis=1, keepdims=True)
     t = np.arange(len(lo)) * env.bin_s
-    segments = [e for e in events if e.type is EventType.SEGMENT]
+    segments = [e for e in events if e.final]  # a lane of final turns
     colours = {
         k: PALETTE.get(k, plt.get_cmap("tab10").colors[i % 10]) for i, k in enumerate(labels)
     }

@@ -161,13 +161,24 @@ async def run(
 
 
 def main(
-    lang, host, port, audiosocket_port, api_key, max_calls, events, webhook, bundle, threads
+    lang,
+    host,
+    port,
+    audiosocket_port,
+    api_key,
+    max_calls,
+    events,
+    webhook,
+    webhook_events,
+    bundle,
+    threads,
 ) -> None:
     """``rtser serve``'s options (see ``rtser serve --help``): run until SIGTERM or Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)
     try:
-        hub = Hub(Bundle(bundle), lang, threads, max_calls, events, webhook)
+        finals = webhook_events == "finals"
+        hub = Hub(Bundle(bundle), lang, threads, max_calls, events, webhook, finals)
     except OSError as e:
         raise RtserError(
             f"--events {events}: cannot append to it ({e.strerror}); pick a writable file"

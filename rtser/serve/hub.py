@@ -24,7 +24,7 @@ from ..errors import RtserError
 from ..pipeline.events import Event, EventType
 from ..pipeline.recognizer import Recognizer
 from ..pipeline.stream import StreamSession
-from ..report.summary import summarize
+from ..report.summary import conversation, summarize
 from .metrics import Metrics
 from .webhook import Webhook
 
@@ -32,6 +32,7 @@ log = logging.getLogger("rtser.serve")
 MAX_BACKLOG_S = 10.0  # audio waiting for the pool per call; beyond it the oldest is dropped
 SUBSCRIBER_QUEUE = 1000  # events per /v1/events subscriber
 RECENT_CALLS = 100
+INTERIM = {EventType.LABEL.value, EventType.SEGMENT.value}  # what a final turn replaces
 
 
 class Track(str, Enum):
@@ -82,7 +83,7 @@ class Call:
     def __init__(self, hub: Hub, call_id: str, recognizer: Recognizer, protocol: str):
         self.hub, self.id, self.rec, self.protocol = hub, call_id, recognizer, protocol
         self.sessions: dict[Tracks, StreamSession] = {}
-        self.segments: list[dict] = []
+        self.speech: list[dict] = []  # its segment and turn events: what the summary reads
         self.seq = 0
         self.started = time.time()
         self.ended: float | None = None
@@ -126,7 +127,7 @@ class Call:
         for tracks, session in self.sessions.items():
             for e in await loop.run_in_executor(self.hub.pool, session.close):
                 self._emit(tracks, e, time.monotonic())
-        summary = summarize(self.segments)
+        summary, cues = summarize(self.speech), conversation(self.speech)
         end = {
             "type": "call_end",
             "start": 0.0,
@@ -134,7 +135,7 @@ class Call:
             "label": None,
             "probs": {},
         }
-        self.emit({**end, "summary": summary, "reason": reason}, track=None)
+        self.emit({**end, "summary": summary, "cues": cues, "reason": reason}, track=None)
         self.hub.ended(self)
         log.info(
             "call_end call=%s protocol=%s lang=%s seconds=%.1f reason=%r",
@@ -193,7 +194,7 @@ class Call:
     def _emit(self, tracks: Tracks, e: Event, received: float) -> None:
         d = e.to_dict()
         self.hub.metrics.observe(time.monotonic() - received)
-        fields = ("type", "start", "end", "label", "probs", "arousal")
+        fields = ("type", "start", "end", "label", "probs", "arousal", "turn", "final")
         self.emit({k: d[k] for k in fields}, tracks[e.channel])
 
     def emit(self, fields: dict, track: Track | None) -> None:
@@ -206,8 +207,8 @@ class Call:
             **fields,
         }
         self.seq += 1
-        if event["type"] == EventType.SEGMENT.value:
-            self.segments.append(event)
+        if event["type"] in (EventType.SEGMENT.value, EventType.TURN.value):
+            self.speech.append(event)
         self.hub.publish(event)
 
     def info(self) -> dict:
@@ -219,7 +220,8 @@ class Call:
             "ended": self.ended,
             "duration_s": round(self.duration, 2),
             "tracks": sorted(t.value for tracks in self.sessions for t in tracks),
-            "summary": summarize(self.segments),
+            "summary": summarize(self.speech),
+            "cues": conversation(self.speech),
         }
 
 
@@ -242,7 +244,8 @@ class Hub:
         threads: worker threads for audio (one inference thread each).
         max_calls: calls beyond this many at once are refused (None: no limit).
         events_file: append every event to this JSONL file.
-        webhook: POST every event as JSON to this URL.
+        webhook: POST every event as JSON to this URL ...
+        webhook_finals: ... or only the final ones (turns) and the calls' start and end.
     """
 
     def __init__(
@@ -253,6 +256,7 @@ class Hub:
         max_calls: int | None = None,
         events_file: str | None = None,
         webhook: str | None = None,
+        webhook_finals: bool = False,
     ):
         self.bundle, self.default_lang, self.max_calls = bundle, lang, max_calls
         self.pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="rtser-audio")
@@ -263,6 +267,7 @@ class Hub:
         self.subscribers: list[Subscriber] = []
         self.events_file = open(events_file, "a", encoding="utf-8") if events_file else None  # noqa: SIM115
         self.webhook = Webhook(webhook, self.metrics) if webhook else None
+        self.webhook_finals = webhook_finals
         if lang and bundle.code(lang) is None:
             known = ", ".join(bundle.languages)
             raise RtserError(f"--lang {lang}: not in the bundle; choose one of {known}")
@@ -321,7 +326,7 @@ class Hub:
         if self.events_file:
             self.events_file.write(json.dumps(event, allow_nan=False) + "\n")
             self.events_file.flush()
-        if self.webhook:
+        if self.webhook and not (self.webhook_finals and event["type"] in INTERIM):
             self.webhook.put(event)
 
     def subscribe(self, call: str | None) -> asyncio.Queue:

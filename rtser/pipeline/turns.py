@@ -1,0 +1,86 @@
+"""Turns: a speaker's segments joined across pauses shorter than a turn gap.
+
+A segment is reported as soon as a pause of ``min_silence_ms`` ends it, so that an alert can go
+out within 300 ms; but a speaker pauses inside a sentence too, and a label per fragment is a label
+of too little speech. A turn collects its segments until a pause of ``TURN_GAP_S`` (or the end of
+the stream) ends it; then it is labelled once, from the chunk states its segments already hold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..audio import SAMPLE_RATE
+from .features import STATE_DTYPE, EncoderKind
+
+TURN_GAP_S = 0.8  # a pause this long ends a turn (bench/calls.py: pauses inside utterances)
+MAX_TURN_S = 60.0  # a longer monologue is labelled in turns of about this much speech
+
+
+@dataclass
+class Turn:
+    """An open turn: its id, where its speech starts and ends (samples), and each segment's
+    features (``FeatureTrack.features``: Whisper states of its span, the voice embedding)."""
+
+    id: int
+    start: int
+    end: int
+    parts: list[dict[str, np.ndarray]] = field(default_factory=list)
+
+    def features(self, kinds: dict[str, EncoderKind]) -> dict[str, np.ndarray]:
+        """The head's inputs for the whole turn: every segment's states in order, and the
+        voice embedding of its first segment (one speaker, one voice)."""
+        first = self.parts[0]
+        return {
+            name: np.concatenate([p[name] for p in self.parts], axis=1).astype(np.float32)
+            if kinds[name] is EncoderKind.WHISPER
+            else first[name].astype(np.float32)
+            for name in first
+        }
+
+
+class TurnTracker:
+    """One channel's open turn. ``join`` a segment when it starts (the turn it belongs to, and the
+    turn it ended, if any); ``add`` its features when it closes; ``due`` says when a pause closed
+    the turn, ``finish`` at the end of the stream."""
+
+    def __init__(self, gap_s: float = TURN_GAP_S):
+        self.gap = int(gap_s * SAMPLE_RATE)
+        self.longest = int(MAX_TURN_S * SAMPLE_RATE)
+        self.open: Turn | None = None
+
+    def join(self, start: int, new_id: int) -> tuple[Turn, Turn | None]:
+        """A segment starts at ``start``: it joins the open turn unless a turn gap passed since
+        that turn's speech ended; then the open turn is over and ``new_id`` opens the next."""
+        ended = None
+        turn = self.open
+        if turn is not None and (
+            start - turn.end >= self.gap or start - turn.start >= self.longest
+        ):
+            ended, self.open = self.open, None
+        if self.open is None:
+            self.open = Turn(new_id, start, start)
+        return self.open, ended
+
+    def add(self, end: int, features: dict[str, np.ndarray]) -> None:
+        """The open turn's current segment ended at ``end``."""
+        self.open.end = end
+        # Whisper states as the chunk encoder keeps them (float16, exact): half a long turn's memory
+        kept = {n: x.astype(STATE_DTYPE) if x.ndim == 3 else x for n, x in features.items()}
+        self.open.parts.append(kept)
+
+    def due(self, now: int, pending: int | None) -> Turn | None:
+        """The open turn, once a turn gap has passed since its speech ended with no speech since
+        (``pending``: where the speech the VAD is following started, None when there is none)."""
+        turn = self.open
+        if turn is None or not turn.parts or now < turn.end + self.gap:
+            return None
+        if pending is not None and pending < turn.end + self.gap:
+            return None
+        self.open = None
+        return turn
+
+    def finish(self) -> Turn | None:
+        turn, self.open = self.open, None
+        return turn if turn is not None and turn.parts else None
