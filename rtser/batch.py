@@ -246,45 +246,31 @@ class Output:
         return counts
 
 
+# The Parquet columns in order, as name:type (pyarrow's type names; map: label -> probability).
+EVENT_COLUMNS = (
+    "call_id:string path:string channel:int32 seq:int64 type:string turn:int64 final:bool_ "
+    "start:float64 end:float64 lang:string label:string arousal:float64 probs:map"
+)
+CALL_COLUMNS = (
+    "call_id:string path:string key:string lang:string duration_s:float64 channels:int32 "
+    "segments:int32 turns:int32 speech_s:float64 summary:string overlap_s:float64 "
+    "interruptions:int32 longest_silence_s:float64 silences_over_5s:int32"
+)
+
+
+def _schema(pa, columns: str):
+    def kind(name: str):
+        return pa.map_(pa.string(), pa.float64()) if name == "map" else getattr(pa, name)()
+
+    return pa.schema([(n, kind(t)) for n, t in (c.split(":") for c in columns.split())])
+
+
 def event_schema(pa):
-    return pa.schema(
-        [
-            ("call_id", pa.string()),
-            ("path", pa.string()),
-            ("channel", pa.int32()),
-            ("seq", pa.int64()),
-            ("type", pa.string()),
-            ("start", pa.float64()),
-            ("end", pa.float64()),
-            ("lang", pa.string()),
-            ("label", pa.string()),
-            ("probs", pa.map_(pa.string(), pa.float64())),
-            ("arousal", pa.float64()),
-            ("turn", pa.int64()),
-            ("final", pa.bool_()),
-        ]
-    )
+    return _schema(pa, EVENT_COLUMNS)
 
 
 def call_schema(pa):
-    return pa.schema(
-        [
-            ("call_id", pa.string()),
-            ("path", pa.string()),
-            ("key", pa.string()),
-            ("lang", pa.string()),
-            ("duration_s", pa.float64()),
-            ("channels", pa.int32()),
-            ("segments", pa.int32()),
-            ("speech_s", pa.float64()),
-            ("turns", pa.int32()),
-            ("summary", pa.string()),
-            ("overlap_s", pa.float64()),
-            ("interruptions", pa.int32()),
-            ("longest_silence_s", pa.float64()),
-            ("silences_over_5s", pa.int32()),
-        ]
-    )
+    return _schema(pa, CALL_COLUMNS)
 
 
 def _local(todo, settings: Settings, workers: int) -> Iterator[Scored]:

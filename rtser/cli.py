@@ -19,12 +19,9 @@ from .report.labels import NEGATIVE
 bundle_option = click.option(
     "--bundle",
     type=click.Path(),
-    default=None,
     help="Bundle folder (default: the one shipped with rtser).",
 )
-lang_option = click.option(
-    "--lang", default=None, help="Language code; optional when the bundle has one."
-)
+lang_option = click.option("--lang", help="Language code; optional when the bundle has one.")
 threads_option = click.option(
     "--threads",
     type=click.IntRange(1, 64),
@@ -93,7 +90,6 @@ def cli():
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False),
-    default=None,
     help="Write a timeline PNG (needs matplotlib).",
 )
 @bundle_option
@@ -177,7 +173,7 @@ def file_cmd(
 
 @cli.command()
 @lang_option
-@click.option("--device", default=None, help="Input device index or name (see --list-devices).")
+@click.option("--device", help="Input device index or name (see --list-devices).")
 @click.option("--list-devices", is_flag=True, help="List audio input devices and exit.")
 @bundle_option
 @threads_option
@@ -215,31 +211,23 @@ def listen(lang, device, list_devices, bundle, threads, vad):
     help="HTTP and WebSocket port (/healthz, /metrics, /v1/calls, /v1/events, /audiohook, "
     "/twilio).",
 )
-@click.option(
-    "--audiosocket-port",
-    type=click.IntRange(1, 65535),
-    default=None,
-    help="TCP port for Asterisk AudioSocket.",
-)
+@click.option("--audiosocket-port", type=click.IntRange(1, 65535), help="TCP port for AudioSocket.")
 @click.option(
     "--api-key",
     envvar="RTSER_API_KEY",
-    default=None,
     help="Required on every request as X-API-KEY or ?key= (also from RTSER_API_KEY).",
 )
 @click.option(
     "--max-calls",
     type=click.IntRange(1),
-    default=None,
     help="Refuse calls beyond this many at once.",
 )
 @click.option(
     "--events",
     type=click.Path(dir_okay=False),
-    default=None,
     help="Append every event to this JSONL file.",
 )
-@click.option("--webhook", default=None, help="POST events as JSON to this URL.")
+@click.option("--webhook", help="POST events as JSON to this URL.")
 @click.option(
     "--webhook-events",
     type=click.Choice(["all", "finals"]),
@@ -256,36 +244,12 @@ def listen(lang, device, list_devices, bundle, threads, vad):
     show_default=True,
     help="Worker threads for audio (1 inference thread each).",
 )
-def serve(
-    lang,
-    host,
-    port,
-    audiosocket_port,
-    api_key,
-    max_calls,
-    events,
-    webhook,
-    webhook_events,
-    bundle,
-    threads,
-):
+def serve(**options):
     """Live calls from the phone system in (AudioHook, Twilio, AudioSocket), emotion events out."""
     require("websockets", "serve", "rtser serve needs the websockets library")
     from .serve.app import main as run
 
-    run(
-        lang,
-        host,
-        port,
-        audiosocket_port,
-        api_key,
-        max_calls,
-        events,
-        webhook,
-        webhook_events,
-        bundle,
-        threads,
-    )
+    run(**options)
 
 
 @cli.command()
@@ -296,15 +260,11 @@ def serve(
 @lang_option
 @click.option("--channels", type=click.Choice(["mix", "split"]), default="mix", show_default=True)
 @click.option(
-    "--workers",
-    type=click.IntRange(1, 512),
-    default=None,
-    help="Worker processes (default: the cores).",
+    "--workers", type=click.IntRange(1, 512), help="Worker processes (default: the cores)."
 )
 @click.option(
     "--ray",
     "ray_address",
-    default=None,
     metavar="auto|ADDRESS",
     help="Run on Ray: auto joins a running cluster or starts a local one; or a cluster address.",
 )
@@ -380,7 +340,6 @@ def info(as_json, bundle):
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
-    default=None,
     help="Overlay folder (default: rtser-<lang>).",
 )
 @bundle_option
@@ -390,7 +349,8 @@ def enroll(lang, manifest, out, bundle, threads):
     from .enroll import enroll as run
     from .enroll import read_manifest
 
-    n = len(read_manifest(manifest)[0])  # validate before the progress bar
+    clips, _, _ = read_manifest(manifest)  # validate before the progress bar
+    n = len(clips)
     out = out or f"rtser-{lang}"
     with click.progressbar(length=n, label="embedding clips", file=sys.stderr) as bar:
         m = run(

@@ -46,7 +46,7 @@ def test_stereo_blocks(speech, tmp_path):
     sf.write(path, np.stack([speech, -speech], axis=1), 16000)
     with AudioFile(path) as f:
         blocks = list(f.blocks(0.25))
-    assert f.channels == 2 and all(b.shape[1] == 2 and len(b) <= 4000 for b in blocks)
+    assert f.info.channels == 2 and all(b.shape[1] == 2 and len(b) <= 4000 for b in blocks)
 
 
 def test_resampler_chunking_is_invisible(speech):

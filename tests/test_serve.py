@@ -248,31 +248,29 @@ def test_audiohook_monitor_call(server, speech8k):
     assert events[0]["summary"]["customer"]["segments"] == 2
 
 
+MONO = [{"type": "audio", "format": "PCMU", "channels": ["external"], "rate": 8000}]
+
+
+def hook(kind, seq, **parameters):
+    return json.dumps(
+        {"version": "2", "id": "s", "type": kind, "seq": seq, "parameters": parameters}
+    )
+
+
 def test_audiohook_probe_answers_without_a_call(server):
+    """A Genesys admin's "test connection": open, opened (with the languages when asked), a frame
+    of audio, close, closed."""
+    probe = "00000000-0000-0000-0000-000000000000"
     with connect(server.url("/audiohook", "ws")) as ws:
-        ws.send(
-            json.dumps(
-                {
-                    "version": "2",
-                    "id": "probe",
-                    "type": "open",
-                    "seq": 1,
-                    "parameters": {
-                        "conversationId": "00000000-0000-0000-0000-000000000000",
-                        "media": [
-                            {
-                                "type": "audio",
-                                "format": "PCMU",
-                                "channels": ["external"],
-                                "rate": 8000,
-                            }
-                        ],
-                    },
-                }
-            )
-        )
-        assert json.loads(ws.recv(timeout=30))["type"] == "opened"
-    assert not any(e["call"] == "00000000-0000-0000-0000-000000000000" for e in server.events())
+        ws.send(hook("open", 1, conversationId=probe, media=MONO, supportedLanguages=True))
+        answer = json.loads(ws.recv(timeout=30))
+        assert answer["type"] == "opened"
+        assert {"de", "en", "es"} <= set(answer["parameters"]["supportedLanguages"])
+        ws.send(b"")  # the probe's audio frame
+        ws.send(b"\xff" * 1600)
+        ws.send(hook("close", 2, reason="end"))
+        assert json.loads(ws.recv(timeout=30))["type"] == "closed"
+    assert not any(e["call"] == probe for e in server.events())
 
 
 def audiosocket_frames(call_uuid: uuid.UUID, x8k: np.ndarray):
@@ -349,6 +347,12 @@ def test_calls_beyond_max_calls_are_refused_and_counted(server, speech8k):
     )
     assert rejected(server.get("/metrics")) == rejected(before) + 1
     assert not any(e["call"] == "CA-over" for e in server.events())
+    with connect(server.url("/audiohook", "ws")) as ws:  # refused, then the close handshake
+        ws.send(hook("open", 1, conversationId="conv-over", media=MONO))
+        refusal = json.loads(ws.recv(timeout=30))
+        assert refusal["type"] == "disconnect" and "capacity" in refusal["parameters"]["info"]
+        ws.send(hook("close", 2, reason="disconnect"))
+        assert json.loads(ws.recv(timeout=30))["type"] == "closed"
     stack.close()  # clients that go away without a stop are a hang-up: call_end follows
     for i in range(3):
         server.wait_for(lambda e, i=i: e["call"] == f"CA-hold-{i}" and e["type"] == "call_end")
@@ -548,3 +552,26 @@ def test_the_favicon_needs_no_key_and_a_call_says_which_language_it_asked_for(se
             ws.send(msg)
     start = server.wait_for(lambda e: e["call"] == "CA-lang-fr" and e["type"] == "call_start")[0]
     assert (start["lang_requested"], start["lang"]) == ("fr-FR", "any")
+
+
+def test_health_needs_no_key_and_a_live_view_opened_mid_call_gets_the_call_so_far(server, speech8k):
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/healthz", timeout=10) as r:
+        assert r.read() == b"ok\n"
+    with connect(server.url("/twilio", "ws")) as ws:
+        msgs = list(twilio_messages("CA-mid-call", speech8k))
+        for msg in msgs[:-1]:  # everything but the stop: the call is still live
+            ws.send(msg)
+        server.wait_for(lambda e: e["call"] == "CA-mid-call" and e["type"] == "turn")
+        live = next(
+            c for c in json.loads(server.get("/v1/calls"))["active"] if c["call"] == "CA-mid-call"
+        )
+        sent = [
+            e for e in server.events() if e["call"] == "CA-mid-call" and e["type"] != "call_start"
+        ]
+        assert live["events"] == sent[: len(live["events"])] and len(live["events"]) >= len(sent)
+        ws.send(msgs[-1])
+    server.wait_for(lambda e: e["call"] == "CA-mid-call" and e["type"] == "call_end")
+    ended = next(
+        c for c in json.loads(server.get("/v1/calls"))["recent"] if c["call"] == "CA-mid-call"
+    )
+    assert ended["reason"] == "stop" and ended["events"] == []

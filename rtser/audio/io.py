@@ -28,7 +28,7 @@ def wav_data_chunk(path: Path) -> tuple[int, int] | None:
         if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
             return None
         while len(chunk := f.read(8)) == 8:
-            size = struct.unpack("<I", chunk[4:])[0]
+            (size,) = struct.unpack("<I", chunk[4:])
             if chunk[:4] == b"data":
                 return f.tell(), size
             f.seek(size + (size & 1), 1)
@@ -133,40 +133,25 @@ class AudioFile:
             self.close()
             raise RtserError(f"{path}: the file holds no audio samples")
 
-    @property
-    def path(self) -> Path:
-        return self.info.path
-
-    @property
-    def sample_rate(self) -> int:
-        return self.info.sample_rate
-
-    @property
-    def channels(self) -> int:
-        return self.info.channels
-
-    @property
-    def duration(self) -> float:
-        return self.info.duration
-
     def blocks(self, seconds: float = 1.0) -> Iterator[np.ndarray]:
-        size = max(1, int(seconds * self.sample_rate))
+        path, rate = self.info.path, self.info.sample_rate
+        size = max(1, int(seconds * rate))
         self._file.seek(0)
         read = 0
         try:
             for block in self._file.blocks(blocksize=size, dtype="float32", always_2d=True):
                 read += len(block)
-                yield check_samples(block, self.path)
+                yield check_samples(block, path)
         except RtserError:
             raise
         except Exception as e:
             raise RtserError(
-                f"{self.path}: decoding stopped after {read / self.sample_rate:.1f} s ({e}); the "
+                f"{path}: decoding stopped after {read / rate:.1f} s ({e}); the "
                 "file may be truncated or corrupt"
             ) from None
         if read < self.info.frames:
             raise RtserError(
-                f"{self.path}: the file is truncated ({read} of {self.info.frames} samples could "
+                f"{path}: the file is truncated ({read} of {self.info.frames} samples could "
                 "be read); re-export or repair it"
             )
 
@@ -216,7 +201,7 @@ def load(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """The whole file as mono float32 at ``sample_rate`` (channels averaged), resampled block by
     block."""
     with AudioFile(path) as f:
-        r = Resampler(f.sample_rate, sample_rate)
+        r = Resampler(f.info.sample_rate, sample_rate)
         return np.concatenate([r.process(b.mean(axis=1)) for b in f.blocks(10.0)] + [r.flush()])
 
 

@@ -120,7 +120,7 @@ class Recognizer:
 
         def events() -> Iterator[Event]:
             with audio:
-                session = self.stream(audio.sample_rate, audio.channels, split)
+                session = self.stream(audio.info.sample_rate, audio.info.channels, split)
                 for block in audio.blocks(1.0):
                     yield from session.push(block)
                     if on_block:

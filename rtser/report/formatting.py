@@ -23,8 +23,8 @@ def clock(t: float, decimals: int = 3) -> str:
 
 def top_probs(probs: dict[str, float], n: int = 3) -> str:
     """The ``n`` most probable labels, most probable first: ``anger 0.81  fear 0.10  ...``."""
-    top = sorted(probs.items(), key=lambda kv: -kv[1])[:n]
-    return "  ".join(f"{k} {v:.2f}" for k, v in top)
+    top = sorted(probs, key=probs.get, reverse=True)[:n]
+    return "  ".join(f"{k} {probs[k]:.2f}" for k in top)
 
 
 class Formatter:

@@ -65,13 +65,15 @@ def summarize(events: Iterable[Event | dict], negative: Iterable[str] = NEGATIVE
 
 
 def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    merged: list[list[float]] = []
-    for a, b in sorted(spans):
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
+    """The time covered by ``spans``, as sorted disjoint spans."""
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(spans):
+        last_start, last_end = merged[-1] if merged else (start, float("-inf"))
+        if start <= last_end:
+            merged[-1] = (last_start, max(last_end, end))
         else:
-            merged.append([a, b])
-    return [(a, b) for a, b in merged]
+            merged.append((start, end))
+    return merged
 
 
 def conversation(events: Iterable[Event | dict]) -> dict:
@@ -157,7 +159,7 @@ def _track(segs: list[dict], negative: set[str]) -> dict:
             "start": round(longest["start"], 3),
             "end": round(longest["end"], 3),
             "seconds": round(sum(longest["labels"].values()), 2),
-            "label": longest["labels"].most_common(1)[0][0],
+            "label": max(longest["labels"], key=longest["labels"].get),
         },
         "escalations": escalations,
         "first_label": segs[0]["label"] if segs else None,

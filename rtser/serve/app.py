@@ -65,13 +65,13 @@ class Server:
         path = urlsplit(request.path).path
         if path == "/favicon.ico":  # browsers ask on every page view: no key, nothing to say
             return _response(HTTPStatus.NO_CONTENT, "")
+        if path == "/healthz":  # load balancers ask without a key; it tells nothing about calls
+            return _response(HTTPStatus.OK, "ok\n")
         if not self.authorized(request):
             log.warning("refused path=%s reason=unauthorized", path)
             return _response(HTTPStatus.UNAUTHORIZED, "unauthorized: send X-API-KEY or ?key=\n")
         if path == "/":
             return _response(HTTPStatus.OK, self.page, "text/html; charset=utf-8")
-        if path == "/healthz":
-            return _response(HTTPStatus.OK, "ok\n")
         if path == "/metrics":
             return _response(
                 HTTPStatus.OK,

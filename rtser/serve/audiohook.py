@@ -3,6 +3,7 @@ L16, 8 or 16 kHz, channels interleaved: external = customer, internal = agent)."
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from websockets.exceptions import ConnectionClosed
@@ -15,6 +16,7 @@ TRACKS = {"external": Track.CUSTOMER, "internal": Track.AGENT}
 IGNORED = {"paused", "resumed", "discarded", "update", "error"}
 PROBE = "00000000-0000-0000-0000-000000000000"  # the conversation id of a connection probe
 FORMATS, RATES = ("PCMU", "L16"), (8000, 16000)
+CLOSE_WAIT_S = 5.0  # after our disconnect, how long the client's close is awaited
 
 
 class Session:
@@ -63,15 +65,44 @@ def media_offer(params: dict) -> dict:
     raise ProtocolError("open offers no PCMU/L16 media at 8 or 16 kHz")
 
 
+def opened(offer: dict, params: dict, hub: Hub) -> dict:
+    """``opened``'s parameters: the media taken, and the languages rtser has a head for when the
+    client asks for them (``supportedLanguages``)."""
+    answer = {"media": [offer], "startPaused": False}
+    if params.get("supportedLanguages"):
+        answer["supportedLanguages"] = [lang for lang in hub.bundle.languages if lang != "any"]
+    return answer
+
+
+async def disconnect(session: Session, ws, parameters: dict) -> None:
+    """Say why the server ends the session, then wait for the client's ``close`` and answer
+    ``closed``, as the protocol's handshake goes (a client that never closes is left after
+    ``CLOSE_WAIT_S``)."""
+
+    async def closed() -> None:
+        async for frame in ws:  # audio still in flight is dropped
+            if isinstance(frame, str) and (msg := parse_json(frame)).get("type") == "close":
+                session.received(msg)
+                await session.send("closed", {})
+                return
+
+    try:
+        await session.send("disconnect", parameters)
+        await asyncio.wait_for(closed(), CLOSE_WAIT_S)
+    except (ConnectionClosed, asyncio.TimeoutError, ProtocolError):
+        pass
+
+
 async def handle(ws, hub: Hub) -> None:
-    call, reason, error = None, "close", False
+    call, reason, error, probe = None, "close", False, False
     session = Session(ws)
     try:
         async for frame in ws:
             if isinstance(frame, bytes):
-                if call is None:
+                if call is not None:
+                    call.push(session.tracks, session.decode(frame), session.rate)
+                elif not probe:  # a probe may send a frame of audio after opened: it is dropped
                     raise ProtocolError("audio before open")
-                call.push(session.tracks, session.decode(frame), session.rate)
                 continue
             msg = parse_json(frame)
             session.received(msg)
@@ -79,10 +110,9 @@ async def handle(ws, hub: Hub) -> None:
             if kind == "open":
                 params = msg.get("parameters") or {}
                 offer = media_offer(params)
-                if (
-                    params.get("conversationId") == PROBE
-                ):  # a connection probe: answer, start no call
-                    await session.send("opened", {"media": [offer], "startPaused": False})
+                if params.get("conversationId") == PROBE:  # a connection probe: no call
+                    probe = True
+                    await session.send("opened", opened(offer, params, hub))
                     continue
                 if not params.get("conversationId"):
                     raise ProtocolError("open without conversationId")
@@ -90,11 +120,11 @@ async def handle(ws, hub: Hub) -> None:
                 try:
                     call = hub.open_call(params["conversationId"], lang, "audiohook")
                 except CallRefused as e:
-                    await session.send("disconnect", {"reason": "error", "info": str(e)})
+                    await disconnect(session, ws, {"reason": "error", "info": str(e)})
                     return
                 session.encoding, session.rate = offer["format"], offer["rate"]
                 session.tracks = tuple(TRACKS[name] for name in offer["channels"])
-                await session.send("opened", {"media": [offer], "startPaused": False})
+                await session.send("opened", opened(offer, params, hub))
             elif kind == "ping":
                 await session.send("pong", {})
             elif kind == "close":
@@ -105,8 +135,5 @@ async def handle(ws, hub: Hub) -> None:
     except Exception as e:
         reason, error = end_reason(e)
         if error:
-            try:
-                await session.send("disconnect", {"reason": "error", "info": reason})
-            except ConnectionClosed:
-                pass
+            await disconnect(session, ws, {"reason": "error", "info": reason})
     await end_call(call, reason, error)

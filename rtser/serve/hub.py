@@ -32,7 +32,9 @@ log = logging.getLogger("rtser.serve")
 MAX_BACKLOG_S = 10.0  # audio waiting for the pool per call; beyond it the oldest is dropped
 SUBSCRIBER_QUEUE = 1000  # events per /v1/events subscriber
 RECENT_CALLS = 100
+HISTORY = 2000  # a live call's latest label events, for a live view opened mid-call
 INTERIM = {EventType.LABEL.value, EventType.SEGMENT.value}  # what a final turn replaces
+LABELLED = {kind.value for kind in EventType}
 
 
 class Track(str, Enum):
@@ -84,6 +86,8 @@ class Call:
         self.hub, self.id, self.rec, self.protocol = hub, call_id, recognizer, protocol
         self.sessions: dict[Tracks, StreamSession] = {}
         self.speech: list[dict] = []  # its segment and turn events: what the summary reads
+        self.history: deque[dict] = deque(maxlen=HISTORY)
+        self.reason: str | None = None
         self.seq = 0
         self.started = time.time()
         self.ended: float | None = None
@@ -120,7 +124,7 @@ class Call:
         """Flush every track's last segment, emit ``call_end`` and leave the hub (idempotent)."""
         if self.ended is not None:
             return
-        self.ended = time.time()
+        self.ended, self.reason = time.time(), reason
         self.backlog.put_nowait(None)
         await self.worker
         loop = asyncio.get_running_loop()
@@ -209,6 +213,8 @@ class Call:
         self.seq += 1
         if event["type"] in (EventType.SEGMENT.value, EventType.TURN.value):
             self.speech.append(event)
+        if event["type"] in LABELLED:
+            self.history.append(event)
         self.hub.publish(event)
 
     def info(self) -> dict:
@@ -222,6 +228,9 @@ class Call:
             "tracks": sorted(t.value for tracks in self.sessions for t in tracks),
             "summary": summarize(self.speech),
             "cues": conversation(self.speech),
+            "reason": self.reason,
+            # what a live view opened now replays, so that it shows what it would have shown
+            "events": list(self.history) if self.ended is None else [],
         }
 
 
