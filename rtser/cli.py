@@ -219,8 +219,17 @@ def listen(lang, device, list_devices, bundle, threads, vad):
 )
 @click.option(
     "--max-calls",
-    type=click.IntRange(1),
-    help="Refuse calls beyond this many at once.",
+    default="auto",
+    show_default=True,
+    help="auto: admit the calls the measured capacity carries within --latency-budget; or a "
+    "number of calls at once.",
+)
+@click.option(
+    "--latency-budget",
+    type=click.FloatRange(0.1, 30),
+    default=1.0,
+    show_default=True,
+    help="Seconds from audio arriving to its events (p95) that admitted calls must stay within.",
 )
 @click.option(
     "--events",

@@ -37,7 +37,7 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp_path, *extra):
+    def __init__(self, tmp_path, *extra, env=None):
         self.port, self.as_port = free_port(), free_port()
         self.events_file = tmp_path / "events.jsonl"
         self.log = open(tmp_path / "server.log", "w")  # noqa: SIM115 (closed in stop())
@@ -59,7 +59,7 @@ class Server:
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "RTSER_API_KEY": KEY},
+            env={**os.environ, "RTSER_API_KEY": KEY, **(env or {})},
         )
         for _ in range(600):
             try:
@@ -346,7 +346,15 @@ def test_calls_beyond_max_calls_are_refused_and_counted(server, speech8k):
         )
     )
     assert rejected(server.get("/metrics")) == rejected(before) + 1
-    assert not any(e["call"] == "CA-over" for e in server.events())
+    over = [e for e in server.events() if e["call"] == "CA-over"]
+    assert [(e["type"], e["reason"]) for e in over] == [("call_rejected", "capacity")]
+    assert 'rtser_refused_calls_total{reason="capacity"}' in server.get("/metrics")
+    with pytest.raises(urllib.error.HTTPError) as full:  # a load balancer sends calls elsewhere
+        urllib.request.urlopen(f"http://127.0.0.1:{server.port}/readyz", timeout=10)
+    assert full.value.code == 503 and full.value.read().startswith(b"full: at capacity")
+    with socket.create_connection(("127.0.0.1", server.as_port)) as s:  # AudioSocket: hang-up
+        s.sendall(next(audiosocket_frames(uuid.uuid4(), speech8k[:800])))
+        assert s.recv(3) == b"\x00\x00\x00"
     with connect(server.url("/audiohook", "ws")) as ws:  # refused, then the close handshake
         ws.send(hook("open", 1, conversationId="conv-over", media=MONO))
         refusal = json.loads(ws.recv(timeout=30))
@@ -575,3 +583,34 @@ def test_health_needs_no_key_and_a_live_view_opened_mid_call_gets_the_call_so_fa
         c for c in json.loads(server.get("/v1/calls"))["recent"] if c["call"] == "CA-mid-call"
     )
     assert ended["reason"] == "stop" and ended["events"] == []
+
+
+def test_an_admitted_call_loses_no_audio_on_a_slow_box(tmp_path, speech8k):
+    """Every push takes 50 ms longer than here, and the call's audio arrives all at once: it is
+    processed late, not dropped, and its events are those of the same audio streamed alone."""
+    from rtser import Recognizer
+    from rtser.audio import g711
+
+    slow = Server(tmp_path, env={"RTSER_SLOW_PUSH_S": "0.05"})
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{slow.port}/readyz", timeout=10) as r:
+            assert r.read() == b"ready\n"  # no call yet: nothing measured, nothing behind
+        with connect(slow.url("/twilio", "ws")) as ws:
+            for msg in twilio_messages("CA-slow", speech8k):
+                ws.send(msg)
+        slow.wait_for(lambda e: e["call"] == "CA-slow" and e["type"] == "call_end")
+        metrics = slow.get("/metrics")
+    finally:
+        slow.stop()
+    reference = Recognizer("de").stream(8000)
+    audio = g711.ulaw(mulaw(speech8k))
+    want = [e.to_dict() for e in reference.push(audio) + reference.close()]
+    got = [e for e in slow.events() if e["call"] == "CA-slow" and e["type"] in LABEL_TYPES]
+    assert [(e["type"], e["start"], e["end"], e["label"]) for e in got] == [
+        (e["type"], e["start"], e["end"], e["label"]) for e in want
+    ]
+    assert "rtser_dropped_audio_seconds_total 0.000" in metrics
+    assert "rtser_admitted_calls_total 1" in metrics
+
+
+LABEL_TYPES = ("label", "segment", "turn")

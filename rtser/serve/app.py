@@ -67,6 +67,11 @@ class Server:
             return _response(HTTPStatus.NO_CONTENT, "")
         if path == "/healthz":  # load balancers ask without a key; it tells nothing about calls
             return _response(HTTPStatus.OK, "ok\n")
+        if path == "/readyz":  # ... and here whether to send this box a new call
+            full = self.hub.full()
+            if full:
+                return _response(HTTPStatus.SERVICE_UNAVAILABLE, f"full: {full}\n")
+            return _response(HTTPStatus.OK, "ready\n")
         if not self.authorized(request):
             log.warning("refused path=%s reason=unauthorized", path)
             return _response(HTTPStatus.UNAUTHORIZED, "unauthorized: send X-API-KEY or ?key=\n")
@@ -75,7 +80,7 @@ class Server:
         if path == "/metrics":
             return _response(
                 HTTPStatus.OK,
-                self.hub.metrics.text(len(self.hub.active)),
+                self.hub.metrics_text(),
                 "text/plain; version=0.0.4; charset=utf-8",
             )
         if path == "/v1/calls":
@@ -160,6 +165,12 @@ async def run(
         pass
 
 
+def _calls(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise RtserError(f"--max-calls must be auto or a whole number of calls >= 1, not {value!r}")
+    return int(value)
+
+
 def main(
     lang,
     host,
@@ -167,6 +178,7 @@ def main(
     audiosocket_port,
     api_key,
     max_calls,
+    latency_budget,
     events,
     webhook,
     webhook_events,
@@ -178,7 +190,8 @@ def main(
     logging.getLogger("websockets").setLevel(logging.WARNING)
     try:
         finals = webhook_events == "finals"
-        hub = Hub(Bundle(bundle), lang, threads, max_calls, events, webhook, finals)
+        limit = None if max_calls == "auto" else _calls(max_calls)
+        hub = Hub(Bundle(bundle), lang, threads, limit, events, webhook, finals, latency_budget)
     except OSError as e:
         raise RtserError(
             f"--events {events}: cannot append to it ({e.strerror}); pick a writable file"

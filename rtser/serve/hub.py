@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -25,13 +26,17 @@ from ..pipeline.events import Event, EventType
 from ..pipeline.recognizer import Recognizer
 from ..pipeline.stream import StreamSession
 from ..report.summary import conversation, summarize
+from .admission import LATENCY_BUDGET_S, Load
 from .metrics import Metrics
 from .webhook import Webhook
 
 log = logging.getLogger("rtser.serve")
-MAX_BACKLOG_S = 10.0  # audio waiting for the pool per call; beyond it the oldest is dropped
+# Audio an admitted call may hold waiting for the pool: it is processed late, never dropped. At
+# 16 kHz stereo float32 this is 15 MB; a call that reaches it ends with that reason.
+MAX_BACKLOG_S = 120.0
 SUBSCRIBER_QUEUE = 1000  # events per /v1/events subscriber
 RECENT_CALLS = 100
+SLOW_PUSH_S = float(os.environ.get("RTSER_SLOW_PUSH_S", "0"))  # tests: each push this much slower
 HISTORY = 2000  # a live call's latest label events, for a live view opened mid-call
 INTERIM = {EventType.LABEL.value, EventType.SEGMENT.value}  # what a final turn replaces
 LABELLED = {kind.value for kind in EventType}
@@ -55,6 +60,10 @@ class Refusal(str, Enum):
     CAPACITY = "capacity"
     LANGUAGE = "language"
     DUPLICATE = "duplicate"
+
+
+class CallOverloaded(Exception):
+    """An admitted call's backlog reached ``MAX_BACKLOG_S``: it ends rather than lose audio."""
 
 
 class CallRefused(Exception):
@@ -112,11 +121,12 @@ class Call:
             log.warning("call_audio call=%s tracks=%s reason=%r", self.id, _names(tracks), str(e))
             return
         block = AudioBlock(tracks, samples.reshape(-1, len(tracks)), rate, time.monotonic())
+        if self.backlog_s + block.seconds > MAX_BACKLOG_S:
+            raise CallOverloaded(
+                f"the server fell {MAX_BACKLOG_S:.0f} s behind this call's audio; it ends "
+                "rather than lose any"
+            )
         self.hub.metrics.audio_s += block.seconds
-        while self.backlog_s + block.seconds > MAX_BACKLOG_S and not self.backlog.empty():
-            oldest = self.backlog.get_nowait()  # the pool is behind: the oldest audio goes
-            self.backlog_s -= oldest.seconds
-            self.hub.metrics.dropped_audio_s += oldest.seconds
         self.backlog_s += block.seconds
         self.backlog.put_nowait(block)
 
@@ -188,10 +198,13 @@ class Call:
         )
         loop = asyncio.get_running_loop()
         try:
-            events = await loop.run_in_executor(self.hub.pool, session.push, samples)
+            events, compute = await loop.run_in_executor(
+                self.hub.pool, _timed, session.push, samples
+            )
         except RtserError as e:
             log.warning("call_audio call=%s tracks=%s reason=%r", self.id, _names(tracks), str(e))
             return
+        self.hub.load.record(compute, len(samples) / rate, time.monotonic() - blocks[0].received)
         for e in events:
             self._emit(tracks, e, blocks[0].received)
 
@@ -234,6 +247,14 @@ class Call:
         }
 
 
+def _timed(push, samples) -> tuple[list[Event], float]:
+    if SLOW_PUSH_S:  # a test hook: a box slower than this one
+        time.sleep(SLOW_PUSH_S)
+    t = time.perf_counter()
+    events = push(samples)
+    return events, time.perf_counter() - t + SLOW_PUSH_S
+
+
 def _names(tracks: Tracks) -> str:
     return "+".join(t.value for t in tracks)
 
@@ -251,7 +272,8 @@ class Hub:
         bundle: the models.
         lang: the language of calls that name none (None: such calls are refused).
         threads: worker threads for audio (one inference thread each).
-        max_calls: calls beyond this many at once are refused (None: no limit).
+        max_calls: calls beyond this many at once are refused; None: as many as the measured
+            capacity carries within ``latency_budget`` (``admission.Load``).
         events_file: append every event to this JSONL file.
         webhook: POST every event as JSON to this URL ...
         webhook_finals: ... or only the final ones (turns) and the calls' start and end.
@@ -266,9 +288,11 @@ class Hub:
         events_file: str | None = None,
         webhook: str | None = None,
         webhook_finals: bool = False,
+        latency_budget: float = LATENCY_BUDGET_S,
     ):
         self.bundle, self.default_lang, self.max_calls = bundle, lang, max_calls
         self.pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="rtser-audio")
+        self.load = Load(max(1, threads), latency_budget)
         self.recognizers: dict[str, Recognizer] = {}
         self.metrics = Metrics()
         self.active: dict[str, Call] = {}
@@ -304,21 +328,42 @@ class Hub:
     def open_call(self, call_id: str, lang: str | None, protocol: str) -> Call:
         """A new call, or ``CallRefused`` (counted and logged) when it cannot be taken."""
         try:
-            if self.max_calls is not None and len(self.active) >= self.max_calls:
-                raise CallRefused(Refusal.CAPACITY, f"at capacity ({self.max_calls} calls)")
+            full = self.full()
+            if full:
+                raise CallRefused(Refusal.CAPACITY, full)
             if call_id in self.active:
                 raise CallRefused(Refusal.DUPLICATE, f"call {call_id} is already active")
             call = Call(self, call_id, self.recognizer(lang), protocol)
         except CallRefused as e:
-            self.metrics.rejected += 1
+            self.metrics.refused[e.reason.value] = self.metrics.refused.get(e.reason.value, 0) + 1
             log.warning("call_refused call=%s protocol=%s reason=%r", call_id, protocol, str(e))
+            rejected = {"type": "call_rejected", "start": 0.0, "end": 0.0, "label": None}
+            self.publish({"call": call_id, "track": None, "protocol": protocol, **rejected,
+                          "probs": {}, "reason": e.reason.value, "info": str(e)})  # fmt: skip
             raise
+        self.metrics.admitted += 1
         self.active[call_id] = call
         log.info("call_start call=%s protocol=%s lang=%s", call_id, protocol, call.lang)
         start = {"type": "call_start", "start": 0.0, "end": 0.0, "label": None, "probs": {}}
         # which language the platform asked for, beside the head that labels it ("lang")
         call.emit({**start, "lang_requested": lang or self.default_lang}, track=None)
         return call
+
+    def full(self) -> str | None:
+        """Why the next call would be refused for capacity (None: it would be admitted)."""
+        if self.max_calls is not None:
+            return (
+                f"at capacity ({self.max_calls} calls)"
+                if len(self.active) >= self.max_calls
+                else None
+            )
+        behind = max((c.backlog_s for c in self.active.values()), default=0.0)
+        return self.load.refusal(len(self.active), behind)
+
+    def metrics_text(self) -> str:
+        backlog = sum(c.backlog_s for c in self.active.values())
+        capacity = self.max_calls if self.max_calls is not None else self.load.capacity()
+        return self.metrics.text(len(self.active), capacity, self.load.lag_p95(), backlog)
 
     def ended(self, call: Call) -> None:
         self.active.pop(call.id, None)

@@ -11,9 +11,10 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 class Metrics:
     events: int = 0
     audio_s: float = 0.0
-    dropped_audio_s: float = 0.0
+    dropped_audio_s: float = 0.0  # stays 0: an admitted call's audio is processed late, not lost
     dropped_events: int = 0
-    rejected: int = 0
+    admitted: int = 0
+    refused: dict[str, int] = field(default_factory=dict)  # by reason
     latency: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
     latency_sum: float = 0.0
 
@@ -25,18 +26,29 @@ class Metrics:
         self.latency[bucket] += 1
         self.latency_sum += seconds
 
-    def text(self, active: int) -> str:
-        """Prometheus' text format, with ``active`` calls."""
+    def text(self, active: int, capacity: int | None, lag_p95: float, backlog_s: float) -> str:
+        """Prometheus' text format, with the gauges of the moment: ``active`` calls, the measured
+        ``capacity`` (calls; -1 before it is measured), the recent ``lag_p95`` from audio to its
+        events and the audio ``backlog_s`` waiting for the pool (seconds, all calls)."""
         lines = []
         for name, kind, value in (
             ("rtser_active_calls", "gauge", active),
+            ("rtser_capacity_calls", "gauge", -1 if capacity is None else capacity),
+            ("rtser_lag_p95_seconds", "gauge", f"{lag_p95:.3f}"),
+            ("rtser_backlog_seconds", "gauge", f"{backlog_s:.3f}"),
+            ("rtser_admitted_calls_total", "counter", self.admitted),
             ("rtser_events_total", "counter", self.events),
             ("rtser_audio_seconds_total", "counter", f"{self.audio_s:.3f}"),
             ("rtser_dropped_audio_seconds_total", "counter", f"{self.dropped_audio_s:.3f}"),
             ("rtser_dropped_events_total", "counter", self.dropped_events),
-            ("rtser_rejected_calls_total", "counter", self.rejected),
+            ("rtser_rejected_calls_total", "counter", sum(self.refused.values())),
         ):
             lines += [f"# TYPE {name} {kind}", f"{name} {value}"]
+        lines.append("# TYPE rtser_refused_calls_total counter")
+        lines += [
+            f'rtser_refused_calls_total{{reason="{r}"}} {n}'
+            for r, n in sorted(self.refused.items())
+        ]
         lines.append("# TYPE rtser_event_latency_seconds histogram")
         total = 0
         for bound, n in zip((*LATENCY_BUCKETS, "+Inf"), self.latency):

@@ -11,7 +11,7 @@ import logging
 import numpy as np
 from websockets.exceptions import ConnectionClosed
 
-from .hub import Call
+from .hub import Call, CallOverloaded
 
 log = logging.getLogger("rtser.serve")
 
@@ -53,7 +53,7 @@ def end_reason(e: Exception) -> tuple[str, bool]:
         if close.code == 1009:
             return "a frame over the size limit", False
         return f"connection closed ({close.code})", False
-    if isinstance(e, ProtocolError):
+    if isinstance(e, (ProtocolError, CallOverloaded)):
         return str(e), True
     if isinstance(e, MALFORMED):
         return f"a malformed message ({type(e).__name__}: {e})", True

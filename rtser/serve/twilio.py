@@ -6,7 +6,7 @@ import base64
 import binascii
 
 from ..audio import g711
-from .hub import CallRefused, Hub, Refusal, Track
+from .hub import CallOverloaded, CallRefused, Hub, Refusal, Track
 from .protocol import ProtocolError, end_call, end_reason, parse_json
 
 TRACKS = {"inbound": Track.CUSTOMER, "outbound": Track.AGENT}
@@ -61,6 +61,6 @@ async def handle(ws, hub: Hub) -> None:
                 raise ProtocolError(f"unknown event {event!r}")
     except Exception as e:
         reason, error = end_reason(e)
-        if error:
-            await ws.close(1003, reason[:120])
+        if error:  # 1013: try again later (the server fell behind); 1003: the input was wrong
+            await ws.close(1013 if isinstance(e, CallOverloaded) else 1003, reason[:120])
     await end_call(call, reason, error)
