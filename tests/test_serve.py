@@ -614,3 +614,21 @@ def test_an_admitted_call_loses_no_audio_on_a_slow_box(tmp_path, speech8k):
 
 
 LABEL_TYPES = ("label", "segment", "turn")
+
+
+def test_a_call_that_falls_too_far_behind_ends_with_the_reason_and_loses_nothing(tmp_path):
+    """The backlog is bounded: pushes 5 s slow and two minutes of audio at once overflow it, and
+    the call ends with that reason (Twilio: close 1013) instead of going on with a hole."""
+    slow = Server(tmp_path, env={"RTSER_SLOW_PUSH_S": "5"})
+    try:
+        audio = np.zeros(8000 * 130, np.float32)  # 130 s of line silence
+        with connect(slow.url("/twilio", "ws")) as ws, pytest.raises(ConnectionClosed) as closed:
+            for msg in twilio_messages("CA-overflow", audio):
+                ws.send(msg)
+            ws.recv(timeout=60)
+        assert closed.value.rcvd.code == 1013 and "behind" in closed.value.rcvd.reason
+        end = slow.wait_for(lambda e: e["call"] == "CA-overflow" and e["type"] == "call_end")[0]
+        assert "fell 120 s behind" in end["reason"]
+        assert "rtser_dropped_audio_seconds_total 0.000" in slow.get("/metrics")
+    finally:
+        slow.stop()

@@ -4,8 +4,8 @@ refuses the rest, instead of letting every call fall behind together.
 The pool's recent work says what a call costs here: compute seconds per second of call audio
 (its real-time factor, which moves with the machine, the day and the calls). With ``workers``
 threads kept ``UTILISATION`` busy, the box carries ``workers * UTILISATION / rtf`` calls. A new call
-is refused while that many are active, and while any admitted call is behind: its backlog, or the
-recent lag from audio arriving to its events, over the budget."""
+is refused while that many are active, and while any admitted call is behind: its backlog over the
+budget, or the recent lag from audio arriving to its events over half of it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,13 @@ import numpy as np
 
 LATENCY_BUDGET_S = 1.0  # p95 from audio arriving to its events going out
 UTILISATION = 0.8  # the share of the workers' time the admitted calls may take
-WINDOW_S = 30.0  # how far back the measurements reach
+# Before anything is measured (a fresh box, a burst of calls in its first second): this many calls
+# per worker, well under what a worker carried in bench/serve.py, until the first pushes tell.
+UNMEASURED_CALLS_PER_WORKER = 8
+WINDOW_S = 30.0  # how far back the cost of a call is measured ...
+LAG_WINDOW_S = 5.0  # ... and the lag: a box falling behind must stop admitting at once
+HEADROOM = 0.5  # admit while the recent lag stays under this share of the budget: a call just
+# admitted adds its load over its first seconds (measured: bench/serve.py at 2x its capacity)
 
 
 class Push(NamedTuple):
@@ -46,7 +52,9 @@ class Load:
         return sum(p.compute_s for p in self.pushes) / audio if audio > 0 else None
 
     def lag_p95(self) -> float:
-        return float(np.percentile([p.lag_s for p in self.pushes], 95)) if self.pushes else 0.0
+        """From audio arriving to its events, p95 over the last ``LAG_WINDOW_S``."""
+        recent = [p.lag_s for p in self.pushes if p.at >= time.monotonic() - LAG_WINDOW_S]
+        return float(np.percentile(recent, 95)) if recent else 0.0
 
     def capacity(self) -> int | None:
         """Calls this box carries within its workers' time (None before it has measured)."""
@@ -58,9 +66,11 @@ class Load:
         audio (seconds) an admitted call holds."""
         if backlog_s > self.budget:
             return f"behind: a call waits on {backlog_s:.1f} s of audio"
-        if self.lag_p95() > self.budget:
-            return f"behind: events come {self.lag_p95():.1f} s after their audio (p95)"
+        if self.lag_p95() > HEADROOM * self.budget:
+            return f"behind: events come {self.lag_p95():.2f} s after their audio (p95)"
         capacity = self.capacity()
+        if capacity is None and active >= self.workers * UNMEASURED_CALLS_PER_WORKER:
+            return f"not measured yet: {active} calls are as many as a fresh box takes"
         if capacity is not None and active >= capacity:
             return f"at capacity ({capacity} calls measured)"
         return None
