@@ -245,6 +245,12 @@ def listen(lang, device, list_devices, bundle, threads, vad):
     help="finals: only the final turns and the calls' start and end, not the rolling labels and "
     "provisional segments.",
 )
+@click.option(
+    "--webhook-secret",
+    envvar="RTSER_WEBHOOK_SECRET",
+    help="Sign each webhook POST: X-Rtser-Signature, HMAC-SHA256 of 'timestamp.body' (also from "
+    "RTSER_WEBHOOK_SECRET).",
+)
 @bundle_option
 @click.option(
     "--threads",

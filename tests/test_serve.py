@@ -4,6 +4,8 @@ malformed input and SIGTERM."""
 
 import base64
 import contextlib
+import hashlib
+import hmac
 import http.server
 import io
 import json
@@ -391,9 +393,13 @@ def test_without_an_any_head_an_unknown_language_is_refused_with_the_reason(tmp_
 
 class Hook(http.server.BaseHTTPRequestHandler):
     received: list = []
+    signatures: list = []
 
     def do_POST(self):
-        Hook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Hook.received.append(json.loads(body))
+        stamp = self.headers["X-Rtser-Timestamp"]
+        Hook.signatures.append((stamp, body, self.headers["X-Rtser-Signature"]))
         self.send_response(204)
         self.end_headers()
 
@@ -404,7 +410,12 @@ class Hook(http.server.BaseHTTPRequestHandler):
 def test_webhook_and_sigterm_flush_an_open_call(tmp_path, data_dir, speech8k):
     hook = http.server.HTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
-    s = Server(tmp_path, "--webhook", f"http://127.0.0.1:{hook.server_port}/events")
+    s = Server(
+        tmp_path,
+        "--webhook",
+        f"http://127.0.0.1:{hook.server_port}/events",
+        env={"RTSER_WEBHOOK_SECRET": "hook-secret"},
+    )
     with connect(s.url("/twilio", "ws")) as ws:
         for m in list(twilio_messages("CA-term", speech8k))[:-1]:  # no stop: the call is still open
             ws.send(m)
@@ -421,6 +432,14 @@ def test_webhook_and_sigterm_flush_an_open_call(tmp_path, data_dir, speech8k):
             break
         time.sleep(0.1)
     assert [e["seq"] for e in Hook.received] == [e["seq"] for e in s.events()]
+    for (
+        stamp,
+        body,
+        signed,
+    ) in Hook.signatures:  # what a receiver checks, with its copy of the secret
+        mac = hmac.new(b"hook-secret", stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(signed, "sha256=" + mac)
+    assert all(e["schema"] == 2 for e in s.events())
     hook.shutdown()
 
 

@@ -182,6 +182,7 @@ def main(
     events,
     webhook,
     webhook_events,
+    webhook_secret,
     bundle,
     threads,
 ) -> None:
@@ -191,7 +192,17 @@ def main(
     try:
         finals = webhook_events == "finals"
         limit = None if max_calls == "auto" else _calls(max_calls)
-        hub = Hub(Bundle(bundle), lang, threads, limit, events, webhook, finals, latency_budget)
+        hub = Hub(
+            Bundle(bundle),
+            lang,
+            threads,
+            limit,
+            events,
+            webhook,
+            finals,
+            latency_budget,
+            webhook_secret,
+        )
     except OSError as e:
         raise RtserError(
             f"--events {events}: cannot append to it ({e.strerror}); pick a writable file"

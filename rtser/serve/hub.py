@@ -36,6 +36,7 @@ log = logging.getLogger("rtser.serve")
 MAX_BACKLOG_S = 120.0
 SUBSCRIBER_QUEUE = 1000  # events per /v1/events subscriber
 RECENT_CALLS = 100
+EVENT_SCHEMA = 2  # the server's event fields (docs/callcenter.md, "Events"); 2: turns, arousal
 SLOW_PUSH_S = float(os.environ.get("RTSER_SLOW_PUSH_S", "0"))  # tests: each push this much slower
 HISTORY = 2000  # a live call's latest label events, for a live view opened mid-call
 INTERIM = {EventType.LABEL.value, EventType.SEGMENT.value}  # what a final turn replaces
@@ -217,6 +218,7 @@ class Call:
     def emit(self, fields: dict, track: Track | None) -> None:
         """Number a call event and hand it to the hub; segment events feed the summary."""
         event = {
+            "schema": EVENT_SCHEMA,
             "call": self.id,
             "track": track and track.value,
             "lang": self.lang,
@@ -276,7 +278,8 @@ class Hub:
             capacity carries within ``latency_budget`` (``admission.Load``).
         events_file: append every event to this JSONL file.
         webhook: POST every event as JSON to this URL ...
-        webhook_finals: ... or only the final ones (turns) and the calls' start and end.
+        webhook_finals: ... or only the final ones (turns) and the calls' start and end ...
+        webhook_secret: ... signed with this secret (``webhook.signature``).
     """
 
     def __init__(
@@ -289,6 +292,7 @@ class Hub:
         webhook: str | None = None,
         webhook_finals: bool = False,
         latency_budget: float = LATENCY_BUDGET_S,
+        webhook_secret: str | None = None,
     ):
         self.bundle, self.default_lang, self.max_calls = bundle, lang, max_calls
         self.pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="rtser-audio")
@@ -299,7 +303,7 @@ class Hub:
         self.recent: deque[Call] = deque(maxlen=RECENT_CALLS)
         self.subscribers: list[Subscriber] = []
         self.events_file = open(events_file, "a", encoding="utf-8") if events_file else None  # noqa: SIM115
-        self.webhook = Webhook(webhook, self.metrics) if webhook else None
+        self.webhook = Webhook(webhook, self.metrics, webhook_secret) if webhook else None
         self.webhook_finals = webhook_finals
         if lang and bundle.code(lang) is None:
             known = ", ".join(bundle.languages)
@@ -337,9 +341,17 @@ class Hub:
         except CallRefused as e:
             self.metrics.refused[e.reason.value] = self.metrics.refused.get(e.reason.value, 0) + 1
             log.warning("call_refused call=%s protocol=%s reason=%r", call_id, protocol, str(e))
-            rejected = {"type": "call_rejected", "start": 0.0, "end": 0.0, "label": None}
-            self.publish({"call": call_id, "track": None, "protocol": protocol, **rejected,
-                          "probs": {}, "reason": e.reason.value, "info": str(e)})  # fmt: skip
+            where = {"schema": EVENT_SCHEMA, "call": call_id, "track": None, "protocol": protocol}
+            times = {"start": 0.0, "end": 0.0, "label": None, "probs": {}}
+            self.publish(
+                {
+                    **where,
+                    "type": "call_rejected",
+                    **times,
+                    "reason": e.reason.value,
+                    "info": str(e),
+                }
+            )
             raise
         self.metrics.admitted += 1
         self.active[call_id] = call
