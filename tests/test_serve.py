@@ -651,3 +651,25 @@ def test_a_call_that_falls_too_far_behind_ends_with_the_reason_and_loses_nothing
         assert "rtser_dropped_audio_seconds_total 0.000" in slow.get("/metrics")
     finally:
         slow.stop()
+
+
+def test_sigterm_says_goodbye_to_an_audiohook_client_as_the_protocol_goes(tmp_path, speech8k):
+    s = Server(tmp_path)
+    try:
+        with connect(s.url("/audiohook", "ws")) as ws:
+            ws.send(hook("open", 1, conversationId="conv-term", media=MONO))
+            assert json.loads(ws.recv(timeout=30))["type"] == "opened"
+            ws.send(mulaw(speech8k[:8000]))
+            s.wait_for(lambda e: e["call"] == "conv-term" and e["type"] == "call_start")
+            s.proc.send_signal(signal.SIGTERM)
+            goodbye = json.loads(ws.recv(timeout=30))
+            assert (
+                goodbye["type"] == "disconnect" and goodbye["parameters"]["reason"] == "completed"
+            )
+            ws.send(hook("close", 2, reason="disconnect"))
+            assert json.loads(ws.recv(timeout=30))["type"] == "closed"
+        assert s.proc.wait(timeout=60) == 0
+        end = s.wait_for(lambda e: e["call"] == "conv-term" and e["type"] == "call_end")[0]
+        assert end["reason"] == "server shutdown"
+    finally:
+        s.stop()

@@ -10,7 +10,7 @@ from .calibration import Calibration
 class LabelSmoother:
     """The shown label follows ``calibration.label`` of the smoothed probabilities, but changes
     only when the new label leads the shown one by ``margin``, or the shown one lost its evidence
-    (it is no longer the neutral label and fell below the calibration's threshold)."""
+    (it is not the neutral label and fell below the calibration's threshold)."""
 
     def __init__(self, calibration: Calibration, alpha: float = 0.5, margin: float = 0.15):
         self.calibration, self.alpha, self.margin = calibration, alpha, margin

@@ -154,6 +154,8 @@ async def run(
     ws.close(close_connections=False)  # stop accepting; live calls go on until flushed
     if tcp:
         tcp.close()
+    # each protocol's goodbye first (AudioHook: disconnect, then the client's close is answered)
+    await asyncio.gather(*(goodbye() for goodbye in list(hub.goodbyes)), return_exceptions=True)
     try:
         await asyncio.wait_for(hub.shutdown(), SHUTDOWN_S)
     except asyncio.TimeoutError:

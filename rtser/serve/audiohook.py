@@ -96,6 +96,13 @@ async def disconnect(session: Session, ws, parameters: dict) -> None:
 async def handle(ws, hub: Hub) -> None:
     call, reason, error, probe = None, "close", False, False
     session = Session(ws)
+
+    async def goodbye() -> None:  # SIGTERM: the loop below answers the client's close
+        nonlocal reason
+        reason = "server shutdown"
+        await session.send("disconnect", {"reason": "completed", "info": "server shutting down"})
+
+    hub.goodbyes.add(goodbye)
     try:
         async for frame in ws:
             if isinstance(frame, bytes):
@@ -136,4 +143,6 @@ async def handle(ws, hub: Hub) -> None:
         reason, error = end_reason(e)
         if error:
             await disconnect(session, ws, {"reason": "error", "info": reason})
+    finally:
+        hub.goodbyes.discard(goodbye)
     await end_call(call, reason, error)

@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
@@ -302,6 +303,8 @@ class Hub:
         self.active: dict[str, Call] = {}
         self.recent: deque[Call] = deque(maxlen=RECENT_CALLS)
         self.subscribers: list[Subscriber] = []
+        # what each open connection says when the server shuts down (its protocol's goodbye)
+        self.goodbyes: set[Callable[[], Awaitable[None]]] = set()
         self.events_file = open(events_file, "a", encoding="utf-8") if events_file else None  # noqa: SIM115
         self.webhook = Webhook(webhook, self.metrics, webhook_secret) if webhook else None
         self.webhook_finals = webhook_finals
