@@ -27,6 +27,8 @@ from conftest import build_call
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from rtser import Recognizer
+from rtser.audio import g711
 from rtser.audio.resample import resample
 
 KEY = "s3cret"
@@ -530,7 +532,6 @@ def test_audio_queued_behind_a_busy_pool_goes_in_one_push_and_a_bad_block_alone(
     block by block, and a bad block among the queued ones loses only itself (in-process hub)."""
     import asyncio
 
-    from rtser import Recognizer
     from rtser.bundle import Bundle
     from rtser.serve.hub import Hub, Track
 
@@ -607,9 +608,6 @@ def test_health_needs_no_key_and_a_live_view_opened_mid_call_gets_the_call_so_fa
 def test_an_admitted_call_loses_no_audio_on_a_slow_box(tmp_path, speech8k):
     """Every push takes 50 ms longer than here, and the call's audio arrives all at once: it is
     processed late, not dropped, and its events are those of the same audio streamed alone."""
-    from rtser import Recognizer
-    from rtser.audio import g711
-
     slow = Server(tmp_path, env={"RTSER_SLOW_PUSH_S": "0.05"})
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{slow.port}/readyz", timeout=10) as r:
@@ -673,3 +671,25 @@ def test_sigterm_says_goodbye_to_an_audiohook_client_as_the_protocol_goes(tmp_pa
         assert end["reason"] == "server shutdown"
     finally:
         s.stop()
+
+
+def test_audio_the_platform_discarded_keeps_the_events_on_the_calls_clock(server, speech8k):
+    """1 s of line silence, then the client discards 3 s (AudioHook ``discarded``), then speech:
+    the speech's events start after 4 s on the call's clock, as AudioHook's ``position`` says."""
+    silence = np.zeros(8000, np.float32)
+    with connect(server.url("/audiohook", "ws")) as ws:
+        ws.send(hook("open", 1, conversationId="conv-discard", media=MONO))
+        assert json.loads(ws.recv(timeout=30))["type"] == "opened"
+        ws.send(mulaw(silence))
+        ws.send(hook("discarded", 2, start="PT1S", discarded="PT3S"))
+        payload = mulaw(speech8k)
+        for i in range(0, len(payload), 1600):
+            ws.send(payload[i : i + 1600])
+        ws.send(hook("close", 3, reason="end"))
+        assert json.loads(ws.recv(timeout=60))["type"] == "closed"
+    server.wait_for(lambda e: e["call"] == "conv-discard" and e["type"] == "call_end")
+    spoken = [e for e in server.events() if e["call"] == "conv-discard" and e["type"] == "segment"]
+    reference = Recognizer("de").stream(8000)
+    heard = reference.push(np.concatenate([silence, g711.ulaw(payload)])) + reference.close()
+    alone = [e for e in heard if e.type == "segment"]
+    assert [e["start"] for e in spoken] == [round(e.start + 3, 3) for e in alone] and spoken

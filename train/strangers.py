@@ -182,7 +182,7 @@ def metrics(probs: np.ndarray, clips: list[data.Clip], cal: Calibration) -> dict
 
 # --- the recipes: heads for strangers, fitted on whole corpora (numpy; see bench/strangers.py) ---
 
-EMOTIONS_L2 = 0.1  # the any and arousal heads' weight decay (the any head's, by LOCO: train.core)
+HEAD_L2 = 0.1  # the any and arousal heads' weight decay (the any head's, by LOCO: train.core)
 
 
 def inputs(corpus: str, view: str | None = None) -> dict[str, np.ndarray]:
@@ -230,7 +230,7 @@ def fit_core(corpora: list[str], seed: int = data.SEED):
     y = np.array([CORE.index(c.label) for c, k in zip(clips, keep) if k])
     rows = {n: x[keep] for n, x in feats.items()}
     kept = [c for c, k in zip(clips, keep) if k]
-    return fit_head(rows, y, len(CORE), l2=EMOTIONS_L2, seed=seed, weights=corpus_weights(kept))
+    return fit_head(rows, y, len(CORE), l2=HEAD_L2, seed=seed, weights=corpus_weights(kept))
 
 
 def fit_arousal(corpora: list[str], seed: int = data.SEED):
@@ -242,7 +242,7 @@ def fit_arousal(corpora: list[str], seed: int = data.SEED):
     target = np.array([arousal_target(c) for c in clips])
     soft = np.stack([1 - target, target], axis=1)
     return fit_head(
-        feats, None, 2, l2=EMOTIONS_L2, seed=seed, targets=soft, weights=corpus_weights(clips)
+        feats, None, 2, l2=HEAD_L2, seed=seed, targets=soft, weights=corpus_weights(clips)
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 from websockets.exceptions import ConnectionClosed
 
@@ -13,7 +14,9 @@ from .hub import CallRefused, Hub, Track
 from .protocol import ProtocolError, end_call, end_reason, l16, parse_json
 
 TRACKS = {"external": Track.CUSTOMER, "internal": Track.AGENT}
-IGNORED = {"paused", "resumed", "discarded", "update", "error"}
+IGNORED = {"paused", "update", "error"}
+LOST = {"discarded", "resumed"}  # the client says how much audio it did not send
+DURATION = re.compile(r"PT(\d+(?:\.\d+)?)S")  # AudioHook's ISO 8601 durations, in seconds
 PROBE = "00000000-0000-0000-0000-000000000000"  # the conversation id of a connection probe
 FORMATS, RATES = ("PCMU", "L16"), (8000, 16000)
 CLOSE_WAIT_S = 5.0  # after our disconnect, how long the client's close is awaited
@@ -132,6 +135,14 @@ async def handle(ws, hub: Hub) -> None:
                 session.encoding, session.rate = offer["format"], offer["rate"]
                 session.tracks = tuple(TRACKS[name] for name in offer["channels"])
                 await session.send("opened", opened(offer, params, hub))
+            elif kind in LOST:
+                lost = DURATION.fullmatch(
+                    str((msg.get("parameters") or {}).get("discarded", "PT0S"))
+                )
+                if lost is None:
+                    raise ProtocolError(f"{kind} without a discarded duration in seconds")
+                if call is not None:
+                    call.skip(float(lost.group(1)))
             elif kind == "ping":
                 await session.send("pong", {})
             elif kind == "close":

@@ -98,6 +98,8 @@ class Call:
         self.sessions: dict[Tracks, StreamSession] = {}
         self.speech: list[dict] = []  # its segment and turn events: what the summary reads
         self.history: deque[dict] = deque(maxlen=HISTORY)
+        self.received_s = 0.0  # seconds of the call's audio received
+        self.gaps: list[tuple[float, float]] = []  # (received_s, seconds lost before it, in all)
         self.reason: str | None = None
         self.seq = 0
         self.started = time.time()
@@ -129,6 +131,7 @@ class Call:
                 "rather than lose any"
             )
         self.hub.metrics.audio_s += block.seconds
+        self.received_s += len(block.samples) / rate
         self.backlog_s += block.seconds
         self.backlog.put_nowait(block)
 
@@ -210,9 +213,22 @@ class Call:
         for e in events:
             self._emit(tracks, e, blocks[0].received)
 
+    def skip(self, seconds: float) -> None:
+        """The platform lost ``seconds`` of the call's audio here (AudioHook ``discarded``): the
+        events after it are timed on the call's clock, the lost stretch counted."""
+        if seconds > 0:
+            lost = self.gaps[-1][1] if self.gaps else 0.0
+            self.gaps.append((self.received_s, lost + seconds))
+
+    def _call_time(self, t: float) -> float:
+        """A stream time (seconds of audio received) on the call's clock."""
+        lost = [total for at, total in self.gaps if at <= t]
+        return round(t + (lost[-1] if lost else 0.0), 3)
+
     def _emit(self, tracks: Tracks, e: Event, received: float) -> None:
         d = e.to_dict()
         self.hub.metrics.observe(time.monotonic() - received)
+        d["start"], d["end"] = self._call_time(e.start), self._call_time(e.end)
         fields = ("type", "start", "end", "label", "probs", "arousal", "turn", "final")
         self.emit({k: d[k] for k in fields}, tracks[e.channel])
 
