@@ -343,7 +343,11 @@ def info(as_json, bundle):
         click.echo(f"encoder   {name}: {e['file']} ({e['size_bytes'] / 1e6:.1f} MB)")
     for lang, spec in data["languages"].items():
         m = spec["metrics"]
-        score = f"  UA {m['ua_mean']:.2f} WA {m['wa_mean']:.2f}" if "ua_mean" in m else ""
+        score = "".join(
+            f"  {name} {m[key]:.2f}"
+            for name, key in (("UA", "ua_mean"), ("WA", "wa_mean"))
+            if m.get(key)
+        )
         click.echo(f"language  {lang}: {', '.join(spec['labels'])}{score}")
 
 

@@ -129,7 +129,13 @@ def test_info_json():
     assert set(info["languages"]) >= {"de", "en", "it", "ur"}
     assert info["languages"]["de"]["labels"][0] == "anger"
     assert info["size_bytes"] <= 40e6
-    assert rtser("info").stdout.startswith("bundle")
+    table = rtser("info")
+    assert table.returncode == 0 and table.stdout.startswith("bundle"), table.stderr
+    assert {
+        line.split()[1].rstrip(":")
+        for line in table.stdout.splitlines()
+        if line.startswith("language")
+    } == set(info["languages"])
 
 
 def test_listen_on_a_device_that_does_not_exist_is_a_clear_error():
