@@ -693,3 +693,23 @@ def test_audio_the_platform_discarded_keeps_the_events_on_the_calls_clock(server
     heard = reference.push(np.concatenate([silence, g711.ulaw(payload)])) + reference.close()
     alone = [e for e in heard if e.type == "segment"]
     assert [e["start"] for e in spoken] == [round(e.start + 3, 3) for e in alone] and spoken
+
+
+def test_a_language_update_labels_the_rest_of_the_call_with_that_head(server, speech8k):
+    with connect(server.url("/audiohook", "ws")) as ws:
+        ws.send(hook("open", 1, conversationId="conv-update", language="de-DE", media=MONO))
+        assert json.loads(ws.recv(timeout=30))["type"] == "opened"
+        payload = mulaw(speech8k)
+        for i in range(0, len(payload), 1600):
+            ws.send(payload[i : i + 1600])
+        ws.send(hook("update", 2, language="it-IT"))
+        for i in range(0, len(payload), 1600):
+            ws.send(payload[i : i + 1600])
+        ws.send(hook("close", 3, reason="end"))
+        assert json.loads(ws.recv(timeout=60))["type"] == "closed"
+    server.wait_for(lambda e: e["call"] == "conv-update" and e["type"] == "call_end")
+    turns = [e for e in server.events() if e["call"] == "conv-update" and e["type"] == "turn"]
+    first = len(speech8k) / 8000
+    assert {e["lang"] for e in turns if e["end"] <= first} == {"de"}
+    assert {e["lang"] for e in turns if e["start"] >= first} == {"it"}  # on the call's clock
+    assert len(turns) == 2 * len([e for e in turns if e["end"] <= first])

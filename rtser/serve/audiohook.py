@@ -11,10 +11,10 @@ from websockets.exceptions import ConnectionClosed
 
 from ..audio import g711
 from .hub import CallRefused, Hub, Track
-from .protocol import ProtocolError, end_call, end_reason, l16, parse_json
+from .protocol import ProtocolError, end_call, end_reason, l16, log, parse_json
 
 TRACKS = {"external": Track.CUSTOMER, "internal": Track.AGENT}
-IGNORED = {"paused", "update", "error"}
+IGNORED = {"paused", "error"}
 LOST = {"discarded", "resumed"}  # the client says how much audio it did not send
 DURATION = re.compile(r"PT(\d+(?:\.\d+)?)S")  # AudioHook's ISO 8601 durations, in seconds
 PROBE = "00000000-0000-0000-0000-000000000000"  # the conversation id of a connection probe
@@ -143,6 +143,13 @@ async def handle(ws, hub: Hub) -> None:
                     raise ProtocolError(f"{kind} without a discarded duration in seconds")
                 if call is not None:
                     call.skip(float(lost.group(1)))
+            elif kind == "update":  # the conversation changed language
+                lang = ((msg.get("parameters") or {}).get("language") or "").split("-")[0].lower()
+                try:
+                    if call is not None:
+                        call.switch(hub.recognizer(lang or None))
+                except CallRefused as e:  # no head for it and no any head: keep the one it has
+                    log.warning("call_update call=%s reason=%r", call.id, str(e))
             elif kind == "ping":
                 await session.send("pong", {})
             elif kind == "close":

@@ -90,6 +90,15 @@ class AudioBlock:
         return self.samples.size / self.rate
 
 
+@dataclass(frozen=True)
+class Switch:
+    """From here on in the backlog, the call's audio is labelled by ``recognizer``; ``at``: the
+    seconds of call audio received before it."""
+
+    recognizer: Recognizer
+    at: float
+
+
 class Call:
     """One call: a stream session per group of tracks, events in order, a summary at the end."""
 
@@ -99,12 +108,14 @@ class Call:
         self.speech: list[dict] = []  # its segment and turn events: what the summary reads
         self.history: deque[dict] = deque(maxlen=HISTORY)
         self.received_s = 0.0  # seconds of the call's audio received
+        self.sessions_from = 0.0  # ... when the sessions began (a language switch starts new ones)
+        self.tracks: set[Track] = set()
         self.gaps: list[tuple[float, float]] = []  # (received_s, seconds lost before it, in all)
         self.reason: str | None = None
         self.seq = 0
         self.started = time.time()
         self.ended: float | None = None
-        self.backlog: asyncio.Queue[AudioBlock | None] = asyncio.Queue()
+        self.backlog: asyncio.Queue[AudioBlock | Switch | None] = asyncio.Queue()
         self.backlog_s = 0.0
         self.worker = asyncio.get_running_loop().create_task(self._work())
 
@@ -132,6 +143,7 @@ class Call:
             )
         self.hub.metrics.audio_s += block.seconds
         self.received_s += len(block.samples) / rate
+        self.tracks.update(tracks)
         self.backlog_s += block.seconds
         self.backlog.put_nowait(block)
 
@@ -142,10 +154,7 @@ class Call:
         self.ended, self.reason = time.time(), reason
         self.backlog.put_nowait(None)
         await self.worker
-        loop = asyncio.get_running_loop()
-        for tracks, session in self.sessions.items():
-            for e in await loop.run_in_executor(self.hub.pool, session.close):
-                self._emit(tracks, e, time.monotonic())
+        await self._close_sessions()
         summary, cues = summarize(self.speech), conversation(self.speech)
         end = {
             "type": "call_end",
@@ -163,7 +172,8 @@ class Call:
 
     @property
     def duration(self) -> float:
-        return max((s.stream_time for s in self.sessions.values()), default=0.0)
+        """Seconds on the call's clock: the audio received, and the audio the platform lost."""
+        return self._call_time(self.received_s - self.sessions_from)
 
     async def _work(self) -> None:
         """Push queued audio, in arrival order per track. What queued while the pool was busy goes
@@ -171,17 +181,39 @@ class Call:
         way (they do not depend on how the audio is cut into pushes)."""
         done = False
         while not done:
-            blocks = [await self.backlog.get()]
+            items = [await self.backlog.get()]
             while not self.backlog.empty():
-                blocks.append(self.backlog.get_nowait())
-            if None in blocks:  # finish() queued its sentinel last
-                done, blocks = True, blocks[: blocks.index(None)]
+                items.append(self.backlog.get_nowait())
+            if None in items:  # finish() queued its sentinel last
+                done, items = True, items[: items.index(None)]
             batches: dict[tuple[Tracks, int], list[AudioBlock]] = {}
-            for block in blocks:
-                self.backlog_s -= block.seconds
-                batches.setdefault((block.tracks, block.rate), []).append(block)
-            for (tracks, rate), batch in batches.items():
-                await self._push(tracks, rate, batch)
+            for item in items:
+                if isinstance(item, Switch):  # what came before it is labelled first
+                    await self._push_batches(batches)
+                    batches = {}
+                    await self._close_sessions()
+                    self.rec, self.sessions_from = item.recognizer, item.at
+                    continue
+                self.backlog_s -= item.seconds
+                batches.setdefault((item.tracks, item.rate), []).append(item)
+            await self._push_batches(batches)
+
+    async def _push_batches(self, batches: dict[tuple[Tracks, int], list[AudioBlock]]) -> None:
+        for (tracks, rate), batch in batches.items():
+            await self._push(tracks, rate, batch)
+
+    async def _close_sessions(self) -> None:
+        loop = asyncio.get_running_loop()
+        for tracks, session in self.sessions.items():
+            for e in await loop.run_in_executor(self.hub.pool, session.close):
+                self._emit(tracks, e, time.monotonic())
+        self.sessions = {}
+
+    def switch(self, recognizer: Recognizer) -> None:
+        """Label the audio from here on with another language's head (AudioHook ``update``); the
+        audio before it keeps its head, its last segment and turn flushed."""
+        if self.ended is None:
+            self.backlog.put_nowait(Switch(recognizer, self.received_s))
 
     async def _push(self, tracks: Tracks, rate: int, blocks: list[AudioBlock]) -> None:
         session = self.sessions.get(tracks)
@@ -221,7 +253,9 @@ class Call:
             self.gaps.append((self.received_s, lost + seconds))
 
     def _call_time(self, t: float) -> float:
-        """A stream time (seconds of audio received) on the call's clock."""
+        """A session's stream time on the call's clock: the audio received before the session
+        began, and the audio the platform lost, counted."""
+        t += self.sessions_from
         lost = [total for at, total in self.gaps if at <= t]
         return round(t + (lost[-1] if lost else 0.0), 3)
 
@@ -257,7 +291,7 @@ class Call:
             "started": self.started,
             "ended": self.ended,
             "duration_s": round(self.duration, 2),
-            "tracks": sorted(t.value for tracks in self.sessions for t in tracks),
+            "tracks": sorted(t.value for t in self.tracks),
             "summary": summarize(self.speech),
             "cues": conversation(self.speech),
             "reason": self.reason,
