@@ -246,6 +246,12 @@ def listen(lang, device, list_devices, bundle, threads, vad):
     "provisional segments.",
 )
 @click.option(
+    "--twilio-auth-token",
+    envvar="TWILIO_AUTH_TOKEN",
+    help="Refuse Twilio streams whose X-Twilio-Signature this token does not verify (also from "
+    "TWILIO_AUTH_TOKEN).",
+)
+@click.option(
     "--webhook-secret",
     envvar="RTSER_WEBHOOK_SECRET",
     help="Sign each webhook POST: X-Rtser-Signature, HMAC-SHA256 of 'timestamp.body' (also from "

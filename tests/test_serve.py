@@ -713,3 +713,25 @@ def test_a_language_update_labels_the_rest_of_the_call_with_that_head(server, sp
     assert {e["lang"] for e in turns if e["end"] <= first} == {"de"}
     assert {e["lang"] for e in turns if e["start"] >= first} == {"it"}  # on the call's clock
     assert len(turns) == 2 * len([e for e in turns if e["end"] <= first])
+
+
+def test_with_a_twilio_auth_token_only_signed_streams_get_in(tmp_path, speech8k):
+    from websockets.exceptions import InvalidStatus
+
+    from rtser.serve.app import twilio_signature
+
+    s = Server(tmp_path, env={"TWILIO_AUTH_TOKEN": "twilio-token"})
+    try:
+        url = s.url("/twilio", "ws")
+        signed = twilio_signature("twilio-token", url.replace("ws://", "wss://", 1))
+        forged = twilio_signature("another-token", url.replace("ws://", "wss://", 1))
+        for headers in ({}, {"X-Twilio-Signature": forged}):
+            with pytest.raises(InvalidStatus) as refused:
+                connect(url, additional_headers=headers)
+            assert refused.value.response.status_code == 403
+        with connect(url, additional_headers={"X-Twilio-Signature": signed}) as ws:
+            for msg in twilio_messages("CA-signed", speech8k[:8000]):
+                ws.send(msg)
+        s.wait_for(lambda e: e["call"] == "CA-signed" and e["type"] == "call_end")
+    finally:
+        s.stop()

@@ -7,6 +7,8 @@ SIGTERM (or Ctrl-C): stop accepting, flush every call and emit its ``call_end``,
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import hmac
 import json
 import logging
@@ -42,11 +44,18 @@ def _response(
     return Response(status.value, status.phrase, headers, data)
 
 
-class Server:
-    """The HTTP and WebSocket routes over a ``Hub``; every request needs ``api_key`` when set."""
+def twilio_signature(token: str, url: str) -> str:
+    """``X-Twilio-Signature`` of a request without a body: base64 of HMAC-SHA1 of its URL, keyed
+    with the account's auth token (Twilio's request validation)."""
+    return base64.b64encode(hmac.new(token.encode(), url.encode(), hashlib.sha1).digest()).decode()
 
-    def __init__(self, hub: Hub, api_key: str | None = None):
-        self.hub, self.api_key = hub, api_key
+
+class Server:
+    """The HTTP and WebSocket routes over a ``Hub``; every request needs ``api_key`` when set, and
+    a Twilio stream a valid ``X-Twilio-Signature`` when ``twilio_token`` is set."""
+
+    def __init__(self, hub: Hub, api_key: str | None = None, twilio_token: str | None = None):
+        self.hub, self.api_key, self.twilio_token = hub, api_key, twilio_token
         self.page = PAGE.read_text(encoding="utf-8").replace(
             VOCABULARY_SLOT, json.dumps(vocabulary())
         )
@@ -59,6 +68,15 @@ class Server:
             or parse_qs(urlsplit(request.path).query).get("key", [""])[0]
         )
         return hmac.compare_digest(given.encode(), self.api_key.encode())
+
+    def twilio_signed(self, request) -> bool:
+        """Whether Twilio signed this stream: the signature of its ``wss://`` URL (Twilio always
+        connects over TLS; a terminator in front of rtser may not)."""
+        if not self.twilio_token:
+            return True
+        url = f"wss://{request.headers.get('Host', '')}{request.path}"
+        given = request.headers.get("X-Twilio-Signature", "")
+        return hmac.compare_digest(given, twilio_signature(self.twilio_token, url))
 
     def process_request(self, connection, request):
         """Plain HTTP answers; ``None`` lets a WebSocket route go on to its handshake."""
@@ -87,6 +105,9 @@ class Server:
             return _response(
                 HTTPStatus.OK, json.dumps(self.hub.calls(), allow_nan=False), "application/json"
             )
+        if path == "/twilio" and not self.twilio_signed(request):
+            log.warning("refused path=%s reason='X-Twilio-Signature does not match'", path)
+            return _response(HTTPStatus.FORBIDDEN, "X-Twilio-Signature does not match\n")
         if path in WS_ROUTES or path == "/v1/events":
             return None
         return _response(HTTPStatus.NOT_FOUND, f"no such path {path}\n")
@@ -110,9 +131,14 @@ class Server:
 
 
 async def run(
-    hub: Hub, host: str, port: int, audiosocket_port: int | None, api_key: str | None
+    hub: Hub,
+    host: str,
+    port: int,
+    audiosocket_port: int | None,
+    api_key: str | None,
+    twilio_token: str | None = None,
 ) -> None:
-    server = Server(hub, api_key)
+    server = Server(hub, api_key, twilio_token)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -185,6 +211,7 @@ def main(
     webhook,
     webhook_events,
     webhook_secret,
+    twilio_auth_token,
     bundle,
     threads,
 ) -> None:
@@ -215,4 +242,4 @@ def main(
             "calls and read their events; set --api-key (or RTSER_API_KEY)",
             host,
         )
-    asyncio.run(run(hub, host, port, audiosocket_port, api_key))
+    asyncio.run(run(hub, host, port, audiosocket_port, api_key, twilio_auth_token))
