@@ -87,11 +87,7 @@ def cli():
     show_default=True,
     help="Labels that count as negative in the summary (comma-separated).",
 )
-@click.option(
-    "--plot",
-    type=click.Path(dir_okay=False),
-    help="Write a timeline PNG (needs matplotlib).",
-)
+@click.option("--plot", type=click.Path(dir_okay=False), help="Write a timeline PNG (matplotlib).")
 @bundle_option
 @threads_option
 @vad_option
@@ -231,11 +227,7 @@ def listen(lang, device, list_devices, bundle, threads, vad):
     show_default=True,
     help="Seconds from audio arriving to its events (p95) that admitted calls must stay within.",
 )
-@click.option(
-    "--events",
-    type=click.Path(dir_okay=False),
-    help="Append every event to this JSONL file.",
-)
+@click.option("--events", type=click.Path(dir_okay=False), help="Append every event to this JSONL.")
 @click.option("--webhook", help="POST events as JSON to this URL.")
 @click.option(
     "--webhook-events",

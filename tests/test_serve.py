@@ -673,6 +673,12 @@ def test_sigterm_says_goodbye_to_an_audiohook_client_as_the_protocol_goes(tmp_pa
         s.stop()
 
 
+def send_frames(ws, payload: bytes, size: int = 1600) -> None:
+    """Mono PCMU in AudioHook's 200 ms binary frames."""
+    for i in range(0, len(payload), size):
+        ws.send(payload[i : i + size])
+
+
 def test_audio_the_platform_discarded_keeps_the_events_on_the_calls_clock(server, speech8k):
     """1 s of line silence, then the client discards 3 s (AudioHook ``discarded``), then speech:
     the speech's events start after 4 s on the call's clock, as AudioHook's ``position`` says."""
@@ -683,8 +689,7 @@ def test_audio_the_platform_discarded_keeps_the_events_on_the_calls_clock(server
         ws.send(mulaw(silence))
         ws.send(hook("discarded", 2, start="PT1S", discarded="PT3S"))
         payload = mulaw(speech8k)
-        for i in range(0, len(payload), 1600):
-            ws.send(payload[i : i + 1600])
+        send_frames(ws, payload)
         ws.send(hook("close", 3, reason="end"))
         assert json.loads(ws.recv(timeout=60))["type"] == "closed"
     server.wait_for(lambda e: e["call"] == "conv-discard" and e["type"] == "call_end")
@@ -700,11 +705,9 @@ def test_a_language_update_labels_the_rest_of_the_call_with_that_head(server, sp
         ws.send(hook("open", 1, conversationId="conv-update", language="de-DE", media=MONO))
         assert json.loads(ws.recv(timeout=30))["type"] == "opened"
         payload = mulaw(speech8k)
-        for i in range(0, len(payload), 1600):
-            ws.send(payload[i : i + 1600])
+        send_frames(ws, payload)
         ws.send(hook("update", 2, language="it-IT"))
-        for i in range(0, len(payload), 1600):
-            ws.send(payload[i : i + 1600])
+        send_frames(ws, payload)
         ws.send(hook("close", 3, reason="end"))
         assert json.loads(ws.recv(timeout=60))["type"] == "closed"
     server.wait_for(lambda e: e["call"] == "conv-update" and e["type"] == "call_end")
