@@ -44,6 +44,7 @@ from rtser import Recognizer  # noqa: E402
 from rtser.audio import load  # noqa: E402
 from rtser.bundle import Bundle  # noqa: E402
 from rtser.pipeline.calibration import Calibration  # noqa: E402
+from rtser.pipeline.classifier import Classifier  # noqa: E402
 from train import data  # noqa: E402
 from train.markdown import machine, write_json, write_section  # noqa: E402
 from train.strangers import (  # noqa: E402
@@ -187,8 +188,9 @@ def language_results() -> dict:
         shared = [
             c for c in categorical() if c != own and {x.label for x in clips[c]} & set(labels)
         ]
+        clf = Classifier(bundle, lang)
         lp = {
-            (c, v): cached(f"head-{lang}-{c}-{v}", language_log_probs, bundle, lang, c, v)
+            (c, v): cached(f"head-{lang}-{c}-{v}", language_log_probs, clf, c, v)
             for c in shared
             for v in CONDITIONS
         }

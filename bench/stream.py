@@ -48,7 +48,9 @@ TIMERS = {
 from rtser import Recognizer
 rec = Recognizer({lang!r}, threads={threads})
 {setup}
-t = time.perf_counter(); n = sum(1 for _ in rec.file(path)); wall = time.perf_counter() - t
+t = time.perf_counter(); out = rec.file(path)
+events = out[0] if isinstance(out, tuple) else out  # (events, info) here, events at OLD_COMMIT
+n = sum(1 for _ in events); wall = time.perf_counter() - t
 """,
     "opensmile": """
 import opensmile
@@ -152,7 +154,7 @@ def latency(audio: np.ndarray) -> dict:
     session = Recognizer(LANG).stream(16000)
     frame = 320  # 20 ms
     pushed_at = np.zeros(len(audio) // frame + 1)
-    lat = {"label": [], "segment": []}
+    lat = {"label": [], "segment": [], "turn": []}
     t0 = time.perf_counter()
     for i in range(0, len(audio), frame):
         time.sleep(max(0.0, t0 + (i + frame) / 16000 - time.perf_counter()))
@@ -164,6 +166,7 @@ def latency(audio: np.ndarray) -> dict:
     return {
         k: (len(v), 1000 * float(np.percentile(v, 50)), 1000 * float(np.percentile(v, 95)))
         for k, v in lat.items()
+        if v
     }
 
 
@@ -222,8 +225,8 @@ def main() -> None:
                 f"Latency at real-time pace (dense call, first {args.realtime_minutes:g} min, 20 "
                 "ms pushes): event arrival minus the moment the audio at its `end` was pushed. A "
                 "rolling label covers the window up to the chunk boundary where it is computed; a "
-                "segment waits for the VAD's closing "
-                "silence (128 ms).",
+                "segment waits for the VAD's closing silence (128 ms); a turn for the turn gap "
+                "(0.8 s) after its speech.",
                 "",
                 "| event | count | p50 | p95 |",
                 "|---|---|---|---|",

@@ -23,6 +23,7 @@ import numpy as np
 
 from rtser.bundle import DEFAULT, Bundle, sha256
 from rtser.enroll import emotion_map, fit_enrolled
+from rtser.pipeline.classifier import Classifier
 from rtser.pipeline.heads import NumpyHead, Prior, prior_terms
 from train import core, data
 from train.markdown import ARTIFACTS, write_section
@@ -126,18 +127,16 @@ def refit(out: Path, seed: int = data.SEED) -> dict:
         "spearman_loco": measured.get("arousal"),
     }
     languages["any"] = any_language(out, seed, measured)
-    languages["es"], es_head = spanish(out, Bundle(out, verify=False))
+    bundle = Bundle(out, verify=False)  # its files are being rewritten: their hashes come last
+    languages["es"], es_head = spanish(out, bundle)
     for lang, own in OWN.items():
-        labels = languages[lang]["labels"]
-        never_heard = [c for c in categorical() if c != own]
-        parts = []
-        for corpus in never_heard:
-            if lang == "es":
-                log_p = es_head.log_probs(inputs(corpus))
-            else:
-                log_p = language_log_probs(Bundle(out, verify=False), lang, corpus, "clean")
-            parts.append((log_p, data.clips(corpus)))
-        languages[lang]["calibration"] = fit_calibration(parts, labels)
+        if lang == "es":  # not in the manifest on disk yet
+            log_probs = lambda corpus: es_head.log_probs(inputs(corpus))
+        else:
+            clf = Classifier(bundle, lang)
+            log_probs = lambda corpus, clf=clf: language_log_probs(clf, corpus, "clean")
+        parts = [(log_probs(c), data.clips(c)) for c in categorical() if c != own]
+        languages[lang]["calibration"] = fit_calibration(parts, languages[lang]["labels"])
     for name in ("head-any.npz", "head-es.npz", PRIOR, AROUSAL):
         manifest["files"][name] = sha256(out / name)
     manifest["files"] = dict(sorted(manifest["files"].items()))

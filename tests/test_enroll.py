@@ -27,6 +27,12 @@ from rtser.pipeline.heads import NumpyHead, Prior, softmax
 LABELS = ("anger", "neutral", "sadness")
 
 
+def rtser(*args, **kw):
+    return subprocess.run(
+        [sys.executable, "-m", "rtser", *map(str, args)], capture_output=True, text=True, **kw
+    )
+
+
 def write_manifest(path, rows, header=("path", "label", "speaker")):
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
@@ -49,22 +55,8 @@ def subset(data_dir):
 def overlay(subset, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("enroll")
     manifest = write_manifest(tmp / "clips.csv", subset)
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rtser",
-            "enroll",
-            "--lang",
-            "xx",
-            "--manifest",
-            manifest,
-            "--out",
-            tmp / "overlay",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    r = rtser(
+        "enroll", "--lang", "xx", "--manifest", manifest, "--out", tmp / "overlay", timeout=600
     )
     assert r.returncode == 0, r.stderr
     assert "speaker-independent CV" in r.stdout
@@ -186,23 +178,16 @@ def test_overlay_loads_and_predicts(overlay, subset):
     p = rec.predict(load(subset[0][0]))
     assert p.label in LABELS and abs(sum(p.probs.values()) - 1) < 1e-6
     assert {"de", "xx"} <= set(Bundle(overlay).languages)  # the shipped languages stay available
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rtser",
-            "file",
-            subset[0][0],
-            "--lang",
-            "xx",
-            "--bundle",
-            overlay,
-            "--format",
-            "jsonl",
-            "--segments-only",
-        ],
-        capture_output=True,
-        text=True,
+    r = rtser(
+        "file",
+        subset[0][0],
+        "--lang",
+        "xx",
+        "--bundle",
+        overlay,
+        "--format",
+        "jsonl",
+        "--segments-only",
     )
     assert r.returncode == 0 and json.loads(r.stdout.splitlines()[0])["lang"] == "xx"
 
@@ -234,32 +219,13 @@ def test_bad_manifests_are_one_line_errors(tmp_path, subset, rows, header, needl
     manifest = write_manifest(tmp_path / "m.csv", rows, header)
     with pytest.raises(RtserError, match=needle):
         read_manifest(manifest)
-    r = subprocess.run(
-        [sys.executable, "-m", "rtser", "enroll", "--lang", "xx", "--manifest", manifest],
-        capture_output=True,
-        text=True,
-    )
+    r = rtser("enroll", "--lang", "xx", "--manifest", manifest)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and needle in r.stderr
 
 
 def test_few_clips_warn(tmp_path, subset):
     manifest = write_manifest(tmp_path / "m.csv", subset[:2] + subset[8:10])
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rtser",
-            "enroll",
-            "--lang",
-            "xx",
-            "--manifest",
-            manifest,
-            "--out",
-            tmp_path / "o",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    r = rtser("enroll", "--lang", "xx", "--manifest", manifest, "--out", tmp_path / "o")
     assert r.returncode == 0 and "has only 2 clip(s)" in r.stderr
 
 
@@ -285,22 +251,7 @@ def test_no_possible_cv_is_said_and_the_manifest_stays_json(tmp_path, subset):
     # two speakers, one emotion each: holding either out leaves one class to train on
     rows = [(p, lab, f"speaker-{lab}") for p, lab, _ in subset if lab != "sadness"]
     manifest = write_manifest(tmp_path / "m.csv", rows)
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rtser",
-            "enroll",
-            "--lang",
-            "xx",
-            "--manifest",
-            manifest,
-            "--out",
-            tmp_path / "o",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    r = rtser("enroll", "--lang", "xx", "--manifest", manifest, "--out", tmp_path / "o")
     assert r.returncode == 0, r.stderr
     assert (
         "no speaker-independent estimate" in r.stderr and "nan" not in (r.stdout + r.stderr).lower()

@@ -23,11 +23,11 @@ def test_a_pause_shorter_than_the_gap_stays_inside_the_turn():
     turns = TurnTracker(gap_s=0.8)
     turn, ended = turns.join(s(1.0), new_id=0)
     assert (turn.id, ended) == (0, None)
-    turns.add(s(2.0), features())
+    turns.add(s(2.0), features(), None)
     assert turns.due(s(2.5), pending=None) is None  # 0.5 s of pause: the turn goes on
     turn, ended = turns.join(s(2.5), new_id=1)  # speech again after 0.5 s: the same turn
     assert (turn.id, ended) == (0, None)
-    turns.add(s(3.0), features())
+    turns.add(s(3.0), features(), None)
     assert turns.due(s(3.7), pending=None) is None
     done = turns.due(s(3.8), pending=None)  # 0.8 s after its speech ended
     assert (done.id, done.start, done.end, len(done.parts)) == (0, s(1.0), s(3.0), 2)
@@ -37,7 +37,7 @@ def test_a_pause_shorter_than_the_gap_stays_inside_the_turn():
 def test_speech_that_started_within_the_gap_holds_the_turn_open():
     turns = TurnTracker(gap_s=0.8)
     turns.join(s(1.0), new_id=0)
-    turns.add(s(2.0), features())
+    turns.add(s(2.0), features(), None)
     assert turns.due(s(3.0), pending=s(2.5)) is None  # a candidate from 2.5 s may join it
     assert turns.due(s(3.0), pending=s(2.9)).id == 0  # one from 2.9 s starts a new turn
 
@@ -45,10 +45,10 @@ def test_speech_that_started_within_the_gap_holds_the_turn_open():
 def test_a_segment_after_the_gap_opens_the_next_turn_and_the_stream_end_closes_the_last():
     turns = TurnTracker(gap_s=0.8)
     turns.join(s(1.0), new_id=0)
-    turns.add(s(2.0), features())
+    turns.add(s(2.0), features(), None)
     turn, ended = turns.join(s(3.5), new_id=1)  # not yet closed by due(): closed now
     assert (turn.id, ended.id) == (1, 0)
-    turns.add(s(4.0), features())
+    turns.add(s(4.0), features(), None)
     last = turns.finish()
     assert (last.id, last.start, last.end) == (1, s(3.5), s(4.0))
 
@@ -59,9 +59,9 @@ def test_a_turns_features_are_its_segments_states_in_order():
     first, second = features(), features()
     second["w"] = np.full((2, 5, 4), 2, np.float32)
     second["v"] = np.full(8, 7, np.float32)
-    turns.add(s(1), first)
+    turns.add(s(1), first, None)
     turns.join(s(1.2), new_id=1)
-    turns.add(s(2), second)
+    turns.add(s(2), second, None)
     f = turns.finish().features(_kinds())
     assert f["w"].shape == (2, 8, 4) and f["w"].dtype == np.float32
     assert np.all(f["w"][:, 3:] == 2) and np.all(f["v"] == 1)  # the first segment's voice

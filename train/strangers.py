@@ -246,14 +246,12 @@ def fit_arousal(corpora: list[str], seed: int = data.SEED):
     )
 
 
-def language_log_probs(bundle, lang: str, corpus: str, view: str) -> np.ndarray:
-    """A bundle head's raw log-probabilities on a corpus's cached chunk features (what
-    ``Recognizer.predict`` computes, before the calibration)."""
-    from rtser.pipeline.classifier import Classifier
-
+def language_log_probs(clf, corpus: str, view: str) -> np.ndarray:
+    """A bundle head's (``rtser.pipeline.classifier.Classifier``) raw log-probabilities on a
+    corpus's cached chunk features (what ``Recognizer.predict`` computes, before the
+    calibration)."""
     from .features import load_features, viewed
 
-    clf = Classifier(bundle, lang)
     whisper = load_features(viewed(WHISPER, view), corpus, seq=True)["seq"]
     voice = load_features(viewed(VOICE, view), corpus)["embedding"]
     out = []

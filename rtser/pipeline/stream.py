@@ -247,7 +247,7 @@ class StreamSession:
         features = self._features(channel, start - self.pad, min(end + self.post_pad, now))
         if scores is None or end + self.post_pad > now:
             scores = self.classifier.scores(features)
-        channel.turns.add(end, features)
+        channel.turns.add(end, features, scores)
         label = self.classifier.label(scores.probs)
         return [self._event(EventType.SEGMENT, channel, start, end, label, scores)]
 
@@ -255,7 +255,10 @@ class StreamSession:
         """A turn's final event: its segments' states labelled together."""
         if turn is None:
             return []
-        scores = self.classifier.scores(turn.features(self.classifier.encoder.kinds))
+        if len(turn.parts) == 1:  # the same features as its segment: the same scores
+            scores = turn.last
+        else:
+            scores = self.classifier.scores(turn.features(self.classifier.encoder.kinds))
         label = self.classifier.label(scores.probs)
         return [self._event(EventType.TURN, channel, turn.start, turn.end, label, scores, turn.id)]
 

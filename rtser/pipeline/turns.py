@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..audio import SAMPLE_RATE
+from .classifier import Scores
 from .features import STATE_DTYPE, EncoderKind
 
 TURN_GAP_S = 0.8  # a pause this long ends a turn (bench/calls.py: pauses inside utterances)
@@ -27,6 +28,7 @@ class Turn:
     start: int
     end: int
     parts: list[dict[str, np.ndarray]] = field(default_factory=list)
+    last: Scores | None = None  # its last segment's: a one-segment turn's are its own
 
     def features(self, kinds: dict[str, EncoderKind]) -> dict[str, np.ndarray]:
         """The head's inputs for the whole turn: every segment's states in order, and the
@@ -63,9 +65,9 @@ class TurnTracker:
             self.open = Turn(new_id, start, start)
         return self.open, ended
 
-    def add(self, end: int, features: dict[str, np.ndarray]) -> None:
-        """The open turn's current segment ended at ``end``."""
-        self.open.end = end
+    def add(self, end: int, features: dict[str, np.ndarray], scores: Scores) -> None:
+        """The open turn's current segment ended at ``end``, with these features and scores."""
+        self.open.end, self.open.last = end, scores
         # Whisper states as the chunk encoder keeps them (float16, exact): half a long turn's memory
         kept = {n: x.astype(STATE_DTYPE) if x.ndim == 3 else x for n, x in features.items()}
         self.open.parts.append(kept)

@@ -126,9 +126,10 @@ async def handle(ws, hub: Hub) -> None:
                     continue
                 if not params.get("conversationId"):
                     raise ProtocolError("open without conversationId")
-                lang = (params.get("language") or "").split("-")[0].lower() or None
-                try:
-                    call = hub.open_call(params["conversationId"], lang, "audiohook")
+                try:  # the hub reads "it-IT" as it
+                    call = hub.open_call(
+                        params["conversationId"], params.get("language"), "audiohook"
+                    )
                 except CallRefused as e:
                     await disconnect(session, ws, {"reason": "error", "info": str(e)})
                     return
@@ -144,10 +145,9 @@ async def handle(ws, hub: Hub) -> None:
                 if call is not None:
                     call.skip(float(lost.group(1)))
             elif kind == "update":  # the conversation changed language
-                lang = ((msg.get("parameters") or {}).get("language") or "").split("-")[0].lower()
                 try:
                     if call is not None:
-                        call.switch(hub.recognizer(lang or None))
+                        call.switch(hub.recognizer((msg.get("parameters") or {}).get("language")))
                 except CallRefused as e:  # no head for it and no any head: keep the one it has
                     log.warning("call_update call=%s reason=%r", call.id, str(e))
             elif kind == "ping":

@@ -173,7 +173,7 @@ class Call:
     @property
     def duration(self) -> float:
         """Seconds on the call's clock: the audio received, and the audio the platform lost."""
-        return self._call_time(self.received_s - self.sessions_from)
+        return round(self.received_s + (self.gaps[-1][1] if self.gaps else 0.0), 3)
 
     async def _work(self) -> None:
         """Push queued audio, in arrival order per track. What queued while the pool was busy goes
