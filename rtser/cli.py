@@ -244,6 +244,12 @@ def listen(lang, device, list_devices, bundle, threads, vad):
     "TWILIO_AUTH_TOKEN).",
 )
 @click.option(
+    "--audiohook-secret",
+    envvar="RTSER_AUDIOHOOK_SECRET",
+    help="The client secret set in Genesys (base64): AudioHook connections must carry a "
+    "signature it verifies (also from RTSER_AUDIOHOOK_SECRET).",
+)
+@click.option(
     "--webhook-secret",
     envvar="RTSER_WEBHOOK_SECRET",
     help="Sign each webhook POST: X-Rtser-Signature, HMAC-SHA256 of 'timestamp.body' (also from "

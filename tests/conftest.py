@@ -38,6 +38,7 @@ SLOW_MODULES = {
     "test_model.py": "torch",
     "test_serve.py": "a real rtser serve",
     "test_page.py": "a real rtser serve and Chromium",
+    "test_genesys.py": "a real rtser serve and Genesys's reference client (node)",
     "test_batch.py": "worker processes and Ray",
     "test_calls.py": "the corpora",
 }

@@ -25,7 +25,7 @@ from websockets.http11 import Response
 from ..bundle import Bundle
 from ..errors import RtserError
 from ..report.labels import vocabulary
-from . import audiohook, audiosocket, twilio
+from . import audiohook, audiosocket, signature, twilio
 from .hub import Hub
 
 log = logging.getLogger("rtser.serve")
@@ -51,11 +51,20 @@ def twilio_signature(token: str, url: str) -> str:
 
 
 class Server:
-    """The HTTP and WebSocket routes over a ``Hub``; every request needs ``api_key`` when set, and
-    a Twilio stream a valid ``X-Twilio-Signature`` when ``twilio_token`` is set."""
+    """The HTTP and WebSocket routes over a ``Hub``; every request needs ``api_key`` when set, a
+    Twilio stream a valid ``X-Twilio-Signature`` when ``twilio_token`` is set, and an AudioHook
+    connection a request signature when ``audiohook_secret`` is set."""
 
-    def __init__(self, hub: Hub, api_key: str | None = None, twilio_token: str | None = None):
+    def __init__(
+        self,
+        hub: Hub,
+        api_key: str | None = None,
+        twilio_token: str | None = None,
+        audiohook_secret: bytes | None = None,
+    ):
         self.hub, self.api_key, self.twilio_token = hub, api_key, twilio_token
+        self.audiohook_secret = audiohook_secret
+        self.nonces: dict[str, float] = {}  # of recent AudioHook signatures, against replays
         self.page = PAGE.read_text(encoding="utf-8").replace(
             VOCABULARY_SLOT, json.dumps(vocabulary())
         )
@@ -77,6 +86,16 @@ class Server:
         url = f"wss://{request.headers.get('Host', '')}{request.path}"
         given = request.headers.get("X-Twilio-Signature", "")
         return hmac.compare_digest(given, twilio_signature(self.twilio_token, url))
+
+    def audiohook_unsigned(self, request) -> str | None:
+        """Why an AudioHook connection's signature does not verify; ``None`` when it does."""
+        if self.audiohook_secret is None:
+            return None
+        try:
+            signature.verify(request.headers, request.path, self.audiohook_secret, self.nonces)
+        except signature.SignatureError as e:
+            return str(e)
+        return None
 
     def process_request(self, connection, request):
         """Plain HTTP answers; ``None`` lets a WebSocket route go on to its handshake."""
@@ -117,6 +136,11 @@ class Server:
         if url.path == "/v1/events":
             await self.events(ws, parse_qs(url.query).get("call", [None])[0])
             return
+        if url.path == "/audiohook" and (why := self.audiohook_unsigned(ws.request)):
+            # as Genesys's reference server does: disconnect, then the client's close is answered
+            log.warning("refused path=/audiohook reason=%r", why)
+            await audiohook.unauthorized(ws)
+            return
         await WS_ROUTES[url.path](ws, self.hub)
 
     async def events(self, ws, call: str | None) -> None:
@@ -137,8 +161,9 @@ async def run(
     audiosocket_port: int | None,
     api_key: str | None,
     twilio_token: str | None = None,
+    audiohook_secret: bytes | None = None,
 ) -> None:
-    server = Server(hub, api_key, twilio_token)
+    server = Server(hub, api_key, twilio_token, audiohook_secret)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -199,6 +224,15 @@ def _calls(value: str) -> int:
     return int(value)
 
 
+def _secret(value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        raise RtserError(
+            "--audiohook-secret must be the client secret as Genesys shows it (base64)"
+        ) from None
+
+
 def main(
     lang,
     host,
@@ -212,6 +246,7 @@ def main(
     webhook_events,
     webhook_secret,
     twilio_auth_token,
+    audiohook_secret,
     bundle,
     threads,
 ) -> None:
@@ -242,4 +277,5 @@ def main(
             "calls and read their events; set --api-key (or RTSER_API_KEY)",
             host,
         )
-    asyncio.run(run(hub, host, port, audiosocket_port, api_key, twilio_auth_token))
+    secret = _secret(audiohook_secret) if audiohook_secret else None
+    asyncio.run(run(hub, host, port, audiosocket_port, api_key, twilio_auth_token, secret))

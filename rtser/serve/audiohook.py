@@ -27,7 +27,7 @@ class Session:
 
     def __init__(self, ws):
         self.ws = ws
-        self.id = None
+        self.id = ws.request.headers.get("Audiohook-Session-Id")  # until open says it
         self.seq = 0
         self.clientseq = 0
         self.encoding, self.rate = "PCMU", 8000
@@ -94,6 +94,11 @@ async def disconnect(session: Session, ws, parameters: dict) -> None:
         await asyncio.wait_for(closed(), CLOSE_WAIT_S)
     except (ConnectionClosed, asyncio.TimeoutError, ProtocolError):
         pass
+
+
+async def unauthorized(ws) -> None:
+    """Refuse a connection whose request signature does not verify."""
+    await disconnect(Session(ws), ws, {"reason": "unauthorized"})
 
 
 async def handle(ws, hub: Hub) -> None:
