@@ -207,7 +207,17 @@ def listen(lang, device, list_devices, bundle, threads, vad):
     help="HTTP and WebSocket port (/healthz, /metrics, /v1/calls, /v1/events, /audiohook, "
     "/twilio).",
 )
-@click.option("--audiosocket-port", type=click.IntRange(1, 65535), help="TCP port for AudioSocket.")
+@click.option(
+    "--audiosocket-port",
+    type=click.IntRange(1, 65535),
+    help="TCP port for AudioSocket (the caller's voice).",
+)
+@click.option(
+    "--audiosocket-agent-port",
+    type=click.IntRange(1, 65535),
+    help="TCP port for AudioSocket carrying the agent's voice: a connection with the UUID of a "
+    "call on --audiosocket-port is that call's agent track (a passive tap).",
+)
 @click.option(
     "--api-key",
     envvar="RTSER_API_KEY",

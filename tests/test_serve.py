@@ -42,7 +42,7 @@ def free_port() -> int:
 
 class Server:
     def __init__(self, tmp_path, *extra, env=None):
-        self.port, self.as_port = free_port(), free_port()
+        self.port, self.as_port, self.agent_port = free_port(), free_port(), free_port()
         self.events_file = tmp_path / "events.jsonl"
         self.log = open(tmp_path / "server.log", "w")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(
@@ -57,6 +57,8 @@ class Server:
                 str(self.port),
                 "--audiosocket-port",
                 str(self.as_port),
+                "--audiosocket-agent-port",
+                str(self.agent_port),
                 "--events",
                 str(self.events_file),
                 *extra,
@@ -295,6 +297,45 @@ def test_audiosocket_call(server, speech8k):
     assert end["summary"]["caller"]["segments"] == 2
 
 
+def test_a_tapped_call_comes_as_two_connections_and_is_one_call_with_two_tracks(server, speech8k):
+    """The passive tap: one AudioSocket connection per direction, with the call's UUID, the
+    caller's voice on --audiosocket-port and the agent's on --audiosocket-agent-port."""
+    call_uuid = uuid.uuid4()
+    mine = str(call_uuid)
+    caller = socket.create_connection(("127.0.0.1", server.as_port))
+    agent = socket.create_connection(("127.0.0.1", server.agent_port))
+    with caller, agent:
+        for side, audio in ((caller, speech8k), (agent, speech8k[::-1].copy())):
+            side.sendall(b"".join(list(audiosocket_frames(call_uuid, audio))[:-1]))
+        time.sleep(0.5)  # both connected, as the tap's are for the whole call
+        caller.shutdown(socket.SHUT_WR)  # Asterisk hangs up by closing, one side first
+        time.sleep(0.5)
+        assert not [e for e in server.events() if e["type"] == "call_end" and e["call"] == mine]
+        agent.shutdown(socket.SHUT_WR)
+        end = server.wait_for(lambda e: e["call"] == mine and e["type"] == "call_end")
+    events = [e for e in server.events() if e["call"] == mine]
+    assert [e["type"] for e in events].count("call_start") == 1 and len(end) == 1
+    assert {e["track"] for e in events if e["type"] == "turn"} == {"caller", "agent"}
+    assert set(end[0]["summary"]) == {"caller", "agent"}
+    assert end[0]["end"] == pytest.approx(len(speech8k) / 8000, abs=0.05)  # tracks in parallel
+
+
+def test_mulaw_sent_as_slin_ends_the_call_with_a_one_line_reason(server, speech8k):
+    """A μ-law channel dialled without c(slin16): 160-byte frames every 20 ms, labelled 8 kHz
+    slin. Read as slin it is loud noise; the call ends at once, saying what to change."""
+    call_uuid = uuid.uuid4()
+    ulaw = mulaw(speech8k[:8000])
+    with socket.create_connection(("127.0.0.1", server.as_port)) as s:
+        s.sendall(b"\x01\x00\x10" + call_uuid.bytes)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the server hangs up
+            for i in range(0, len(ulaw), 160):
+                s.sendall(b"\x10\x00\xa0" + ulaw[i : i + 160])
+                time.sleep(0.02)
+    end = server.wait_for(lambda e: e["call"] == str(call_uuid) and e["type"] == "call_end")[0]
+    assert "μ-law" in end["reason"] and "c(slin16)" in end["reason"]
+    assert not [e for e in server.events() if e["call"] == str(call_uuid) and e["type"] == "turn"]
+
+
 def test_a_malformed_call_ends_alone(server, speech8k):
     """A bad AudioSocket frame ends that call; a Twilio call running at the same time is
     untouched."""
@@ -510,7 +551,8 @@ def test_audiosocket_at_16k(server, utterances):
     with socket.create_connection(("127.0.0.1", server.as_port)) as s:
         s.sendall(b"".join(frames))  # no hang-up frame: the end of the stream is one
     end = server.wait_for(lambda e: e["call"] == str(call_uuid) and e["type"] == "call_end")[0]
-    assert end["summary"]["caller"]["segments"] == 1 and end["reason"] == "end of stream"
+    assert end["summary"]["caller"]["segments"] == 1
+    assert end["reason"] == "hang-up (connection closed)"
 
 
 def test_a_port_in_use_is_a_one_line_error(server):
@@ -718,6 +760,43 @@ def test_a_language_update_labels_the_rest_of_the_call_with_that_head(server, sp
     assert len(turns) == 2 * len([e for e in turns if e["end"] <= first])
 
 
+@pytest.mark.parametrize("line", ["clean", "2% loss, 30 ms jitter"])
+def test_streamdouble_forks_a_call_into_its_two_tracks(server, tmp_path, utterances, line):
+    """Someone else's Twilio client: streamdouble simulates a <Start><Stream> fork (both tracks,
+    its own G.711 encoder and pacing), on a clean line and on one that loses and delays frames
+    upstream of Twilio, as a carrier's RTP leg does."""
+    from streamdouble.api import call_sync
+    from streamdouble.audio import wav_to_ulaw_frames
+    from streamdouble.chaos import Impairments
+    from streamdouble.session import SessionConfig
+
+    customer, _ = build_call(utterances[:1], gap_s=0.6)
+    agent, _ = build_call(utterances[1:2], gap_s=0.6)
+    sides = {  # the agent answers once the customer has spoken
+        "customer": np.pad(customer, (0, len(agent))),
+        "agent": np.pad(agent, (len(customer), 0)),
+    }
+    paths = {side: tmp_path / f"{side}.wav" for side in sides}
+    for side, audio in sides.items():
+        sf.write(paths[side], resample(audio, 16000, 8000), 8000)
+    impairments = Impairments(loss=0.02, jitter_ms=30) if line != "clean" else Impairments()
+    config = SessionConfig(
+        fork=True,
+        tracks=["inbound", "outbound"],
+        agent_frames=wav_to_ulaw_frames(paths["agent"]),
+        impairments=impairments,
+        response_timeout_s=1.0,  # rtser never speaks on a fork
+        quiet_period_s=0.5,
+    )
+    report = call_sync(server.url("/twilio", "ws"), audio_path=paths["customer"], config=config)
+    assert report.violations == [] and report.exit_code == 0
+    call = report.result.identity.call_sid
+    end = server.wait_for(lambda e: e["call"] == call and e["type"] == "call_end")[0]
+    assert end["reason"] == "stop"
+    turns = [e for e in server.events() if e["call"] == call and e["type"] == "turn"]
+    assert [e["track"] for e in turns] == ["customer", "agent"]
+
+
 def test_with_a_twilio_auth_token_only_signed_streams_get_in(tmp_path, speech8k):
     from websockets.exceptions import InvalidStatus
 
@@ -736,5 +815,9 @@ def test_with_a_twilio_auth_token_only_signed_streams_get_in(tmp_path, speech8k)
             for msg in twilio_messages("CA-signed", speech8k[:8000]):
                 ws.send(msg)
         s.wait_for(lambda e: e["call"] == "CA-signed" and e["type"] == "call_end")
+        from streamdouble.api import call_sync  # someone else's client, unsigned
+
+        with pytest.raises(InvalidStatus, match="403"):
+            call_sync(url, frames=[b"\xff" * 160] * 10)
     finally:
         s.stop()

@@ -146,3 +146,47 @@ def test_the_end_is_known_min_silence_after_the_last_speech_frame():
             )
             return
     raise AssertionError("no end")
+
+
+def voice(seconds: float, level_db: float, rng) -> np.ndarray:
+    """A vowel-like sound: glottal pulses at a gliding 120-180 Hz pitch through two formants."""
+    t = np.arange(int(seconds * 16000)) / 16000
+    phase = np.cumsum(2 * np.pi * (150 + 30 * np.sin(2 * np.pi * 2 * t)) / 16000)
+    pulses = np.sum([np.sin(k * phase) / k for k in range(1, 20)], axis=0)
+    spectrum = np.fft.rfft(pulses)
+    f = np.fft.rfftfreq(len(t), 1 / 16000)
+    spectrum *= 1 / (1 + ((f - 700) / 150) ** 2) + 1 / (1 + ((f - 1200) / 200) ** 2)
+    x = np.fft.irfft(spectrum, len(t)) + 0.01 * rng.standard_normal(len(t))
+    return (x / np.sqrt(np.mean(x**2)) * 10 ** (level_db / 20)).astype(np.float32)
+
+
+def test_the_second_opinion_hears_loud_voice_and_not_tones_noise_or_quiet():
+    from rtser.pipeline.vad import loud_voiced
+
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    frames = lambda x: x[: len(x) // 512 * 512].reshape(-1, 512)
+    assert loud_voiced(frames(voice(1.0, -20, rng))).mean() > 0.9
+    assert not loud_voiced(frames(voice(1.0, -50, rng))).any()  # voiced, but not loud
+    dtmf = np.sin(2 * np.pi * 697 * t) + np.sin(2 * np.pi * 1209 * t)
+    tones = [np.sin(2 * np.pi * 440 * t), dtmf]
+    for x in [*tones, rng.standard_normal(16000), np.cumsum(rng.standard_normal(16000))]:
+        x = (0.1 * x / np.sqrt(np.mean(x**2))).astype(np.float32)
+        assert not loud_voiced(frames(x)).any()
+
+
+def test_the_second_opinion_does_not_depend_on_how_frames_are_blocked(data_dir):
+    """The detector carries whether the last frame was voice from one block to the next."""
+    from conftest import clip
+
+    from rtser import Recognizer
+    from rtser.audio import load
+
+    vad = Recognizer("en").vad
+    x = load(clip("ravdess", "03-01-05-02-02-01-06.flac"))  # shouted: Silero scores it low
+    frames = x[: len(x) // 512 * 512].reshape(-1, 512)
+    whole = vad.detector().scores(frames)
+    detector = vad.detector()
+    cut = np.concatenate([detector.scores(frames[i : i + 7]) for i in range(0, len(frames), 7)])
+    np.testing.assert_allclose(cut, whole, atol=1e-6)
+    assert (whole == 1.0).sum() > 5  # frames the second opinion counted

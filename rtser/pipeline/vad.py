@@ -27,6 +27,17 @@ SILERO, WEBRTC = VadKind.SILERO, VadKind.WEBRTC
 SILERO_FRAME = 512  # samples per Silero VAD step at 16 kHz (32 ms)
 SILERO_CONTEXT = 64  # samples of the previous step that Silero VAD reads with each step
 MAX_BLOCK = 512  # frames scored in one call (16 s at most)
+# The second opinion on loud voiced frames: Silero scores some shouted or screamed speech low (more
+# so through G.711), so a frame it does not rule out (SILERO_FLOOR or more) still counts as speech
+# when it is loud, periodic at a voice's pitch and not a few pure tones (dial tones, DTMF), and so
+# was the frame before it (a tone's edges are neither pure nor lasting). Chosen with
+# bench/calls.py against the corpora's shouted clips and the non-speech of a call.
+LOUD_DBFS = -40.0  # frame level
+SILERO_FLOOR = 0.1
+VOICED = 0.4  # normalised autocorrelation at the best lag of a 70-400 Hz pitch
+TONAL = 0.97  # share of the frame's power (250-3400 Hz) in its 6 strongest bins: pure tones
+PITCH_LAGS = np.arange(SAMPLE_RATE // 400, SAMPLE_RATE // 70 + 1)
+VOICE_BAND = slice(8, 110)  # the 512-point spectrum's bins from 250 to 3400 Hz
 
 
 class Span(NamedTuple):
@@ -39,8 +50,9 @@ class Span(NamedTuple):
 @dataclass(frozen=True)
 class VadConfig:
     """How speech is found. ``kind``: ``"silero"`` (the default: a neural VAD that tells speech from
-    line noise, tones and music, shipped in the bundle) or ``"webrtc"`` (webrtcvad: cheaper, flags
-    most non-silence as speech). Defaults chosen with ``bench/calls.py`` (docs/benchmarks.md)."""
+    line noise, tones and music, shipped in the bundle, with a second opinion on loud voiced
+    frames) or ``"webrtc"`` (webrtcvad: cheaper, flags most non-silence as speech). Defaults chosen
+    with ``bench/calls.py`` (docs/benchmarks.md)."""
 
     kind: VadKind = SILERO
     threshold: float = 0.5  # silero: a frame with this speech probability or more is speech ...
@@ -54,6 +66,7 @@ class VadConfig:
     pad_ms: int = 200  # audio context the model gets before a segment ...
     post_pad_ms: int = 64  # ... and after it (at most min_silence_ms: all there is at the close)
     max_segment_s: float = 15.0  # longer speech is cut into segments of at most this length
+    second_opinion: bool = True  # silero: loud voiced frames it scores low still count as speech
 
     def __post_init__(self):
         try:
@@ -121,17 +134,41 @@ class WebrtcDetector:
         )
 
 
+def loud_voiced(frames: np.ndarray) -> np.ndarray:
+    """Which frames (rows of 512 samples at 16 kHz) are loud, voiced and not pure tones: the
+    second opinion, for the frames Silero scores below its threshold."""
+    x = frames.astype(np.float64)
+    x -= x.mean(axis=1, keepdims=True)
+    power = np.einsum("ij,ij->i", x, x)
+    out = 10 * np.log10(power / x.shape[1] + 1e-12) > LOUD_DBFS
+    if not out.any():
+        return out
+    x = np.diff(x[out], axis=1)  # pre-emphasis: rumble (brown noise) is not a voice's pitch
+    # autocorrelation at each pitch lag, normalised by the energies of the overlapping parts
+    lagged = np.fft.irfft(np.abs(np.fft.rfft(x, 2 * x.shape[1])) ** 2)[:, PITCH_LAGS]
+    head = np.cumsum(x**2, axis=1)
+    tail = head[:, -1:] - np.concatenate([np.zeros((len(x), 1)), head[:, :-1]], axis=1)
+    overlap = np.sqrt(head[:, -1 - PITCH_LAGS] * tail[:, PITCH_LAGS])
+    periodic = (lagged / (overlap + 1e-12)).max(axis=1) > VOICED
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.shape[1]), axis=1))[:, VOICE_BAND] ** 2
+    strongest = -np.partition(-spectrum, 6, axis=1)[:, :6].sum(axis=1)
+    tonal = strongest > TONAL * spectrum.sum(axis=1)
+    out[out] = periodic & ~tonal
+    return out
+
+
 class SileroDetector:
     """Silero VAD's speech probability for each 512-sample frame, a block of frames per call (the
     wheel's sequence graph: bit-exact with its per-frame graph, without a Python call per frame).
     The onnxruntime session is shared (it is stateless); each detector carries its own recurrent
     state and the context the next frame is read with."""
 
-    def __init__(self, session):
-        self.session = session
+    def __init__(self, session, threshold: float | None = None):
+        self.session, self.threshold = session, threshold  # None: Silero's scores alone
         self.h = np.zeros((1, 1, 128), np.float32)
         self.c = np.zeros((1, 1, 128), np.float32)
         self.context = np.zeros(SILERO_CONTEXT, np.float32)  # the previous frame's last samples
+        self.voiced = False  # whether the previous frame was speech or a second-opinion candidate
 
     def scores(self, frames: np.ndarray) -> np.ndarray:
         x = np.empty((len(frames), SILERO_CONTEXT + SILERO_FRAME), np.float32)
@@ -140,6 +177,19 @@ class SileroDetector:
         x[1:, :SILERO_CONTEXT] = frames[:-1, -SILERO_CONTEXT:]
         self.context = x[-1, -SILERO_CONTEXT:].copy()
         probs, self.h, self.c = self.session.run(None, {"input": x, "h": self.h, "c": self.c})
+        probs = probs.reshape(-1)
+        if self.threshold is None:
+            return probs
+        sure = probs >= self.threshold
+        unsure = np.flatnonzero((probs >= SILERO_FLOOR) & ~sure)
+        if len(unsure):
+            candidate = sure.copy()
+            candidate[unsure] = loud_voiced(frames[unsure])
+            before = np.concatenate([[self.voiced], candidate[:-1]])
+            probs[candidate & before & ~sure] = 1.0
+            self.voiced = bool(candidate[-1])
+        else:
+            self.voiced = bool(sure[-1])
         return probs
 
 
@@ -163,7 +213,9 @@ class Vad:
 
     def detector(self):
         return (
-            SileroDetector(self.session)
+            SileroDetector(
+                self.session, self.config.threshold if self.config.second_opinion else None
+            )
             if self.session
             else WebrtcDetector(self.config.aggressiveness)
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -26,7 +27,7 @@ from ..bundle import Bundle
 from ..errors import RtserError
 from ..report.labels import vocabulary
 from . import audiohook, audiosocket, signature, twilio
-from .hub import Hub
+from .hub import Hub, Track
 
 log = logging.getLogger("rtser.serve")
 MAX_FRAME = 256 * 1024  # bytes; a larger WebSocket message ends that connection (close 1009)
@@ -162,6 +163,7 @@ async def run(
     api_key: str | None,
     twilio_token: str | None = None,
     audiohook_secret: bytes | None = None,
+    audiosocket_agent_port: int | None = None,
 ) -> None:
     server = Server(hub, api_key, twilio_token, audiohook_secret)
     stop = asyncio.Event()
@@ -181,30 +183,38 @@ async def run(
         raise RtserError(
             f"cannot listen on {host} port {port}: {e.strerror}; pick another --port"
         ) from None
-    tcp = None
-    if audiosocket_port:
+    tcp = []
+    ports = {Track.CALLER: audiosocket_port, Track.AGENT: audiosocket_agent_port}
+    for track, tcp_port in ports.items():
+        if not tcp_port:
+            continue
         try:
-            tcp = await asyncio.start_server(
-                lambda r, w: audiosocket.handle(r, w, hub), host, audiosocket_port
+            tcp.append(
+                await asyncio.start_server(
+                    functools.partial(audiosocket.handle, hub=hub, track=track), host, tcp_port
+                )
             )
         except OSError as e:
             ws.close()
+            for listener in tcp:
+                listener.close()
+            option = "--audiosocket-port" if track == Track.CALLER else "--audiosocket-agent-port"
             raise RtserError(
-                f"cannot listen on {host} port {audiosocket_port} (AudioSocket): {e.strerror}; "
-                "pick another --audiosocket-port"
+                f"cannot listen on {host} port {tcp_port} (AudioSocket): {e.strerror}; pick "
+                f"another {option}"
             ) from None
     log.info(
         "listening http=%s:%d audiosocket=%s languages=%s",
         host,
         port,
-        f"{host}:{audiosocket_port}" if tcp else "off",
+        ",".join(f"{host}:{p} ({t})" for t, p in ports.items() if p) or "off",
         ",".join(hub.bundle.languages),
     )
     await stop.wait()
     log.info("shutting down: %d active call(s)", len(hub.active))
     ws.close(close_connections=False)  # stop accepting; live calls go on until flushed
-    if tcp:
-        tcp.close()
+    for listener in tcp:
+        listener.close()
     # each protocol's goodbye first (AudioHook: disconnect, then the client's close is answered)
     await asyncio.gather(*(goodbye() for goodbye in list(hub.goodbyes)), return_exceptions=True)
     try:
@@ -238,6 +248,7 @@ def main(
     host,
     port,
     audiosocket_port,
+    audiosocket_agent_port,
     api_key,
     max_calls,
     latency_budget,
@@ -278,4 +289,15 @@ def main(
             host,
         )
     secret = _secret(audiohook_secret) if audiohook_secret else None
-    asyncio.run(run(hub, host, port, audiosocket_port, api_key, twilio_auth_token, secret))
+    asyncio.run(
+        run(
+            hub,
+            host,
+            port,
+            audiosocket_port,
+            api_key,
+            twilio_auth_token,
+            secret,
+            audiosocket_agent_port,
+        )
+    )

@@ -1,10 +1,14 @@
 """Asterisk AudioSocket over TCP: type (1 byte), length (2 bytes, big-endian), payload. The UUID
-comes first; signed 16-bit PCM follows; a hang-up frame or the end of the stream ends the call.
-Nothing is sent back except a hang-up frame when the call is refused."""
+comes first; signed 16-bit PCM follows; a hang-up frame or the end of the stream ends the
+connection. Nothing is sent back except a hang-up frame when the call is refused.
+
+Each connection carries one track. Two connections with the same UUID, one on each AudioSocket
+port, are the two directions of one call (a passive tap: the caller's voice, and the agent's)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from .hub import CallRefused, Hub, Track
 from .protocol import ProtocolError, end_call, end_reason, l16
@@ -23,13 +27,37 @@ RATES = {
 }
 
 
+CLOSED = "hang-up (connection closed)"
+MULAW_CHECK = 10  # audio frames looked at before the first is pushed
+ULAW_FRAME = 160  # bytes of 20 ms of G.711 at 8 kHz (20 ms of slin is 320)
+MISLABELLED = (
+    "Asterisk sends 160-byte frames every 20 ms as 8 kHz slin: that is μ-law audio labelled as "
+    "slin; dial AudioSocket with c(slin16), e.g. Dial(AudioSocket/HOST:PORT/${UUID()}/c(slin16))"
+)
+
+
 def uuid_text(payload: bytes) -> str:
     h = payload.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, hub: Hub) -> None:
+def mislabelled(frames: list[tuple[int, int, float]]) -> bool:
+    """Whether the first audio frames ``(kind, bytes, arrival)`` are G.711 that Asterisk labels 8
+    kHz slin (a μ-law channel dialled without ``c(slin16)``): 160 bytes each, 10 ms of slin, yet
+    arriving 20 ms apart."""
+    return all(kind == 0x10 and size == ULAW_FRAME for kind, size, _ in frames) and frames[-1][
+        2
+    ] - frames[0][2] >= 0.75 * 0.02 * (len(frames) - 1)
+
+
+async def handle(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    hub: Hub,
+    track: Track = Track.CALLER,
+) -> None:
     call, reason, error = None, "hang-up", False
+    held: list[tuple[int, bytes, float]] = []  # the first audio frames, until they are checked
     try:
         while True:
             head = await reader.readexactly(3)
@@ -39,15 +67,23 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, hub
                 if call is not None or size != 16:
                     raise ProtocolError("a UUID frame that is not the first, or not 16 bytes")
                 try:
-                    call = hub.open_call(uuid_text(payload), None, "audiosocket")
+                    call = hub.join_call(uuid_text(payload), "audiosocket", track)
                 except CallRefused:
                     writer.write(bytes([HANGUP, 0, 0]))
                     await writer.drain()
                     return
             elif call is None:
                 raise ProtocolError(f"frame type 0x{kind:02x} before the UUID")
+            elif kind in RATES and held is None:
+                call.push((track,), l16(payload), RATES[kind])
             elif kind in RATES:
-                call.push((Track.CALLER,), l16(payload), RATES[kind])
+                held.append((kind, payload, time.monotonic()))
+                if len(held) == MULAW_CHECK:
+                    frames, held = held, None
+                    if mislabelled([(k, len(p), t) for k, p, t in frames]):
+                        raise ProtocolError(MISLABELLED)
+                    for k, p, _ in frames:
+                        call.push((track,), l16(p), RATES[k])
             elif kind == HANGUP:
                 break
             elif kind == ERROR:
@@ -56,11 +92,16 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, hub
             elif kind != DTMF:  # a digit, not audio
                 raise ProtocolError(f"unknown frame type 0x{kind:02x}")
     except asyncio.IncompleteReadError as e:
-        reason, error = ("a frame cut off mid-way", True) if e.partial else ("end of stream", False)
+        # Asterisk ends a call by closing the connection; it sends no hang-up frame
+        reason, error = ("a frame cut off mid-way", True) if e.partial else (CLOSED, False)
     except ConnectionError:
         reason = "client vanished"
     except Exception as e:
         reason, error = end_reason(e)
     finally:
+        if call is not None and held:  # a call shorter than the check: its audio still counts
+            for k, p, _ in held:
+                if len(p) % 2 == 0:
+                    call.push((track,), l16(p), RATES[k])
         await end_call(call, reason, error)
         writer.close()

@@ -107,7 +107,9 @@ class Call:
         self.sessions: dict[Tracks, StreamSession] = {}
         self.speech: list[dict] = []  # its segment and turn events: what the summary reads
         self.history: deque[dict] = deque(maxlen=HISTORY)
-        self.received_s = 0.0  # seconds of the call's audio received
+        self.received: dict[Tracks, float] = {}  # seconds of audio received, per group of tracks
+        self.feeds: set[Track] = set()  # the tracks its connections carry (AudioSocket: one each)
+        self.connections = 1
         self.sessions_from = 0.0  # ... when the sessions began (a language switch starts new ones)
         self.tracks: set[Track] = set()
         self.gaps: list[tuple[float, float]] = []  # (received_s, seconds lost before it, in all)
@@ -142,7 +144,7 @@ class Call:
                 "rather than lose any"
             )
         self.hub.metrics.audio_s += block.seconds
-        self.received_s += len(block.samples) / rate
+        self.received[tracks] = self.received.get(tracks, 0.0) + len(block.samples) / rate
         self.tracks.update(tracks)
         self.backlog_s += block.seconds
         self.backlog.put_nowait(block)
@@ -169,6 +171,17 @@ class Call:
             "call_end call=%s protocol=%s lang=%s seconds=%.1f reason=%r",
             self.id, self.protocol, self.lang, self.duration, reason,
         )  # fmt: skip
+
+    @property
+    def received_s(self) -> float:
+        """Seconds of the call's audio received (its longest track, when tracks come apart)."""
+        return max(self.received.values(), default=0.0)
+
+    async def leave(self, reason: str) -> None:
+        """One of the call's connections ended; the last one ends the call."""
+        self.connections -= 1
+        if self.connections <= 0:
+            await self.finish(reason)
 
     @property
     def duration(self) -> float:
@@ -412,6 +425,19 @@ class Hub:
         start = {"type": "call_start", "start": 0.0, "end": 0.0, "label": None, "probs": {}}
         # which language the platform asked for, beside the head that labels it ("lang")
         call.emit({**start, "lang_requested": lang or self.default_lang}, track=None)
+        return call
+
+    def join_call(self, call_id: str, protocol: str, track: Track) -> Call:
+        """A connection that carries one track: a new call, or the next track of the live call
+        with this id (AudioSocket: the two directions of a passively tapped call, one connection
+        each). A track that is already there is refused as a duplicate."""
+        call = self.active.get(call_id)
+        if call is None or call.protocol != protocol or track in call.feeds or call.ended:
+            call = self.open_call(call_id, None, protocol)
+        else:
+            call.connections += 1
+            log.info("call_join call=%s protocol=%s track=%s", call_id, protocol, track)
+        call.feeds.add(track)
         return call
 
     def full(self) -> str | None:

@@ -65,4 +65,4 @@ async def end_call(call: Call | None, reason: str, error: bool = False) -> None:
     if error:
         log.warning("call_error call=%s reason=%r", call.id if call else "-", reason)
     if call is not None:
-        await call.finish(reason)
+        await call.leave(reason)
