@@ -59,21 +59,12 @@ SOUNDS = "/var/lib/asterisk/sounds"
 SIP_PORT, ARI_PORT = 5080, 8088
 AUDIOSOCKET = {"caller": 9092, "agent": 9093}  # what the snippets and the tap dial: the proxy
 FRAME_S = 0.032  # one Silero VAD frame: how close the server's segments must be to the file's
-MODULES_OFF = [
-    "chan_iax2",
-    "chan_dahdi",
-    "chan_mobile",
-    "chan_console",
-    "chan_alsa",
-    "chan_oss",
-    "res_hep",
-    "res_hep_pjsip",
-    "res_hep_rtcp",
-    "cdr_radius",
-    "cel_radius",
-    "res_config_ldap",
+# modules for hardware, other protocols and services this call path does not use
+MODULES_OFF = (
+    "chan_iax2", "chan_dahdi", "chan_mobile", "chan_console", "chan_alsa", "chan_oss", "res_hep",
+    "res_hep_pjsip", "res_hep_rtcp", "cdr_radius", "cel_radius", "res_config_ldap",
     "res_pjsip_outbound_registration",
-]
+)  # fmt: skip
 
 
 def sh(*argv, **kw) -> subprocess.CompletedProcess:
