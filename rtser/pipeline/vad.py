@@ -30,8 +30,9 @@ MAX_BLOCK = 512  # frames scored in one call (16 s at most)
 # The second opinion on loud voiced frames: Silero scores some shouted or screamed speech low (more
 # so through G.711), so a frame it does not rule out (SILERO_FLOOR or more) still counts as speech
 # when it is loud, periodic at a voice's pitch and not a few pure tones (dial tones, DTMF), and so
-# was the frame before it (a tone's edges are neither pure nor lasting). Chosen with
-# bench/calls.py against the corpora's shouted clips and the non-speech of a call.
+# was the frame before it (a tone's edges are neither pure nor lasting). Set on RAVDESS's shouted
+# clips that Silero loses and on sim/calls.py's non-speech (tones, DTMF, music at -10 to -30 dBFS,
+# hum, noise), clean and through μ-law; bench/calls.py measures the clips each way loses.
 LOUD_DBFS = -40.0  # frame level
 SILERO_FLOOR = 0.1
 VOICED = 0.4  # normalised autocorrelation at the best lag of a 70-400 Hz pitch

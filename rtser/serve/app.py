@@ -26,7 +26,8 @@ from websockets.http11 import Response
 from ..bundle import Bundle
 from ..errors import RtserError
 from ..report.labels import vocabulary
-from . import audiohook, audiosocket, signature, twilio
+from . import audiohook, signature, twilio
+from .audiosocket import handle as audiosocket_handle
 from .hub import Hub, Track
 
 log = logging.getLogger("rtser.serve")
@@ -155,17 +156,10 @@ class Server:
             self.hub.unsubscribe(queue)
 
 
-async def run(
-    hub: Hub,
-    host: str,
-    port: int,
-    audiosocket_port: int | None,
-    api_key: str | None,
-    twilio_token: str | None = None,
-    audiohook_secret: bytes | None = None,
-    audiosocket_agent_port: int | None = None,
-) -> None:
-    server = Server(hub, api_key, twilio_token, audiohook_secret)
+async def run(server: Server, host: str, port: int, audiosocket: dict[Track, int | None]) -> None:
+    """Serve until SIGTERM or Ctrl-C: HTTP and WebSocket on ``port``, AudioSocket on the port of
+    each track in ``audiosocket`` that has one."""
+    hub = server.hub
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -184,14 +178,13 @@ async def run(
             f"cannot listen on {host} port {port}: {e.strerror}; pick another --port"
         ) from None
     tcp = []
-    ports = {Track.CALLER: audiosocket_port, Track.AGENT: audiosocket_agent_port}
-    for track, tcp_port in ports.items():
+    for track, tcp_port in audiosocket.items():
         if not tcp_port:
             continue
         try:
             tcp.append(
                 await asyncio.start_server(
-                    functools.partial(audiosocket.handle, hub=hub, track=track), host, tcp_port
+                    functools.partial(audiosocket_handle, hub=hub, track=track), host, tcp_port
                 )
             )
         except OSError as e:
@@ -207,7 +200,7 @@ async def run(
         "listening http=%s:%d audiosocket=%s languages=%s",
         host,
         port,
-        ",".join(f"{host}:{p} ({t})" for t, p in ports.items() if p) or "off",
+        ",".join(f"{host}:{p} ({t})" for t, p in audiosocket.items() if p) or "off",
         ",".join(hub.bundle.languages),
     )
     await stop.wait()
@@ -289,15 +282,6 @@ def main(
             host,
         )
     secret = _secret(audiohook_secret) if audiohook_secret else None
-    asyncio.run(
-        run(
-            hub,
-            host,
-            port,
-            audiosocket_port,
-            api_key,
-            twilio_auth_token,
-            secret,
-            audiosocket_agent_port,
-        )
-    )
+    server = Server(hub, api_key, twilio_auth_token, secret)
+    ports = {Track.CALLER: audiosocket_port, Track.AGENT: audiosocket_agent_port}
+    asyncio.run(run(server, host, port, ports))

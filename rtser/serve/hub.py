@@ -117,6 +117,7 @@ class Call:
         self.seq = 0
         self.started = time.time()
         self.ended: float | None = None
+        self.done = asyncio.Event()  # set once finish() has emitted call_end
         self.backlog: asyncio.Queue[AudioBlock | Switch | None] = asyncio.Queue()
         self.backlog_s = 0.0
         self.worker = asyncio.get_running_loop().create_task(self._work())
@@ -150,23 +151,28 @@ class Call:
         self.backlog.put_nowait(block)
 
     async def finish(self, reason: str = "hang-up") -> None:
-        """Flush every track's last segment, emit ``call_end`` and leave the hub (idempotent)."""
+        """Flush every track's last segment, emit ``call_end`` and leave the hub (idempotent: a
+        second caller, such as SIGTERM's shutdown, waits for the first to finish)."""
         if self.ended is not None:
+            await self.done.wait()
             return
         self.ended, self.reason = time.time(), reason
-        self.backlog.put_nowait(None)
-        await self.worker
-        await self._close_sessions()
-        summary, cues = summarize(self.speech), conversation(self.speech)
-        end = {
-            "type": "call_end",
-            "start": 0.0,
-            "end": round(self.duration, 3),
-            "label": None,
-            "probs": {},
-        }
-        self.emit({**end, "summary": summary, "cues": cues, "reason": reason}, track=None)
-        self.hub.ended(self)
+        try:
+            self.backlog.put_nowait(None)
+            await self.worker
+            await self._close_sessions()
+            summary, cues = summarize(self.speech), conversation(self.speech)
+            end = {
+                "type": "call_end",
+                "start": 0.0,
+                "end": round(self.duration, 3),
+                "label": None,
+                "probs": {},
+            }
+            self.emit({**end, "summary": summary, "cues": cues, "reason": reason}, track=None)
+            self.hub.ended(self)
+        finally:
+            self.done.set()
         log.info(
             "call_end call=%s protocol=%s lang=%s seconds=%.1f reason=%r",
             self.id, self.protocol, self.lang, self.duration, reason,
