@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 from rtser import Recognizer  # noqa: E402
 from rtser.audio import load  # noqa: E402
 from rtser.audio.resample import resample  # noqa: E402
+from rtser.serve.audiosocket import uuid_text  # noqa: E402
 from sim import calls as linesim  # noqa: E402
 from sim.sip import Caller  # noqa: E402
 from train import data  # noqa: E402
@@ -202,8 +203,7 @@ class Recorder:
                 payload = await reader.readexactly(int.from_bytes(head[1:], "big"))
                 up_writer.write(head + payload)
                 if head[0] == 0x01:
-                    h = payload.hex()
-                    key = (track, f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+                    key = (track, uuid_text(payload))
                     self.audio[key] = []
                 elif key and 0x10 <= head[0] <= 0x18:
                     self.audio[key].append((head[0], payload))
