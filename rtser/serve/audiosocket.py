@@ -29,6 +29,7 @@ RATES = {
 
 CLOSED = "hang-up (connection closed)"
 MULAW_CHECK = 10  # audio frames looked at before the first is pushed
+PACKET_S = 0.02  # Asterisk forwards a channel's audio in 20 ms packets
 ULAW_FRAME = 160  # bytes of 20 ms of G.711 at 8 kHz (20 ms of slin is 320)
 MISLABELLED = (
     "Asterisk sends 160-byte frames every 20 ms as 8 kHz slin: that is μ-law audio labelled as "
@@ -44,10 +45,10 @@ def uuid_text(payload: bytes) -> str:
 def mislabelled(frames: list[tuple[int, int, float]]) -> bool:
     """Whether the first audio frames ``(kind, bytes, arrival)`` are G.711 that Asterisk labels 8
     kHz slin (a μ-law channel dialled without ``c(slin16)``): 160 bytes each, 10 ms of slin, yet
-    arriving 20 ms apart."""
-    return all(kind == 0x10 and size == ULAW_FRAME for kind, size, _ in frames) and frames[-1][
-        2
-    ] - frames[0][2] >= 0.75 * 0.02 * (len(frames) - 1)
+    arriving a packet (20 ms) apart."""
+    sizes = all(kind == 0x10 and size == ULAW_FRAME for kind, size, _ in frames)
+    span = frames[-1][2] - frames[0][2]
+    return sizes and span >= 0.75 * PACKET_S * (len(frames) - 1)
 
 
 async def handle(
@@ -57,7 +58,7 @@ async def handle(
     track: Track = Track.CALLER,
 ) -> None:
     call, reason, error = None, "hang-up", False
-    held: list[tuple[int, bytes, float]] = []  # the first audio frames, until they are checked
+    held: list[tuple[int, bytes, float]] | None = []  # the first audio frames, until checked
     try:
         while True:
             head = await reader.readexactly(3)
