@@ -188,49 +188,20 @@ def main() -> None:
                 "enroll` did before) → on "
                 "the trunk's output, UA:",
                 "",
-                "| corpus | " + " | ".join(f"{k} / emotion" for k in SHOTS) + " |",
-                "|---|" + "---|" * len(SHOTS),
-                *[
-                    f"| {c} | "
-                    + " | ".join(
-                        f"{g['raw']['ua'][k][0]:.3f} → {g['shared']['ua'][k][0]:.3f}" for k in SHOTS
-                    )
-                    + " |"
-                    for c, g in gain.items()
-                ],
+                *gain_table(gain, "raw", "shared"),
                 "",
                 "Why the weight decay is chosen: the same clips on the trunk's output with the "
                 f"fixed {FIXED_L2} (what `rtser enroll` did before) → chosen by "
                 "speaker-independent CV on the "
                 "enrolled clips, UA:",
                 "",
-                "| corpus | " + " | ".join(f"{k} / emotion" for k in SHOTS) + " |",
-                "|---|" + "---|" * len(SHOTS),
-                *[
-                    f"| {c} | "
-                    + " | ".join(
-                        f"{g['fixed']['ua'][k][0]:.3f} → {g['shared']['ua'][k][0]:.3f}"
-                        for k in SHOTS
-                    )
-                    + " |"
-                    for c, g in gain.items()
-                ],
+                *gain_table(gain, "fixed", "shared"),
                 "",
                 "Why lean on the emotion head: the same clips on the trunk's output, weight decay "
                 "chosen, without it → "
                 "with it, the weight chosen by the same CV (what `rtser enroll` does), UA:",
                 "",
-                "| corpus | " + " | ".join(f"{k} / emotion" for k in SHOTS) + " |",
-                "|---|" + "---|" * len(SHOTS),
-                *[
-                    f"| {c} | "
-                    + " | ".join(
-                        f"{g['shared']['ua'][k][0]:.3f} → {g['prior']['ua'][k][0]:.3f}"
-                        for k in SHOTS
-                    )
-                    + " |"
-                    for c, g in gain.items()
-                ],
+                *gain_table(gain, "shared", "prior"),
                 "| mean | "
                 + " | ".join(
                     f"{np.mean([g['shared']['ua'][k][0] for g in gain.values()]):.3f} → "
@@ -242,6 +213,20 @@ def main() -> None:
         ),
         title="# Results\n",
     )
+
+
+def gain_table(gain: dict, before: str, after: str) -> list[str]:
+    """Per corpus and number of shots: UA of the ``before`` recipe → the ``after`` one."""
+    return [
+        "| corpus | " + " | ".join(f"{k} / emotion" for k in SHOTS) + " |",
+        "|---|" + "---|" * len(SHOTS),
+        *[
+            f"| {c} | "
+            + " | ".join(f"{g[before]['ua'][k][0]:.3f} → {g[after]['ua'][k][0]:.3f}" for k in SHOTS)
+            + " |"
+            for c, g in gain.items()
+        ],
+    ]
 
 
 if __name__ == "__main__":

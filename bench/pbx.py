@@ -47,7 +47,8 @@ sys.path.insert(0, str(ROOT))
 from rtser import Recognizer  # noqa: E402
 from rtser.audio import load  # noqa: E402
 from rtser.audio.resample import resample  # noqa: E402
-from rtser.serve.audiosocket import uuid_text  # noqa: E402
+from rtser.serve.audiosocket import RATES, uuid_text  # noqa: E402
+from rtser.serve.protocol import l16  # noqa: E402
 from sim import calls as linesim  # noqa: E402
 from sim.sip import Caller  # noqa: E402
 from train import data  # noqa: E402
@@ -213,13 +214,9 @@ class Recorder:
         await answer
 
 
-RATES = {0x10: 8000, 0x12: 16000}
-
-
 def received(frames: list[tuple[int, bytes]]) -> tuple[np.ndarray, int]:
-    rate = RATES[frames[0][0]]
-    pcm = b"".join(p for _, p in frames)
-    return np.frombuffer(pcm[: len(pcm) // 2 * 2], "<i2").astype(np.float32) / 32768, rate
+    """A connection's audio frames as rtser decodes them, and their rate."""
+    return l16(b"".join(p for _, p in frames)), RATES[frames[0][0]]
 
 
 def offline(rec: Recognizer, audio: np.ndarray, rate: int) -> list[tuple[str, float, float]]:

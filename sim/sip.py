@@ -24,7 +24,7 @@ RATE, PACKET = 8000, 160  # PCMU: 8 kHz, 20 ms per packet
 PCMU = 0
 
 
-def _ulaw(x: np.ndarray) -> bytes:
+def ulaw_bytes(x: np.ndarray) -> bytes:
     """float at 8 kHz -> G.711 μ-law bytes."""
     buf = io.BytesIO()
     sf.write(buf, np.clip(x, -1, 1), RATE, format="RAW", subtype="ULAW")
@@ -134,7 +134,7 @@ class Caller:
         stop = threading.Event()
         listener = threading.Thread(target=self._listen, args=(stop,), daemon=True)
         listener.start()
-        payload = _ulaw(np.pad(audio, (0, -len(audio) % PACKET)))
+        payload = ulaw_bytes(np.pad(audio, (0, -len(audio) % PACKET)))
         ssrc, start = random.getrandbits(32), time.monotonic()
         for i in range(len(payload) // PACKET):
             if self.hung_up.is_set():

@@ -15,6 +15,9 @@ from conftest import build_call
 pq = pytest.importorskip("pyarrow.parquet")
 
 
+SPLIT_DE = ("--lang", "de", "--channels", "split")  # every run over the archive scores it so
+
+
 def rtser(*args, **kw):
     return subprocess.run(
         [sys.executable, "-m", "rtser", *map(str, args)],
@@ -45,9 +48,7 @@ def archive(utterances, tmp_path_factory):
 @pytest.fixture(scope="module")
 def scored(archive, tmp_path_factory):
     out = tmp_path_factory.mktemp("out") / "run"
-    r = rtser(
-        "batch", archive, "--out", out, "--lang", "de", "--channels", "split", "--workers", "2"
-    )
+    r = rtser("batch", archive, "--out", out, *SPLIT_DE, "--workers", "2")
     assert r.returncode == 1, r.stderr  # broken.wav could not be scored: a scheduler sees it
     return out
 
@@ -62,10 +63,7 @@ def test_events_are_those_of_rtser_file(archive, scored):
         r = rtser(
             "file",
             archive / "day1" / name,
-            "--lang",
-            "de",
-            "--channels",
-            "split",
+            *SPLIT_DE,
             "--format",
             "jsonl",
             "--interim",  # every event, as the archive stores them
@@ -108,18 +106,7 @@ def test_a_second_run_does_nothing_and_lost_rows_come_back(archive, scored, tmp_
     shutil.copytree(scored, out)
     before = {name: table(out / name) for name in ("events.parquet", "calls.parquet")}
     written = {name: (out / name).stat().st_mtime_ns for name in before}
-    again = (
-        "batch",
-        archive,
-        "--out",
-        out,
-        "--lang",
-        "de",
-        "--channels",
-        "split",
-        "--workers",
-        "1",
-    )
+    again = ("batch", archive, "--out", out, *SPLIT_DE, "--workers", "1")
     assert rtser(*again).returncode == 1  # broken.wav again
     assert json.loads((out / "run.json").read_text())["scored"] == 0
     assert {name: (out / name).stat().st_mtime_ns for name in before} == written  # not rewritten
@@ -155,9 +142,7 @@ def test_ray_gives_the_same_parquet(archive, scored, tmp_path):
     assert start.returncode == 0, start.stderr
     try:
         out = tmp_path / "ray"
-        r = rtser(
-            "batch", archive, "--out", out, "--lang", "de", "--channels", "split", "--ray", "auto"
-        )
+        r = rtser("batch", archive, "--out", out, *SPLIT_DE, "--ray", "auto")
         assert r.returncode == 1, r.stderr  # broken.wav
         for name in ("events.parquet", "calls.parquet"):
             assert table(out / name) == table(scored / name)
@@ -195,21 +180,8 @@ def test_a_killed_run_keeps_every_finished_call(archive, scored, tmp_path):
 
     out = tmp_path / "killed"
     p = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rtser",
-            "batch",
-            str(archive),
-            "--out",
-            str(out),
-            "--lang",
-            "de",
-            "--channels",
-            "split",
-            "--workers",
-            "1",
-        ],
+        [sys.executable, "-m", "rtser", "batch", str(archive), "--out", str(out), *SPLIT_DE]
+        + ["--workers", "1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -219,9 +191,7 @@ def test_a_killed_run_keeps_every_finished_call(archive, scored, tmp_path):
         time.sleep(0.1)
     p.send_signal(signal.SIGKILL)
     p.wait()
-    r = rtser(
-        "batch", archive, "--out", out, "--lang", "de", "--channels", "split", "--workers", "1"
-    )
+    r = rtser("batch", archive, "--out", out, *SPLIT_DE, "--workers", "1")
     assert r.returncode == 1 and json.loads((out / "run.json").read_text())["skipped"] >= 1
     for name in ("events.parquet", "calls.parquet"):
         assert table(out / name) == table(scored / name)

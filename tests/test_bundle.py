@@ -207,3 +207,12 @@ def test_wheel_installs_and_predicts_without_torch(tmp_path, data_dir):
     )
     assert r.returncode == 0 and " turn " in r.stdout, r.stderr
     assert subprocess.run([py, "-c", "import torch"], capture_output=True).returncode != 0
+
+
+def test_languages_share_the_encoders_and_the_vad():
+    """A server labelling calls in several languages holds one copy of each encoder and the VAD."""
+    de, it = Recognizer("de"), Recognizer("it")
+    assert de.classifier.encoder.sessions.keys() == it.classifier.encoder.sessions.keys()
+    for name, session in de.classifier.encoder.sessions.items():
+        assert it.classifier.encoder.sessions[name] is session
+    assert de.vad.session is it.vad.session

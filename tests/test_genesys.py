@@ -105,6 +105,13 @@ def client(reference, server, *args, secret=SECRET, wait=True):
     return finished(proc) if wait else proc
 
 
+def node(argv: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    """A node tool of the reference implementation (npx), its output captured."""
+    return subprocess.run(
+        ["npx", *argv], cwd=cwd, capture_output=True, text=True, env=NODE_ENV, timeout=timeout
+    )
+
+
 def finished(proc) -> tuple[int, str]:
     out, _ = proc.communicate(timeout=180)
     return proc.returncode, ANSI.sub("", out)
@@ -127,14 +134,7 @@ def test_genesys_server_suite_passes_every_monitor_test(reference, tmp_path):
             "[OpenParameters]\ncustomConfig={}\nlanguage=en-US\n"
             "[Features]\nsingleChannel=true\ndoubleChannel=true\ntranscriptionConnector=false\n"
         )
-        out = subprocess.run(
-            ["npx", "jest", "--verbose", "test/audiohook-api-messages.test.ts"],
-            cwd=reference,
-            capture_output=True,
-            text=True,
-            env=NODE_ENV,
-            timeout=300,
-        )
+        out = node(["jest", "--verbose", "test/audiohook-api-messages.test.ts"], reference, 300)
     finally:
         assert server.stop() == 0
     report = out.stdout + out.stderr
@@ -181,14 +181,8 @@ def test_pause_discard_and_a_language_update_follow_the_platform(reference, tmp_
     script = [[2, "pause"], [4, "resume"], [6, "discard", 1.5], [8, "update", "it-IT"]]
     argv = [f"ws://127.0.0.1:{server.port}/audiohook", KEY, SECRET, str(call_wav)]
     try:
-        out = subprocess.run(
-            ["npx", "ts-node", "src/rtser_scripted.ts", *argv, json.dumps(script)],
-            cwd=reference / "client",
-            capture_output=True,
-            text=True,
-            env=NODE_ENV,
-            timeout=180,
-        )
+        scripted = ["ts-node", "src/rtser_scripted.ts", *argv, json.dumps(script)]
+        out = node(scripted, reference / "client", 180)
     finally:
         assert server.stop() == 0
     records = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]

@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import hmac
 import http.server
-import io
 import json
 import os
 import signal
@@ -30,6 +29,7 @@ from websockets.sync.client import connect
 from rtser import Recognizer
 from rtser.audio import g711
 from rtser.audio.resample import resample
+from sim.sip import ulaw_bytes as mulaw
 
 KEY = "s3cret"
 
@@ -113,12 +113,6 @@ def server(tmp_path_factory, data_dir):
 def speech8k(utterances):
     audio, _ = build_call(utterances[:2], gap_s=0.6)
     return resample(audio, 16000, 8000)
-
-
-def mulaw(x8k: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(x8k, -1, 1), 8000, format="RAW", subtype="ULAW")
-    return buf.getvalue()
 
 
 def twilio_messages(call_sid, x8k, lang=None, tracks=("inbound",), outbound=None):

@@ -3,6 +3,7 @@ measured fastest on a small box."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import onnxruntime as ort
@@ -19,9 +20,20 @@ def one_blas_thread() -> None:
 
 
 def session(path: Path, threads: int = 1, spinning: bool = False) -> ort.InferenceSession:
-    """One inference session. Idle worker threads do not spin by default: between two small runs the
-    spinning threads take the cores that the VAD, resampler and front end need (``bench/stream.py``
-    measures it: with 2 threads on 2 cores, spinning made ``rtser file`` slower than 1 thread)."""
+    """The inference session of a graph file. Idle worker threads do not spin by default: between
+    two small runs the spinning threads take the cores that the VAD, resampler and front end need
+    (``bench/stream.py`` measures it: with 2 threads on 2 cores, spinning made ``rtser file`` slower
+    than 1 thread).
+
+    A process opens each file once per setting: the languages of a bundle share its encoders and
+    its VAD (onnxruntime runs one session from many threads), so a server that labels calls in six
+    languages does not hold six copies of them. A file rewritten in place is opened again."""
+    path = Path(path).resolve()
+    return _open(path, path.stat().st_mtime_ns, threads, spinning)
+
+
+@functools.lru_cache(maxsize=64)
+def _open(path: Path, mtime_ns: int, threads: int, spinning: bool) -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1

@@ -104,5 +104,5 @@ async def handle(
             for k, p, _ in held:
                 if len(p) % 2 == 0:
                     call.push((track,), l16(p), RATES[k])
-        await end_call(call, reason, error)
+        await end_call(call, reason, error, track)
         writer.close()

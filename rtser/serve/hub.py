@@ -108,8 +108,7 @@ class Call:
         self.speech: list[dict] = []  # its segment and turn events: what the summary reads
         self.history: deque[dict] = deque(maxlen=HISTORY)
         self.received: dict[Tracks, float] = {}  # seconds of audio received, per group of tracks
-        self.feeds: set[Track] = set()  # the tracks its connections carry (AudioSocket: one each)
-        self.connections = 1
+        self.feeds: set[Track] = set()  # tracks whose connections are open (AudioSocket: one each)
         self.sessions_from = 0.0  # ... when the sessions began (a language switch starts new ones)
         self.tracks: set[Track] = set()
         self.gaps: list[tuple[float, float]] = []  # (received_s, seconds lost before it, in all)
@@ -183,10 +182,11 @@ class Call:
         """Seconds of the call's audio received (its longest track, when tracks come apart)."""
         return max(self.received.values(), default=0.0)
 
-    async def leave(self, reason: str) -> None:
-        """One of the call's connections ended; the last one ends the call."""
-        self.connections -= 1
-        if self.connections <= 0:
+    async def leave(self, reason: str, track: Track | None = None) -> None:
+        """A connection of the call ended (``track``: the one it carried, when each track has its
+        own); the last one ends the call."""
+        self.feeds.discard(track)
+        if not self.feeds:
             await self.finish(reason)
 
     @property
@@ -441,7 +441,6 @@ class Hub:
         if call is None or call.protocol != protocol or track in call.feeds or call.ended:
             call = self.open_call(call_id, None, protocol)
         else:
-            call.connections += 1
             log.info("call_join call=%s protocol=%s track=%s", call_id, protocol, track)
         call.feeds.add(track)
         return call

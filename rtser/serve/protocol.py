@@ -11,7 +11,7 @@ import logging
 import numpy as np
 from websockets.exceptions import ConnectionClosed
 
-from .hub import Call, CallOverloaded
+from .hub import Call, CallOverloaded, Track
 
 log = logging.getLogger("rtser.serve")
 
@@ -61,8 +61,10 @@ def end_reason(e: Exception) -> tuple[str, bool]:
     return f"internal error ({type(e).__name__})", True
 
 
-async def end_call(call: Call | None, reason: str, error: bool = False) -> None:
+async def end_call(
+    call: Call | None, reason: str, error: bool = False, track: Track | None = None
+) -> None:
     if error:
         log.warning("call_error call=%s reason=%r", call.id if call else "-", reason)
     if call is not None:
-        await call.leave(reason)
+        await call.leave(reason, track)
