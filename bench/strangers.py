@@ -45,12 +45,15 @@ from rtser.audio import load  # noqa: E402
 from rtser.bundle import Bundle  # noqa: E402
 from rtser.pipeline.calibration import Calibration  # noqa: E402
 from rtser.pipeline.classifier import Classifier  # noqa: E402
+from rtser.pipeline.site import PRIOR_TURNS, Site  # noqa: E402
 from train import data  # noqa: E402
 from train.markdown import machine, write_json, write_section  # noqa: E402
 from train.strangers import (  # noqa: E402
+    CALM,
     CORE,
     NEGATIVE,
     OWN,
+    SITE_NEUTRAL,
     arousal_target,
     categorical,
     fit_arousal,
@@ -149,6 +152,44 @@ def adapted(log_p: np.ndarray, clips: list, reference: np.ndarray, seed: int) ->
     return out
 
 
+# Sites the baseline is measured on: the calm or neutral share of their calls (the reference
+# assumes SITE_NEUTRAL) and how many turns the baseline has heard (None: many calls).
+SITE_SHARES = (0.4, SITE_NEUTRAL, 0.8)
+SITE_TURNS = (10, 30, None)
+
+
+def site_adapted(
+    log_p: np.ndarray,
+    clips: list,
+    reference: np.ndarray,
+    seed: int,
+    share: float = SITE_NEUTRAL,
+    turns: int | None = None,
+) -> np.ndarray:
+    """A site's running baseline, as ``rtser serve`` keeps one (``rtser.pipeline.site``): the
+    held-out corpus's speakers are split in two at random, and each half is labelled with the
+    offset learnt from the other half's calls. The site's traffic is ``share`` calm or neutral;
+    its baseline has heard ``turns`` of it drawn at random (None: the mean of all of it, a site
+    after many calls), trusted n / (n + ``PRIOR_TURNS``)."""
+    rng = np.random.default_rng(seed)
+    speakers = np.array([c.speaker for c in clips])
+    names = rng.permutation(np.unique(speakers))
+    first = np.isin(speakers, names[: len(names) // 2])
+    out = np.empty_like(log_p)
+    for heard, labelled in ((first, ~first), (~first, first)):
+        calm = np.array([c.label in CALM for c, h in zip(clips, heard) if h])
+        weights = np.where(calm, share / max(calm.sum(), 1), (1 - share) / max((~calm).sum(), 1))
+        weights /= weights.sum()
+        if turns is None:
+            mean, n = weights @ log_p[heard], len(calm)
+        else:
+            mean, n = log_p[heard][rng.choice(len(calm), turns, p=weights)].mean(0), turns
+        shift = (mean - mean.mean() - reference) * n / (n + PRIOR_TURNS)
+        z = log_p[labelled] - shift
+        out[labelled] = z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+    return out
+
+
 def any_results(fitted: dict, seed: int) -> dict:
     """Per held-out corpus and condition: the any head before and after."""
     clips = {c: data.clips(c) for c in data.corpora()}
@@ -164,10 +205,27 @@ def any_results(fitted: dict, seed: int) -> dict:
             before = np.exp(fitted[f"any-before-{held}"][(held, view)])
             after = cal.probs(np.exp(fitted[f"any-after-{held}"][(held, view)]))
             caller = np.exp(adapted(np.log(after), clips[held], reference, seed))
+            sites = {
+                f"{share} {turns}": summary(
+                    metrics(
+                        np.exp(
+                            site_adapted(
+                                np.log(after), clips[held], cal.reference, seed, share, turns
+                            )
+                        ),
+                        clips[held],
+                        cal,
+                    )
+                )
+                for share in SITE_SHARES
+                for turns in SITE_TURNS
+            }
             out[f"{held} {view}"] = {
                 "before": summary(metrics(before, clips[held], identity)),
                 "after": summary(metrics(after, clips[held], cal)),
                 "adapted": summary(metrics(caller, clips[held], cal)),
+                "site": sites[f"{SITE_NEUTRAL} None"],
+                "sites": sites,
                 "calibration": spec,
                 "reliability": metrics(after, clips[held], cal)["reliability"],
                 "reliability_before": metrics(before, clips[held], identity)["reliability"],
@@ -175,7 +233,7 @@ def any_results(fitted: dict, seed: int) -> dict:
     return out
 
 
-def language_results() -> dict:
+def language_results(seed: int) -> dict:
     """Per bundle language head and corpus it never heard: before (raw) and after (calibrated on
     the other corpora it never heard)."""
     bundle = Bundle()
@@ -200,9 +258,11 @@ def language_results() -> dict:
             cal = Calibration.from_spec(fit_calibration(rest, labels), labels)
             for view in CONDITIONS:
                 raw = np.exp(lp[(held, view)])
+                site = site_adapted(np.log(cal.probs(raw)), clips[held], cal.reference, seed)
                 out[f"{lang} on {held} {view}"] = {
                     "before": summary(metrics(raw, clips[held], identity)),
                     "after": summary(metrics(cal.probs(raw), clips[held], cal)),
+                    "site": summary(metrics(np.exp(site), clips[held], cal)),
                 }
     return out
 
@@ -219,10 +279,23 @@ def arousal_results(fitted: dict) -> dict:
     return out
 
 
+def negative_share(calls: list[np.ndarray], rec: Recognizer) -> float | None:
+    """The share of the turns' speech time labelled negative, ``calls`` streamed one by one."""
+    speech = negative = 0.0
+    for audio in calls:
+        session = rec.stream(16000)
+        for e in session.push(audio) + session.close():
+            if e.type == "turn":
+                speech += e.end - e.start
+                negative += (e.end - e.start) * (e.label in NEGATIVE)
+    return round(negative / speech, 3) if speech else None
+
+
 def real_recordings(seed: int) -> dict:
-    """Per package: prompts drawn at random (``REAL_SECONDS`` of audio), streamed one after
-    another with 0.5 s of silence between, as one call through ``Recognizer.stream``; the share of
-    labelled speech time that comes out negative, with the shipped calibration and without it."""
+    """Per package: prompts drawn at random (``REAL_SECONDS`` of audio), each streamed as a call
+    of its own through ``Recognizer.stream``; the share of the turns' speech time that comes out
+    negative, with the shipped calibration and without it, and with a site's baseline that
+    learns from each prompt as it ends."""
     rng = np.random.default_rng(seed)
     out = {}
     languages = Bundle().languages
@@ -243,18 +316,14 @@ def real_recordings(seed: int) -> dict:
             seconds += len(x) / 16000
             if seconds >= REAL_SECONDS:
                 break
-        gap = np.zeros(8000, np.float32)
-        call = np.concatenate([p for x in picked for p in (x, gap)])
         shares = {}
         for name, calibrated in (("before", False), ("after", True)):
             rec = Recognizer(lang)
             if not calibrated:
                 rec.classifier.calibration = Calibration.from_spec(None, rec.labels)
-            session = rec.stream(16000)
-            segments = [e for e in session.push(call) + session.close() if e.type == "segment"]
-            speech = sum(e.end - e.start for e in segments)
-            negative = sum(e.end - e.start for e in segments if e.label in NEGATIVE)
-            shares[name] = round(negative / speech, 3) if speech else None
+            shares[name] = negative_share(picked, rec)
+        # a new site, which learns from each prompt as it ends
+        shares["site"] = negative_share(picked, Recognizer(lang, site=Site()))
         out[package] = {
             "lang": lang,
             "files": len(picked),
@@ -322,6 +391,67 @@ def table(rows: dict, title: str) -> list[str]:
     return lines
 
 
+MEASURES = (  # the strangers goals: (key, name, whether the worst is the lowest)
+    ("ua4", "4-core UA", True),
+    ("alarm", "calm/neutral → negative", False),
+    ("anger_recall", "anger recall", True),
+    ("ece", "ECE", False),
+    ("top_share", "top label's share", False),
+)
+
+
+def mean_worst(rows: list[dict]) -> list[str]:
+    """Each measure's mean and worst over ``rows`` (held-out corpora), as table cells."""
+    cells = []
+    for key, _, low in MEASURES:
+        values = [r[key] for r in rows if r[key] is not None]
+        cells.append(f"{np.mean(values):.2f} / {(min if low else max)(values):.2f}")
+    return cells
+
+
+def site_table(res: dict) -> list[str]:
+    """The site's baseline against the site's traffic and how much of it the baseline heard, and
+    each language head with it; means and worst cases over the corpora held out, clean."""
+    clean = {k: r for k, r in res["any"].items() if k.endswith(" clean")}
+    header = " | ".join(name for _, name, _ in MEASURES)
+    lines = [
+        "How the site's baseline depends on the site (`--lang any`, clean; each cell: the mean "
+        f"over the held-out corpora / the worst; trusted n / (n + {PRIOR_TURNS}) after n turns):",
+        "",
+        f"| calm/neutral share of the site's calls | turns heard | {header} |",
+        "|---|---|" + "---|" * len(MEASURES),
+        f"| no baseline | – | {' | '.join(mean_worst([r['after'] for r in clean.values()]))} |",
+    ]
+    for key in next(iter(clean.values()))["sites"]:
+        share, turns = key.split()
+        cells = mean_worst([r["sites"][key] for r in clean.values()])
+        heard = "all (many calls)" if turns == "None" else turns
+        lines.append(f"| {float(share):.0%} | {heard} | {' | '.join(cells)} |")
+    lines += [
+        "",
+        "Each language head on the corpora it never heard (clean; calibrated → with the site's "
+        "baseline, many calls, 60 % calm or neutral; mean / worst):",
+        "",
+        f"| head | {header} |",
+        "|---|" + "---|" * len(MEASURES),
+    ]
+    for lang in OWN:
+        rows = [
+            r
+            for k, r in res["languages"].items()
+            if k.startswith(f"{lang} on ") and k.endswith(" clean")
+        ]
+        if not rows:
+            continue
+        before, after = (
+            mean_worst([r["after"] for r in rows]),
+            mean_worst([r["site"] for r in rows]),
+        )
+        cells = [f"{b} → **{a}**" for b, a in zip(before, after)]
+        lines.append(f"| {lang} | {' | '.join(cells)} |")
+    return lines
+
+
 def report(res: dict, args, seconds: float) -> str:
     lines = [
         "## Voices it never heard (`python bench/strangers.py`)",
@@ -349,6 +479,16 @@ def report(res: dict, args, seconds: float) -> str:
         f"clips lie from the head's mean on strangers, trusted n / (n + {ADAPT_PRIOR}) after n "
         "clips).",
     )
+    site_rows = {k: {"before": r["after"], "after": r["site"]} for k, r in res["any"].items()}
+    lines += [""] + table(
+        site_rows,
+        "**The site's running baseline** (`--lang any` after → with the site's baseline, as "
+        "`rtser serve` keeps one: the held-out corpus's speakers split in two, each half "
+        "labelled with the offset learnt from the other half's calls, those calls "
+        f"{SITE_NEUTRAL:.0%} calm or neutral, set against the head's mean on strangers' speech of "
+        "the same mix).",
+    )
+    lines += [""] + site_table(res)
     lines += [""] + table(
         res["languages"],
         "**Language heads on corpora they never heard** (the labels they share), before: raw; "
@@ -372,17 +512,18 @@ def report(res: dict, args, seconds: float) -> str:
         )
     lines += [
         "",
-        "**Real recordings** nobody acted, through `Recognizer.stream` as `rtser file` runs: "
-        "the share of labelled speech time shown negative, before (argmax) → after (calibrated, "
-        "neutral by default).",
+        "**Real recordings** nobody acted, each prompt a call of its own through "
+        "`Recognizer.stream` as `rtser file` runs: the share of the turns' speech time shown "
+        "negative, before (argmax) → after (calibrated, neutral by default); and with the "
+        "baseline of a new site that learns from each prompt as it ends.",
         "",
-        "| recordings | head | prompts | minutes | negative speech time |",
-        "|---|---|---|---|---|",
+        "| recordings | head | prompts | minutes | negative speech time | with a site baseline |",
+        "|---|---|---|---|---|---|",
     ]
     for package, r in res["real"].items():
         lines.append(
             f"| Debian `{package}` (IVR prompts) | {r['lang']} | {r['files']} | {r['minutes']} "
-            f"| {fmt(r['before'])} → **{fmt(r['after'])}** |"
+            f"| {fmt(r['before'])} → **{fmt(r['after'])}** | {fmt(r.get('site'))} |"
         )
     return "\n".join(lines)
 
@@ -399,7 +540,7 @@ def main() -> None:
     fitted = fits(args.seed, args.jobs)
     res = {
         "any": any_results(fitted, args.seed),
-        "languages": language_results(),
+        "languages": language_results(args.seed),
         "arousal": arousal_results(fitted),
     }
     write_json("strangers", json.loads(json.dumps(res, default=float)))  # export.strangers reads it

@@ -39,10 +39,12 @@ vad_option = click.option(
 )
 
 
-def _recognizer(lang, bundle, threads, vad="silero"):
+def _recognizer(lang, bundle, threads, vad="silero", site=None):
     from .pipeline.recognizer import Recognizer
+    from .pipeline.site import Site
 
-    return Recognizer(lang=lang, bundle=bundle, threads=threads, vad=VadConfig.named(vad))
+    site = Site(site) if site else None
+    return Recognizer(lang, bundle, threads, vad=VadConfig.named(vad), site=site)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,11 +90,29 @@ def cli():
     help="Labels that count as negative in the summary (comma-separated).",
 )
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write a timeline PNG (matplotlib).")
+@click.option(
+    "--site",
+    type=click.Path(dir_okay=False),
+    help="The site's baseline in this JSON file: the call is labelled with the offset the site's "
+    "earlier calls measured taken out, then its turns are added (created if missing).",
+)
 @bundle_option
 @threads_option
 @vad_option
 def file_cmd(
-    call, lang, fmt, channels, segments_only, interim, summary, negative, plot, bundle, threads, vad
+    call,
+    lang,
+    fmt,
+    channels,
+    segments_only,
+    interim,
+    summary,
+    negative,
+    plot,
+    site,
+    bundle,
+    threads,
+    vad,
 ):
     """Emotion labels of a recording (WAV, FLAC, OGG; any rate, mono or stereo).
 
@@ -116,7 +136,7 @@ def file_cmd(
         folder = os.path.dirname(os.path.abspath(plot))
         if not os.path.isdir(folder):
             raise RtserError(f"--plot {plot}: the folder {folder} does not exist; create it first")
-    rec = _recognizer(lang, bundle, threads, vad)
+    rec = _recognizer(lang, bundle, threads, vad, site)
     negative_labels = [x.strip() for x in negative.split(",") if x.strip()]
     unknown = [x for x in negative_labels if x not in rec.labels and x not in NEGATIVE]
     if unknown:
@@ -264,6 +284,13 @@ def listen(lang, device, list_devices, bundle, threads, vad):
     envvar="RTSER_WEBHOOK_SECRET",
     help="Sign each webhook POST: X-Rtser-Signature, HMAC-SHA256 of 'timestamp.body' (also from "
     "RTSER_WEBHOOK_SECRET).",
+)
+@click.option(
+    "--site",
+    default="memory",
+    show_default=True,
+    help="The site's running baseline, learnt from every call's turns and taken out of the next "
+    "calls' labels: memory (from this start), off, or a JSON file that keeps it across restarts.",
 )
 @bundle_option
 @click.option(

@@ -268,3 +268,15 @@ def test_summary_as_csv(tmp_path):
     assert len(rows) == 1 and rows[0]["track"] == "0" and float(rows[0]["talk_s"]) > 0
     assert rows[0]["turns"] == "1" and rows[0]["overlap_s"] == "0.0"
     assert "mean_arousal" in rows[0] and any(k.startswith("share_") for k in rows[0])
+
+
+def test_a_site_file_learns_from_each_call_and_labels_the_next_with_it(call, tmp_path):
+    site, args = tmp_path / "site.json", ("file", call, "--lang", "de", "--format", "jsonl")
+    first = rtser(*args, "--segments-only", "--site", site)
+    assert first.returncode == 0, first.stderr
+    turns = len(first.stdout.splitlines())
+    assert json.loads(site.read_text())["de"]["turns"] == turns == 3
+    assert first.stdout == rtser(*args, "--segments-only").stdout  # a new site takes nothing out
+    second = rtser(*args, "--segments-only", "--site", site)
+    assert json.loads(site.read_text())["de"]["turns"] == 2 * turns
+    assert second.stdout != first.stdout  # labelled with what the first call taught the site

@@ -291,6 +291,23 @@ def test_audiosocket_call(server, speech8k):
     assert end["summary"]["caller"]["segments"] == 2
 
 
+def test_the_site_baseline_learns_each_calls_turns_and_keeps_them_in_its_file(tmp_path, speech8k):
+    site = tmp_path / "site.json"
+    s = Server(tmp_path, "--site", str(site))
+    try:
+        for n in (1, 2):
+            call_uuid = uuid.uuid4()
+            with socket.create_connection(("127.0.0.1", s.as_port)) as conn:
+                conn.sendall(b"".join(audiosocket_frames(call_uuid, speech8k)))
+                assert conn.recv(16) == b""
+            call = str(call_uuid)
+            s.wait_for(lambda e, call=call: e["call"] == call and e["type"] == "call_end")
+            turns = [e for e in s.events() if e["type"] == "turn"]
+            assert json.loads(site.read_text())["de"]["turns"] == len(turns) >= 2 * n
+    finally:
+        assert s.stop() == 0
+
+
 def test_a_tapped_call_comes_as_two_connections_and_is_one_call_with_two_tracks(server, speech8k):
     """The passive tap: one AudioSocket connection per direction, with the call's UUID, the
     caller's voice on --audiosocket-port and the agent's on --audiosocket-agent-port."""
@@ -603,6 +620,13 @@ def test_startup_errors_are_one_line_and_name_the_option(tmp_path, server):
     serve = [sys.executable, "-m", "rtser", "serve"]
     r = subprocess.run([*serve, "--lang", "xx"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--lang xx" in r.stderr and len(r.stderr.splitlines()) == 1
+    r = subprocess.run(
+        [*serve, "--lang", "de", "--site", str(tmp_path / "no" / "site.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2 and "site baseline" in r.stderr and len(r.stderr.splitlines()) == 1
     busy = [*serve, "--lang", "de", "--port", str(server.port)]
     r = subprocess.run(busy, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and f"port {server.port}:" in r.stderr.splitlines()[-1]

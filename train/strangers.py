@@ -7,6 +7,8 @@
 - ``fit_calibration``: a per-class bias and a temperature that make a head's probabilities mean
   what they say on corpora it never heard, and the threshold a label other than neutral needs
   there (``rtser.pipeline.calibration``).
+- ``site_reference``: what the calibrated head hears on average from strangers' mostly neutral
+  speech, the point a site's running baseline is held to (``rtser.pipeline.site``).
 - ``metrics``: 4-core UA, calm/neutral labelled negative, anger recall and precision, ECE with its
   reliability bins, and the most frequent label's share.
 """
@@ -24,6 +26,9 @@ CORE = ("anger", "happiness", "neutral", "sadness")
 NEGATIVE = ("anger", "disgust", "fear", "sadness")
 CALM = ("neutral", "calm")  # speech that must not raise an alarm
 TARGET_ALARM = 0.10  # the threshold's goal on the corpora it is fitted on (the product's: 0.15)
+# A site's calls are mostly calm or neutral speech: the share its baseline's reference assumes
+# (``site_reference``; bench/strangers.py measures sites that hold more and less of it).
+SITE_NEUTRAL = 0.6
 BINS = 10  # of the reliability diagram and the ECE
 # Arousal each category implies on a 0 (tired, calm) .. 1 (agitated) scale: the circumplex order
 # (Russell 1980) in round numbers; RAVDESS's strong intensity and baved's levels refine it.
@@ -110,17 +115,39 @@ def alarm_rate(pred: list[str], clips: list[data.Clip]) -> float | None:
     return float(np.mean([p in NEGATIVE for p in calm])) if calm else None
 
 
+def mostly_neutral_mean(
+    log_p: np.ndarray, clips: list[data.Clip], share: float = SITE_NEUTRAL
+) -> np.ndarray | None:
+    """The mean of ``log_p``'s rows over speech that is ``share`` calm or neutral and the rest
+    the corpus's other clips (None when the corpus lacks either)."""
+    calm = np.array([c.label in CALM for c in clips])
+    if calm.all() or not calm.any():
+        return None
+    return share * log_p[calm].mean(0) + (1 - share) * log_p[~calm].mean(0)
+
+
+def site_reference(parts: list[tuple[np.ndarray, list[data.Clip]]], cal: Calibration) -> np.ndarray:
+    """The calibrated head's mean log-probabilities on strangers' mostly neutral speech
+    (``mostly_neutral_mean`` of each corpus of ``parts``, then their mean): where a site's
+    baseline belongs when the head reads that site as it reads strangers."""
+    means = [mostly_neutral_mean(np.log(cal.probs(np.exp(lp))), clips) for lp, clips in parts]
+    reference = np.mean([m for m in means if m is not None], axis=0)
+    return reference - reference.mean()
+
+
 def fit_calibration(
     parts: list[tuple[np.ndarray, list[data.Clip]]], labels: list[str], target: float = TARGET_ALARM
 ) -> dict:
     """``Calibration``'s spec for a head from its log-probabilities on corpora it never heard
     (``(log_p, clips)`` per corpus): bias and temperature (``fit_bias_temperature``), then the
     lowest threshold that keeps the median alarm rate over those corpora within ``target`` (the
-    median: one corpus the head cannot read must not silence it on the others)."""
+    median: one corpus the head cannot read must not silence it on the others), and the site
+    baseline's ``reference`` (``site_reference``)."""
     bias, temperature = fit_bias_temperature(
         [(lp, head_labels_of(clips, labels)) for lp, clips in parts]
     )
     spec = {"bias": bias.round(4).tolist(), "temperature": round(temperature, 4), "threshold": 0.0}
+    spec["reference"] = site_reference(parts, Calibration.from_spec(spec, labels)).round(4).tolist()
     if "neutral" not in labels:
         return spec
     calibrated = [

@@ -6,11 +6,12 @@ Heads are trained on acted corpora; on a stranger's voice their log-probabilitie
 offset that favours some negative label, and they are sure of themselves while wrong. The bias
 takes out the offset measured on corpora the head never heard, the temperature spreads the
 probabilities to their accuracy there, and the threshold keeps neutral the answer when the
-evidence for anything else is weak: a supervisor's alert must be rare and right."""
+evidence for anything else is weak: a supervisor's alert must be rare and right. ``reference`` is
+where a site's running baseline belongs (``site.SiteBaseline``); ``shifted`` applies its offset."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,7 +24,9 @@ NEUTRAL = "neutral"
 class Calibration:
     """``bias`` (per class, added to the log-probabilities) and ``temperature`` (dividing them)
     give the calibrated probabilities; a label other than ``neutral`` is shown only when its
-    calibrated probability reaches ``threshold``. The identity when a head has none.
+    calibrated probability reaches ``threshold``. ``reference``: the calibrated head's mean
+    log-probabilities on strangers' mostly neutral speech (None: not measured, so no site
+    baseline). The identity when a head has none.
 
     >>> cal = Calibration.from_spec({"bias": [0.1, -0.2, 0.1], "temperature": 1.5,
     ...                              "threshold": 0.6}, ["anger", "neutral", "sadness"])
@@ -36,6 +39,7 @@ class Calibration:
     bias: np.ndarray
     temperature: float = 1.0
     threshold: float = 0.0
+    reference: np.ndarray | None = None
 
     @classmethod
     def from_spec(cls, spec: dict | None, labels: list[str]) -> Calibration:
@@ -46,12 +50,20 @@ class Calibration:
             float(spec.get("temperature", 1.0)),
             float(spec.get("threshold", 0.0)),
         )
-        if bias.shape != (len(labels),) or not temperature > 0 or not 0 <= threshold <= 1:
+        reference = spec.get("reference")
+        if reference is not None:
+            reference = np.asarray(reference, np.float64)
+        if (
+            bias.shape != (len(labels),)
+            or not temperature > 0
+            or not 0 <= threshold <= 1
+            or (reference is not None and reference.shape != bias.shape)
+        ):
             raise RtserError(
-                "a calibration needs one bias per label, a temperature > 0 and a threshold in "
-                "[0, 1]; rebuild the bundle"
+                "a calibration needs one bias per label, a temperature > 0, a threshold in "
+                "[0, 1] and at most one reference value per label; rebuild the bundle"
             )
-        return cls(tuple(labels), bias, temperature, threshold)
+        return cls(tuple(labels), bias, temperature, threshold, reference)
 
     @property
     def neutral(self) -> str | None:
@@ -63,6 +75,10 @@ class Calibration:
         z = (np.log(np.maximum(raw, 1e-12)) + self.bias) / self.temperature
         e = np.exp(z - z.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
+
+    def shifted(self, offset: np.ndarray) -> Calibration:
+        """This calibration with ``offset`` (per label) taken from its log-probabilities."""
+        return replace(self, bias=self.bias - self.temperature * np.asarray(offset, np.float64))
 
     def label(self, probs: np.ndarray) -> str:
         """The shown label of calibrated probabilities: the most probable when it is neutral or

@@ -3,6 +3,7 @@ calibration for strangers, and the arousal head that every language shares."""
 
 from __future__ import annotations
 
+import copy
 from typing import NamedTuple
 
 import numpy as np
@@ -61,6 +62,15 @@ class Classifier:
                 "with the audio (RTSER_DEBUG=1)"
             )
         return Scores(probs, arousal)
+
+    def shifted(self, offset: np.ndarray | None) -> Classifier:
+        """This classifier with a site's ``offset`` taken from its calibrated log-probabilities
+        (``site.SiteBaseline.offset``); the encoders and heads are shared."""
+        if offset is None:
+            return self
+        other = copy.copy(self)
+        other.calibration = self.calibration.shifted(offset)
+        return other
 
     def label(self, probs: np.ndarray) -> str:
         """The label shown for calibrated probabilities (``Calibration.label``)."""

@@ -14,6 +14,7 @@ from ..errors import RtserError
 from .classifier import Classifier
 from .events import Event, Prediction
 from .features import CHUNK, clip_features
+from .site import Site
 from .stream import StreamSession
 from .vad import SILERO, Vad, VadConfig
 
@@ -30,6 +31,9 @@ class Recognizer:
         hop_s: ... every ``hop_s`` seconds, a whole number of 2 s chunks (default: the bundle's, 2
         s).
         vad: how speech is found (default ``VadConfig()``: Silero VAD).
+        site: the site's running baseline (``Site``): every stream and prediction is labelled
+            with what the site heard before it taken out, and every stream's final turns teach it
+            when the stream closes. None (the default): each clip and stream on its own.
 
     >>> rec = Recognizer(lang="de")
     >>> rec.predict(samples, 16000).label
@@ -47,6 +51,7 @@ class Recognizer:
         window_s: float | None = None,
         hop_s: float | None = None,
         vad: VadConfig | None = None,
+        site: Site | None = None,
     ):
         if not (isinstance(threads, int) and threads >= 1):
             raise RtserError(f"threads must be a whole number >= 1, not {threads!r}")
@@ -64,6 +69,7 @@ class Recognizer:
                 f"the hop ({self.hop_s} s) must be a whole number of {CHUNK // SAMPLE_RATE} s "
                 "feature chunks"
             )
+        self.baseline = site.baseline(self.lang, self.classifier.calibration) if site else None
         config = vad or VadConfig()
         self.vad = Vad(
             config, self.bundle.vad_model(config.kind) if config.kind == SILERO else None
@@ -82,9 +88,10 @@ class Recognizer:
         bounds = self.vad.speech_bounds(audio)
         if bounds is None:  # tones, music, noise: no speech, no emotion
             return Prediction(None, {})
-        scores = self.classifier.scores(clip_features(self.classifier.encoder, audio, *bounds))
+        classifier = self.classifier.shifted(self.baseline.offset() if self.baseline else None)
+        scores = classifier.scores(clip_features(classifier.encoder, audio, *bounds))
         probs = {k: float(p) for k, p in zip(self.labels, scores.probs)}
-        return Prediction(self.classifier.label(scores.probs), probs, scores.arousal)
+        return Prediction(classifier.label(scores.probs), probs, scores.arousal)
 
     def stream(
         self,
@@ -104,6 +111,7 @@ class Recognizer:
             self.window_s,
             self.hop_s,
             callback,
+            self.baseline,
         )
 
     def file(

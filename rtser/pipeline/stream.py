@@ -22,6 +22,7 @@ from .classifier import Classifier, Scores
 from .events import Event, EventType
 from .features import CHUNK, FeatureTrack
 from .segmenter import Boundary, Edge
+from .site import SiteBaseline
 from .smoothing import LabelSmoother
 from .turns import Turn, TurnTracker
 from .vad import Vad, energy
@@ -113,6 +114,9 @@ class StreamSession:
         callback: gets every event as well, in order, after the session's lock is released: a
             callback may call ``close()``, and one that raises leaves the session consistent (its
             error is raised from ``push``/``close`` once every event was delivered).
+        baseline: a site's baseline (``site.SiteBaseline``): its offset when the session starts
+            is taken from every label of the session, and the session's final turns are added to
+            it when the session closes.
 
     Thread-safe. Usually made by ``Recognizer.stream``:
 
@@ -133,8 +137,11 @@ class StreamSession:
         window_s: float = 3.0,
         hop_s: float = CHUNK / SAMPLE_RATE,
         callback: Callable[[Event], None] | None = None,
+        baseline: SiteBaseline | None = None,
     ):
-        self.classifier, self.callback = classifier, callback
+        self.baseline, self.finals = baseline, []  # finals: the turns' log-probs, to learn from
+        self.offset = baseline.offset() if baseline is not None else None
+        self.classifier, self.callback = classifier.shifted(self.offset), callback
         self.frame = vad.config.frame
         self.sample_rate, self.n_channels = check_sample_rate(sample_rate), int(channels)
         self.window, self.hop = int(window_s * SAMPLE_RATE), int(hop_s * SAMPLE_RATE)
@@ -143,7 +150,7 @@ class StreamSession:
         self.convert = ToMono16k(self.sample_rate, self.n_channels, split)
         n = self.n_channels if split else 1
         keep = self.window + self.pad
-        self.channels = [_Channel(i, vad, classifier, keep, priming) for i in range(n)]
+        self.channels = [_Channel(i, vad, self.classifier, keep, priming) for i in range(n)]
         self.pos = -priming  # 16 kHz samples already cut into VAD frames
         self.next_turn = 0  # the id the next turn gets, on any channel
         self.seq = 0
@@ -185,6 +192,8 @@ class StreamSession:
                 for boundary in channel.segmenter.finish(channel.end):
                     events += self._on_boundary(channel, boundary, channel.end)
                 events += self._final(channel, channel.turns.finish())
+        if self.baseline is not None:
+            self.baseline.add(self.finals)
         return self._deliver(events)
 
     def _deliver(self, events: list[Event]) -> list[Event]:
@@ -259,6 +268,8 @@ class StreamSession:
             scores = turn.last
         else:
             scores = self.classifier.scores(turn.features(self.classifier.encoder.kinds))
+        if self.baseline is not None:
+            self.finals.append(np.log(np.maximum(scores.probs, 1e-12)) + self.offset)
         label = self.classifier.label(scores.probs)
         return [self._event(EventType.TURN, channel, turn.start, turn.end, label, scores, turn.id)]
 

@@ -25,6 +25,7 @@ from websockets.http11 import Response
 
 from ..bundle import Bundle
 from ..errors import RtserError
+from ..pipeline.site import Site
 from ..report.labels import vocabulary
 from . import audiohook, signature, twilio
 from .audiosocket import handle as audiosocket_handle
@@ -251,6 +252,7 @@ def main(
     webhook_secret,
     twilio_auth_token,
     audiohook_secret,
+    site,
     bundle,
     threads,
 ) -> None:
@@ -270,6 +272,7 @@ def main(
             finals,
             latency_budget,
             webhook_secret,
+            None if site == "off" else Site(None if site == "memory" else site),
         )
     except OSError as e:
         raise RtserError(

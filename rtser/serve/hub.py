@@ -25,6 +25,7 @@ from ..bundle import Bundle
 from ..errors import RtserError
 from ..pipeline.events import Event, EventType
 from ..pipeline.recognizer import Recognizer
+from ..pipeline.site import Site
 from ..pipeline.stream import StreamSession
 from ..report.summary import conversation, summarize
 from .admission import LATENCY_BUDGET_S, Load
@@ -363,8 +364,10 @@ class Hub:
         webhook_finals: bool = False,
         latency_budget: float = LATENCY_BUDGET_S,
         webhook_secret: str | None = None,
+        site: Site | None = None,
     ):
         self.bundle, self.default_lang, self.max_calls = bundle, lang, max_calls
+        self.site = site
         self.pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="rtser-audio")
         self.load = Load(max(1, threads), latency_budget)
         self.recognizers: dict[str, Recognizer] = {}
@@ -398,7 +401,7 @@ class Hub:
                 )
             lang = "any"
         if lang not in self.recognizers:
-            self.recognizers[lang] = Recognizer(lang, bundle=self.bundle)
+            self.recognizers[lang] = Recognizer(lang, bundle=self.bundle, site=self.site)
         return self.recognizers[lang]
 
     def open_call(self, call_id: str, lang: str | None, protocol: str) -> Call:
