@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from bench import timing  # noqa: E402
 from rtser import Recognizer, VadConfig  # noqa: E402
 from rtser.audio import load  # noqa: E402
-from rtser.pipeline.turns import TURN_GAP_S  # noqa: E402
+from rtser.pipeline.turns import TURN_GAP_S, VAD_TAIL_S  # noqa: E402
 from rtser.report.summary import conversation, summarize  # noqa: E402
 from sim import calls as linesim  # noqa: E402
 from train import augment, data  # noqa: E402
@@ -176,6 +176,7 @@ def score_channel(rec, audio, sr, ch, utts, segs) -> list[dict]:
             clip = audio[int(u.start * sr) : int(u.end * sr), ch]
             row.update(
                 errors=[abs(e.start - u.speech[0]), abs(e.end - u.speech[1])],
+                tail=e.end - u.speech[1],
                 latency=arrived - u.speech[1],
                 agrees=e.label == rec.predict(clip, sr).label,
             )
@@ -248,6 +249,7 @@ def summarise(rows: list[dict], audio_s: float, compute: float) -> dict:
         "paused": len(plain) - len(fluent),
         "boundary_p50": pct(errors, 50),
         "boundary_p95": pct(errors, 95),
+        "tail_p50": pct([r["tail"] for r in found], 50),
         "latency_p50": pct(latency, 50),
         "latency_p95": pct(latency, 95),
         "agreement": float(np.mean([r["agrees"] for r in found])) if found else float("nan"),
@@ -475,14 +477,17 @@ def report(results, rtfs, nonspeech, lost, sweeps, args, seconds) -> str:
     silero = "silero (default)"
     lines += [
         "",
-        f"**Turns** (Silero; a turn ends after {TURN_GAP_S} s without speech): the final event "
-        "of each turn against the utterances a turn gap apart from their neighbours (closer ones "
-        "are one turn by design), its latency after the end of speech, and its label against "
-        "`predict` on the clip; beside it, the provisional segment's latency.",
+        f"**Turns** (Silero; a turn ends after {TURN_GAP_S} s of silence, which the turn tracker "
+        f"sees as {TURN_GAP_S - VAD_TAIL_S:.1f} s between segments: a segment ends after its "
+        "speech by the median in the last column): the final event of each turn against the "
+        "utterances a turn gap apart from their neighbours (closer ones are one turn by design), "
+        "its latency after the end of speech, and its label against `predict` on the clip; "
+        "beside it, the provisional segment's latency.",
         "",
         "| condition | final turn of its own | utterances a turn gap apart | end of speech → final "
-        "p50 / p95 (ms) | final label = predict | end of speech → segment p95 (ms) |",
-        "|---|---|---|---|---|---|",
+        "p50 / p95 (ms) | final label = predict | end of speech → segment p95 (ms) "
+        "| segment end − speech end p50 (ms) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for cond in args.conditions:
         n = sum(r["final_n"] for r in results[(cond, silero)])
@@ -491,7 +496,7 @@ def report(results, rtfs, nonspeech, lost, sweeps, args, seconds) -> str:
             f"{mean(cond, silero, 'final_latency_p50'):.0f} / "
             f"{mean(cond, silero, 'final_latency_p95'):.0f} | "
             f"{mean(cond, silero, 'final_agreement'):.0%} | "
-            f"{mean(cond, silero, 'latency_p95'):.0f} |"
+            f"{mean(cond, silero, 'latency_p95'):.0f} | {mean(cond, silero, 'tail_p50'):.0f} |"
         )
     pauses = [r for cond in args.conditions for r in results[(cond, silero)]]
     lines += [

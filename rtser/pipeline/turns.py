@@ -2,8 +2,9 @@
 
 A segment is reported as soon as a pause of ``min_silence_ms`` ends it, so that an alert can go
 out within 300 ms; but a speaker pauses inside a sentence too, and a label per fragment is a label
-of too little speech. A turn collects its segments until a pause of ``TURN_GAP_S`` (or the end of
-the stream) ends it; then it is labelled once, from the chunk states its segments already hold."""
+of too little speech. A turn collects its segments until a silence of ``TURN_GAP_S`` (or the end
+of the stream) ends it; then it is labelled once, from the chunk states its segments already
+hold. ``TurnTracker`` sees that silence between segments, ``VAD_TAIL_S`` shorter."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ from ..audio import SAMPLE_RATE
 from .classifier import Scores
 from .features import STATE_DTYPE, EncoderKind
 
-TURN_GAP_S = 0.8  # a pause this long ends a turn (bench/calls.py: pauses inside utterances)
+TURN_GAP_S = 0.8  # silence this long ends a turn (bench/calls.py: pauses inside utterances)
+# The VAD's segments end a little after the speech does (Silero's median: 60-115 ms on the
+# calls of bench/calls.py) and start just after it, so the pause between two segments is about
+# this much shorter than the silence between the speech.
+VAD_TAIL_S = 0.1
 MAX_TURN_S = 60.0  # a longer monologue is labelled in turns of about this much speech
 
 
@@ -45,9 +50,10 @@ class Turn:
 class TurnTracker:
     """One channel's open turn. ``join`` a segment when it starts (the turn it belongs to, and the
     turn it ended, if any); ``add`` its features when it closes; ``due`` says when a pause closed
-    the turn, ``finish`` at the end of the stream."""
+    the turn, ``finish`` at the end of the stream. ``gap_s``: the pause between segments that ends
+    a turn."""
 
-    def __init__(self, gap_s: float = TURN_GAP_S):
+    def __init__(self, gap_s: float = TURN_GAP_S - VAD_TAIL_S):
         self.gap = int(gap_s * SAMPLE_RATE)
         self.longest = int(MAX_TURN_S * SAMPLE_RATE)
         self.open: Turn | None = None
