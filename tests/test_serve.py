@@ -304,6 +304,7 @@ def test_the_site_baseline_learns_each_calls_turns_and_keeps_them_in_its_file(tm
             s.wait_for(lambda e, call=call: e["call"] == call and e["type"] == "call_end")
             turns = [e for e in s.events() if e["type"] == "turn"]
             assert json.loads(site.read_text())["de"]["turns"] == len(turns) >= 2 * n
+            assert f'rtser_site_turns{{lang="de"}} {len(turns)}' in s.get("/metrics")
     finally:
         assert s.stop() == 0
 

@@ -462,7 +462,8 @@ class Hub:
     def metrics_text(self) -> str:
         backlog = sum(c.backlog_s for c in self.active.values())
         capacity = self.max_calls if self.max_calls is not None else self.load.capacity()
-        return self.metrics.text(len(self.active), capacity, self.load.lag_p95(), backlog)
+        site = {k: r.baseline.turns for k, r in self.recognizers.items() if r.baseline}
+        return self.metrics.text(len(self.active), capacity, self.load.lag_p95(), backlog, site)
 
     def ended(self, call: Call) -> None:
         self.active.pop(call.id, None)

@@ -26,10 +26,18 @@ class Metrics:
         self.latency[bucket] += 1
         self.latency_sum += seconds
 
-    def text(self, active: int, capacity: int | None, lag_p95: float, backlog_s: float) -> str:
+    def text(
+        self,
+        active: int,
+        capacity: int | None,
+        lag_p95: float,
+        backlog_s: float,
+        site_turns: dict[str, int],
+    ) -> str:
         """Prometheus' text format, with the gauges of the moment: ``active`` calls, the measured
         ``capacity`` (calls; -1 before it is measured), the recent ``lag_p95`` from audio to its
-        events and the audio ``backlog_s`` waiting for the pool (seconds, all calls)."""
+        events, the audio ``backlog_s`` waiting for the pool (seconds, all calls) and the turns
+        each language's site baseline has learnt from."""
         lines = []
         for name, kind, value in (
             ("rtser_active_calls", "gauge", active),
@@ -49,6 +57,8 @@ class Metrics:
             f'rtser_refused_calls_total{{reason="{r}"}} {n}'
             for r, n in sorted(self.refused.items())
         ]
+        lines.append("# TYPE rtser_site_turns gauge")
+        lines += [f'rtser_site_turns{{lang="{k}"}} {n}' for k, n in sorted(site_turns.items())]
         lines.append("# TYPE rtser_event_latency_seconds histogram")
         total = 0
         for bound, n in zip((*LATENCY_BUCKETS, "+Inf"), self.latency):
