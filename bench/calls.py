@@ -17,8 +17,8 @@ Silero VAD. Measured per condition and VAD:
   arrives in real time and each push takes the compute time it really took here;
 - label agreement: the segment's label equals ``Recognizer.predict`` on the clip alone (cut from
   the same call, so with the same line condition);
-- false segments per minute of non-speech, at 16 kHz and through 8 kHz μ-law; RTF (compute /
-  audio) of the stream;
+- false segments per minute of non-speech, at 16 kHz and through 8 kHz μ-law, synthetic and
+  Asterisk's own hold music (``REAL_MUSIC``); RTF (compute / audio) of the stream;
 - voices lost: every held-out clip labelled alone (``predict``), clean and through μ-law, with
   Silero alone and with the second opinion on loud voiced frames (``VadConfig.second_opinion``);
 - RTF against rtser at commit 9c9618f (``rtser/`` of commit ``BASELINE_COMMIT``, with its
@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import timing  # noqa: E402
+from bench.debian import unpacked  # noqa: E402
 from rtser import Recognizer, VadConfig  # noqa: E402
 from rtser.audio import load  # noqa: E402
 from rtser.pipeline.turns import TURN_GAP_S, VAD_TAIL_S  # noqa: E402
@@ -294,6 +295,28 @@ def non_speech_run(recs: dict, rng) -> dict:
     return out
 
 
+REAL_MUSIC = "asterisk-moh-opsound-wav"  # the hold music Asterisk plays (Debian's package)
+
+
+def real_music_run(recs: dict) -> dict:
+    """Per VAD and line: the segments that each track of ``REAL_MUSIC`` gives, each a call."""
+    folder = unpacked(REAL_MUSIC, ROOT / "bench" / "out" / "calls" / REAL_MUSIC)
+    tracks = [load(f) for f in sorted(folder.rglob("*.wav"))]
+    lines = {"16 kHz": lambda x: (x, linesim.SR), "8 kHz μ-law": augment.g711}
+    out = {}
+    for name, rec in recs.items():
+        for line, channel in lines.items():
+            segments = 0
+            for x in tracks:
+                audio, sr = channel(x)
+                events, _, _ = run_stream(rec, audio[:, None], sr)
+                segments += sum(e.type == "segment" for e in events)
+            minutes = sum(len(x) for x in tracks) / linesim.SR / 60
+            out[(name, line)] = {"segments": segments, "minutes": minutes, "tracks": len(tracks)}
+            print("music", name, line, out[(name, line)], flush=True)
+    return out
+
+
 LOUD_SHARE = 0.25  # the loud clips: the corpus's loudest quarter (corpora record at other levels)
 
 
@@ -396,6 +419,14 @@ def main() -> None:
         {name: Recognizer("en", vad=cfg) for name, cfg in VADS.items()},
         np.random.default_rng(args.seed),
     )
+    music = real_music_run(
+        {
+            **{name: Recognizer("en", vad=cfg) for name, cfg in VADS.items()},
+            "silero without the second opinion": Recognizer(
+                "en", vad=VadConfig(second_opinion=False)
+            ),
+        }
+    )
     lost = {} if args.no_write else lost_clips(args.corpora)
     sweeps = (
         {}
@@ -417,7 +448,7 @@ def main() -> None:
     write_section(
         args.out,
         "calls",
-        report(results, rtfs, nonspeech, lost, sweeps, args, time.time() - t0),
+        report(results, rtfs, nonspeech, music, lost, sweeps, args, time.time() - t0),
     )
 
 
@@ -445,7 +476,7 @@ def sweep(args, condition: str, configs: dict) -> dict:
     return out
 
 
-def report(results, rtfs, nonspeech, lost, sweeps, args, seconds) -> str:
+def report(results, rtfs, nonspeech, music, lost, sweeps, args, seconds) -> str:
     def mean(cond, name, key):
         vals = [r[key] for r in results[(cond, name)] if not np.isnan(r[key])]
         return float(np.mean(vals)) if vals else float("nan")
@@ -555,8 +586,8 @@ def report(results, rtfs, nonspeech, lost, sweeps, args, seconds) -> str:
     minutes = next(iter(nonspeech.values()))["minutes"]
     lines += [
         "",
-        f"Non-speech only ({minutes:.1f} min: dial and busy tones, 300 Hz and 1 kHz tones, DTMF, "
-        "hold music, mains hum, white and brown noise, quiet line noise):",
+        f"Non-speech only, synthetic ({minutes:.1f} min: dial and busy tones, 300 Hz and 1 kHz "
+        "tones, DTMF, hold music, mains hum, white and brown noise, quiet line noise):",
         "",
         "| VAD | line | false segments per minute | events | `predict` gives no label |",
         "|---|---|---|---|---|",
@@ -566,6 +597,17 @@ def report(results, rtfs, nonspeech, lost, sweeps, args, seconds) -> str:
             f"| {name} | {line} | {r['per_minute']:.1f} | {r['events']} | {r['predict_none']} "
             f"of {r['stretches']} |"
         )
+    first = next(iter(music.values()))
+    lines += [
+        "",
+        f"Asterisk's own hold music (Debian `{REAL_MUSIC}`: {first['tracks']} tracks, "
+        f"{first['minutes']:.1f} min), each track a call:",
+        "",
+        "| VAD | line | false segments per minute | segments |",
+        "|---|---|---|---|",
+    ]
+    for (name, line), r in music.items():
+        lines.append(f"| {name} | {line} | {r['segments'] / r['minutes']:.2f} | {r['segments']} |")
     lines += [
         "",
         "**No voice lost.** Silero scores some shouted and screamed speech low, more so through "

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -40,6 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.debian import unpacked  # noqa: E402
 from rtser import Recognizer  # noqa: E402
 from rtser.audio import load  # noqa: E402
 from rtser.bundle import Bundle  # noqa: E402
@@ -302,13 +302,7 @@ def real_recordings(seed: int) -> dict:
     for package, lang in REAL.items():
         if lang not in languages:  # a bundle before export.strangers: no Spanish head yet
             continue
-        folder = OUT / "real" / package
-        if not folder.exists():
-            folder.mkdir(parents=True)
-            subprocess.run(["apt-get", "download", package], cwd=folder, check=True)
-            deb = next(folder.glob("*.deb"))
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(folder)], check=True)
-        files = sorted(folder.rglob("*.wav"))
+        files = sorted(unpacked(package, OUT / "real" / package).rglob("*.wav"))
         order, picked, seconds = rng.permutation(len(files)), [], 0.0
         for i in order:
             x = load(files[i])

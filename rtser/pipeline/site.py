@@ -29,7 +29,9 @@ import numpy as np
 from ..errors import RtserError
 from .calibration import Calibration
 
-PRIOR_TURNS = 10  # the offset is trusted n / (n + 10) after n turns: chosen in bench/strangers.py
+# The offset is trusted n / (n + 10) after n turns, so that a new site's first call does not
+# count fully (bench/strangers.py measures sites after 10 and 30 turns, and after many calls).
+PRIOR_TURNS = 10
 
 
 class SiteBaseline:
