@@ -247,13 +247,14 @@ def corpus_weights(clips: list[data.Clip]) -> np.ndarray:
     return np.array([len(clips) / len(counts) / counts[n] for n in names])
 
 
-def fit_core(corpora: list[str], seed: int = data.SEED):
+def fit_core(corpora: list[str], seed: int = data.SEED, unheard: frozenset = frozenset()):
     """The ``any`` head: the four core emotions, on every clip of them in ``corpora``, each
-    corpus weighing the same (``rtser enroll``'s numpy head)."""
+    corpus weighing the same (``rtser enroll``'s numpy head); ``unheard``: ``(corpus, speaker)``
+    pairs left out (speaker-independent folds)."""
     from rtser.enroll import fit_head
 
     feats, clips = training_rows(corpora, seed)
-    keep = np.array([c.label in CORE for c in clips])
+    keep = np.array([c.label in CORE and (c.corpus, c.speaker) not in unheard for c in clips])
     y = np.array([CORE.index(c.label) for c, k in zip(clips, keep) if k])
     rows = {n: x[keep] for n, x in feats.items()}
     kept = [c for c, k in zip(clips, keep) if k]
