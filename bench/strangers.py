@@ -94,15 +94,18 @@ def core_log_probs(train: tuple[str, ...], tests: tuple[str, ...], seed: int) ->
 
 
 def speaker_fold_log_probs(held: str, seed: int) -> dict:
-    """The any recipe under the within-corpus protocol: ``held``'s speakers in two halves, each
-    labelled by a head trained on every corpus but that half's speakers. Log-probabilities of
-    all of ``held``'s clips, per condition."""
+    """The any recipe under the within-corpus protocol: ``held``'s named speakers in two halves,
+    each labelled by a head trained on every corpus but that half's speakers (a pool of unknown
+    people is only trained on: ``data.POOLED``). Per condition, the log-probabilities of
+    ``held``'s clips (NaN for the pool's)."""
     clips = data.clips(held)
     speakers = np.array([c.speaker for c in clips])
-    names = np.random.default_rng(seed).permutation(np.unique(speakers))
-    out = {v: np.empty((len(clips), len(CORE))) for v in CONDITIONS}
+    names = np.random.default_rng(seed).permutation(
+        np.unique([c.speaker for c in clips if not c.pooled])
+    )
+    out = {v: np.full((len(clips), len(CORE)), np.nan) for v in CONDITIONS}
     for half in (names[: len(names) // 2], names[len(names) // 2 :]):
-        head = fit_core(categorical(), seed, frozenset((held, s) for s in half))
+        head = fit_core(categorical(), seed, frozenset(half))
         rows = np.isin(speakers, half)
         for v in CONDITIONS:
             out[v][rows] = head.log_probs(inputs(held, v))[rows]
@@ -207,6 +210,13 @@ def site_adapted(
     return out
 
 
+def speaker_fold_summary(log_p: np.ndarray, clips: list, cal: Calibration) -> dict:
+    """``summary`` of the clips that ``speaker_fold_log_probs`` tested (not the pooled ones)."""
+    tested = ~np.isnan(log_p[:, 0])
+    kept = [c for c, t in zip(clips, tested) if t]
+    return summary(metrics(cal.probs(np.exp(log_p[tested])), kept, cal))
+
+
 def any_results(fitted: dict, seed: int) -> dict:
     """Per held-out corpus and condition: the any head before and after."""
     clips = {c: data.clips(c) for c in data.corpora()}
@@ -242,10 +252,8 @@ def any_results(fitted: dict, seed: int) -> dict:
                 "after": summary(metrics(after, clips[held], cal)),
                 "adapted": summary(metrics(caller, clips[held], cal)),
                 "site": sites[f"{SITE_NEUTRAL} None"],
-                "speakers": summary(
-                    metrics(
-                        cal.probs(np.exp(fitted[f"any-speakers-{held}"][view])), clips[held], cal
-                    )
+                "speakers": speaker_fold_summary(
+                    fitted[f"any-speakers-{held}"][view], clips[held], cal
                 ),
                 "sites": sites,
                 "calibration": spec,

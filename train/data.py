@@ -21,6 +21,7 @@ __all__ = [
     "labels",
     "speaker_folds",
     "fold_indices",
+    "POOLED",
 ]
 
 DATA = Path(
@@ -31,13 +32,23 @@ CACHE = Path(
 )  # features, joined weights
 
 
+# emospeech's pool of many unknown people: train only, never one speaker of a speaker-independent
+# split (its SOURCE.txt: the pool may hold the voices of named speakers)
+POOLED = "unknown"
+
+
 @dataclass(frozen=True)
 class Clip:
     path: Path
     label: str
-    speaker: str
+    speaker: str  # "corpus:speaker"
     language: str
     corpus: str
+
+    @property
+    def pooled(self) -> bool:
+        """Whether the clip's speaker is a pool of unknown people (``POOLED``)."""
+        return self.speaker == f"{self.corpus}:{POOLED}"
 
 
 def corpora(root: Path = DATA) -> list[str]:

@@ -193,7 +193,7 @@ def metrics(probs: np.ndarray, clips: list[data.Clip], cal: Calibration) -> dict
     ece = sum(n * abs(c - a) for _, n, c, a in bins) / max(known.sum(), 1)
     said_anger, angry = shown == "anger", truth == "anger"
     core_shown = list(shown[core_rows])
-    shares = {s: core_shown.count(s) / len(core_shown) for s in set(core_shown)}
+    shares = {s: core_shown.count(s) / len(core_shown) for s in sorted(set(core_shown))}
     return {
         "clips": len(clips),
         "ua4": float(np.mean(recalls)) if recalls else None,
@@ -249,12 +249,12 @@ def corpus_weights(clips: list[data.Clip]) -> np.ndarray:
 
 def fit_core(corpora: list[str], seed: int = data.SEED, unheard: frozenset = frozenset()):
     """The ``any`` head: the four core emotions, on every clip of them in ``corpora``, each
-    corpus weighing the same (``rtser enroll``'s numpy head); ``unheard``: ``(corpus, speaker)``
-    pairs left out (speaker-independent folds)."""
+    corpus weighing the same (``rtser enroll``'s numpy head); ``unheard``: speakers
+    (``Clip.speaker``) left out (speaker-independent folds)."""
     from rtser.enroll import fit_head
 
     feats, clips = training_rows(corpora, seed)
-    keep = np.array([c.label in CORE and (c.corpus, c.speaker) not in unheard for c in clips])
+    keep = np.array([c.label in CORE and c.speaker not in unheard for c in clips])
     y = np.array([CORE.index(c.label) for c, k in zip(clips, keep) if k])
     rows = {n: x[keep] for n, x in feats.items()}
     kept = [c for c, k in zip(clips, keep) if k]
