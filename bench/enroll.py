@@ -2,18 +2,19 @@
 
     python bench/enroll.py [--repeats 5] [--seed 12345]
 
-For each language in ../shared/data: its speakers are split in two halves (seeded); k = 3, 6, 12,
-24 clips per emotion are drawn from the first half and enrolled with `rtser.enroll.fit_enrolled`
+For each corpus in ../shared/data: its speakers are split in two halves (seeded; a pool of
+unknown people, ``data.POOLED``, stays on the enrolment side); k = 3, 6, 12, 24 clips per emotion
+are drawn from the first half and enrolled with `rtser.enroll.fit_enrolled`
 (the numpy head `rtser enroll` fits, its weight decay chosen by speaker-independent CV on the drawn
 clips alone) on the shipped int8 encoders' features; UA is measured on every clip of the other
 half. The shipped encoders never saw these corpora, and the enrolled head uses no other language's
 head, so each language is enrolled into a bundle trained without it.
 
 Two embeddings of a clip are compared: ``shared`` (what `rtser enroll` uses: ``train.shared``'s
-trunk, here trained on the three other corpora at once, so the held-out corpus's speakers, studio
+trunk, here trained on the other corpora at once, so the held-out corpus's speakers, studio
 and language are all new to it) and ``raw`` (the pooled layer statistics themselves). What
 `rtser enroll` does also lets the classes lean on the bundle's emotion head by name; here that head
-is ``train.core.emotions_head`` of the three other corpora.
+is ``train.core.emotions_head`` of the other corpora with emotion categories.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from train import core, data, shared  # noqa: E402
 from train.distill import student_inputs  # noqa: E402
 from train.markdown import machine, write_section  # noqa: E402
 from train.metrics import ua  # noqa: E402
+from train.strangers import categorical  # noqa: E402
 
 SHOTS = (3, 6, 12, 24)
 FIXED_L2 = 0.01
@@ -47,11 +49,13 @@ def embeddings(corpus: str, seed: int) -> dict[str, dict[str, np.ndarray]]:
     return {"raw": raw, "shared": {"shared": trunk.features(raw)}}
 
 
-def emotion_prior(corpus: str, raw: dict[str, np.ndarray], seed: int) -> np.ndarray:
+def emotion_prior(corpus: str, raw: dict[str, np.ndarray], seed: int) -> np.ndarray | None:
     """``rtser enroll``'s prior terms for a corpus's clips and classes, from an emotion head that
-    never heard the corpus: ``train.core.emotions_head`` of the other corpora."""
-    head, emotions = core.emotions_head([c for c in data.corpora() if c != corpus], seed)
-    return prior_terms(head, raw) @ emotion_map(data.labels(data.clips(corpus)), emotions)
+    never heard the corpus: ``train.core.emotions_head`` of the other corpora with emotion
+    categories (None when fewer than two classes are emotions it knows, as ``rtser enroll``)."""
+    head, emotions = core.emotions_head([c for c in categorical() if c != corpus], seed)
+    onehot = emotion_map(data.labels(data.clips(corpus)), emotions)
+    return None if onehot is None else prior_terms(head, raw) @ onehot
 
 
 def enrolled(pooled, y, speakers, n_classes, prior=None):
@@ -77,12 +81,12 @@ def curve(
     labels = data.labels(items)
     y = np.array([labels.index(c.label) for c in items])
     spk = np.array([c.speaker for c in items])
+    named = np.unique([c.speaker for c in items if not c.pooled])  # a pool is never tested
     out = {k: [] for k in SHOTS}
     for r in range(repeats):
         rng = np.random.default_rng(seed + r)
-        speakers = rng.permutation(np.unique(spk))
-        pool_spk = speakers[: len(speakers) // 2]
-        test = ~np.isin(spk, pool_spk)
+        speakers = rng.permutation(named)
+        test = np.isin(spk, speakers[len(speakers) // 2 :])
         for k in SHOTS:
             pick = np.concatenate(
                 [rng.permutation(np.flatnonzero(~test & (y == c)))[:k] for c in range(len(labels))]
@@ -165,16 +169,18 @@ def main() -> None:
                 f"Machine: {machine()}. Seed {args.seed}, {args.repeats} repeats (different "
                 f"speaker halves and clips), run time {time.time() - t0:.0f} s. Enrolled as `rtser "
                 "enroll` does: the shipped int8 whisper-base + GE2E chunk features, pooled, "
-                "through a shared trunk (`train.shared`, here trained on the three other corpora "
+                "through a shared trunk (`train.shared`, here trained on the other corpora "
                 "at once, clean and degraded views, one classifier per corpus, so the held-out "
-                "corpus is new to it; the bundle's trunk is trained on all four), then its numpy "
+                "corpus is new to it; the bundle's trunk is trained on EmoDB, EMOVO, RAVDESS and "
+                "URDU), then its numpy "
                 f"classifier, its weight decay chosen from {', '.join(map(str, L2_GRID))} by "
                 "speaker-independent CV on the enrolled clips alone "
                 "(`rtser.enroll.fit_enrolled`), and by the same CV how far the classes lean on "
                 f"the bundle's emotion head by name (weight {', '.join(map(str, PRIOR_WEIGHTS))}; "
-                "here `train.core.emotions_head` of the three other corpora: every emotion they "
-                "label); enrolment speakers are disjoint from test speakers. UA mean "
-                "± std over repeats.",
+                "here `train.core.emotions_head` of the other corpora with emotion categories: "
+                "every emotion they label; baved's arousal levels are none, so it enrols without "
+                "it); enrolment speakers are disjoint from test speakers (emospeech's pool of "
+                "unknown people is only enrolled, never tested). UA mean ± std over repeats.",
                 "",
                 "| corpus | classes | chance | "
                 + " | ".join(f"{k} / emotion" for k in SHOTS)
