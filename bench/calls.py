@@ -271,16 +271,19 @@ def baseline_rtf(audio: np.ndarray, sr: int, lang: str, baseline_runtime: Path, 
     }
 
 
+# The two lines non-speech and single clips go through: audio -> (audio, rate)
+LINES = {"16 kHz": lambda x: (x, linesim.SR), "8 kHz μ-law": augment.g711}
+
+
 def non_speech_run(recs: dict, rng) -> dict:
     """Per VAD and line (16 kHz, 8 kHz μ-law): the segments and events that non-speech gives."""
     stretches = linesim.non_speech(rng)
     call = np.concatenate([x for _, x in stretches])
     call = call + linesim.at_level(linesim.white(len(call), rng), -60)
     minutes = len(call) / linesim.SR / 60
-    lines = {"16 kHz": lambda x: (x, linesim.SR), "8 kHz μ-law": augment.g711}
     out = {}
     for name, rec in recs.items():
-        for line, channel in lines.items():
+        for line, channel in LINES.items():
             audio, sr = channel(call)
             events, _, compute = run_stream(rec, audio[:, None], sr)
             segs = [e for e in events if e.type == "segment"]
@@ -302,10 +305,9 @@ def real_music_run(recs: dict) -> dict:
     """Per VAD and line: the segments that each track of ``REAL_MUSIC`` gives, each a call."""
     folder = unpacked(REAL_MUSIC, ROOT / "bench" / "out" / "calls" / REAL_MUSIC)
     tracks = [load(f) for f in sorted(folder.rglob("*.wav"))]
-    lines = {"16 kHz": lambda x: (x, linesim.SR), "8 kHz μ-law": augment.g711}
     out = {}
     for name, rec in recs.items():
-        for line, channel in lines.items():
+        for line, channel in LINES.items():
             segments = 0
             for x in tracks:
                 audio, sr = channel(x)
@@ -333,12 +335,8 @@ def lost_clips(corpora: list[str]) -> dict:
         loud = [level >= np.quantile(levels, 1 - LOUD_SHARE) for level in levels]
         for second in (False, True):
             rec = Recognizer(LANG[corpus], vad=VadConfig(second_opinion=second))
-            for line in ("16 kHz", "8 kHz μ-law"):
-                lost = [
-                    rec.predict(*((x, linesim.SR) if line == "16 kHz" else augment.g711(x))).label
-                    is None
-                    for x in clips
-                ]
+            for line, channel in LINES.items():
+                lost = [rec.predict(*channel(x)).label is None for x in clips]
                 out[(corpus, line, second)] = {
                     "clips": len(clips),
                     "loud": int(sum(loud)),
@@ -623,7 +621,7 @@ def report(results, rtfs, nonspeech, music, lost, sweeps, args, seconds) -> str:
         "|---|---|---|---|---|",
     ]
     for corpus in args.corpora:
-        for line in ("16 kHz", "8 kHz μ-law"):
+        for line in LINES:
             alone, both = lost[(corpus, line, False)], lost[(corpus, line, True)]
             lines.append(
                 f"| {corpus} | {line} | {alone['clips']} ({alone['loud']}) | {alone['lost']} "

@@ -39,6 +39,7 @@ VOICED = 0.4  # normalised autocorrelation at the best lag of a 70-400 Hz pitch
 TONAL = 0.97  # share of the frame's power (250-3400 Hz) in its 6 strongest bins: pure tones
 PITCH_LAGS = np.arange(SAMPLE_RATE // 400, SAMPLE_RATE // 70 + 1)
 VOICE_BAND = slice(8, 110)  # the 512-point spectrum's bins from 250 to 3400 Hz
+HANN = np.hanning(SILERO_FRAME - 1)  # of a pre-emphasised frame
 
 
 class Span(NamedTuple):
@@ -151,7 +152,7 @@ def loud_voiced(frames: np.ndarray) -> np.ndarray:
     tail = head[:, -1:] - np.concatenate([np.zeros((len(x), 1)), head[:, :-1]], axis=1)
     overlap = np.sqrt(head[:, -1 - PITCH_LAGS] * tail[:, PITCH_LAGS])
     periodic = (lagged / (overlap + 1e-12)).max(axis=1) > VOICED
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.shape[1]), axis=1))[:, VOICE_BAND] ** 2
+    spectrum = np.abs(np.fft.rfft(x * HANN, axis=1))[:, VOICE_BAND] ** 2
     strongest = -np.partition(-spectrum, 6, axis=1)[:, :6].sum(axis=1)
     tonal = strongest > TONAL * spectrum.sum(axis=1)
     out[out] = periodic & ~tonal

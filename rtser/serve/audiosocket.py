@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import NamedTuple
+
+import numpy as np
 
 from .hub import CallRefused, Hub, Track
 from .protocol import ProtocolError, end_call, end_reason, l16
@@ -42,12 +45,21 @@ def uuid_text(payload: bytes) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def mislabelled(frames: list[tuple[int, int, float]]) -> bool:
-    """Whether the first audio frames ``(kind, bytes, arrival)`` are G.711 that Asterisk labels 8
-    kHz slin (a μ-law channel dialled without ``c(slin16)``): 160 bytes each, 10 ms of slin, yet
-    arriving a packet (20 ms) apart."""
-    sizes = all(kind == 0x10 and size == ULAW_FRAME for kind, size, _ in frames)
-    span = frames[-1][2] - frames[0][2]
+class Held(NamedTuple):
+    """An audio frame held until the first ``MULAW_CHECK`` have arrived."""
+
+    kind: int
+    size: int  # bytes
+    arrival: float  # time.monotonic()
+    samples: np.ndarray
+
+
+def mislabelled(frames: list[Held]) -> bool:
+    """Whether the first audio frames are G.711 that Asterisk labels 8 kHz slin (a μ-law channel
+    dialled without ``c(slin16)``): 160 bytes each, 10 ms of slin, yet arriving a packet (20 ms)
+    apart."""
+    sizes = all(f.kind == 0x10 and f.size == ULAW_FRAME for f in frames)
+    span = frames[-1].arrival - frames[0].arrival
     return sizes and span >= 0.75 * PACKET_S * (len(frames) - 1)
 
 
@@ -58,7 +70,7 @@ async def handle(
     track: Track = Track.CALLER,
 ) -> None:
     call, reason, error = None, "hang-up", False
-    held: list[tuple[int, bytes, float]] | None = []  # the first audio frames, until checked
+    held: list[Held] | None = []  # the first audio frames, until checked
     try:
         while True:
             head = await reader.readexactly(3)
@@ -78,13 +90,13 @@ async def handle(
             elif kind in RATES and held is None:
                 call.push((track,), l16(payload), RATES[kind])
             elif kind in RATES:
-                held.append((kind, payload, time.monotonic()))
+                held.append(Held(kind, size, time.monotonic(), l16(payload)))
                 if len(held) == MULAW_CHECK:
                     frames, held = held, None
-                    if mislabelled([(k, len(p), t) for k, p, t in frames]):
+                    if mislabelled(frames):
                         raise ProtocolError(MISLABELLED)
-                    for k, p, _ in frames:
-                        call.push((track,), l16(p), RATES[k])
+                    for f in frames:
+                        call.push((track,), f.samples, RATES[f.kind])
             elif kind == HANGUP:
                 break
             elif kind == ERROR:
@@ -101,8 +113,7 @@ async def handle(
         reason, error = end_reason(e)
     finally:
         if call is not None and held:  # a call shorter than the check: its audio still counts
-            for k, p, _ in held:
-                if len(p) % 2 == 0:
-                    call.push((track,), l16(p), RATES[k])
+            for f in held:
+                call.push((track,), f.samples, RATES[f.kind])
         await end_call(call, reason, error, track)
         writer.close()
