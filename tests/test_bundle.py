@@ -109,7 +109,8 @@ def test_missing_file_and_wrong_format_are_refused(bundle_copy):
 
 def test_bundle_manifest_is_complete():
     m = Bundle().manifest
-    assert {"languages", "encoders", "files", "frontend", "window_s", "hop_s", "arousal"} <= set(m)
+    keys = {"languages", "encoders", "files", "frontend", "window_s", "hop_s", "arousal", "speech"}
+    assert keys <= set(m)
     assert {"de", "it", "en", "ur", "es", "any"} <= set(m["languages"])
     for spec in m["languages"].values():
         assert {"labels", "head", "training", "metrics", "calibration"} <= set(spec)
@@ -134,6 +135,7 @@ def _edit(bundle_dir, change):
         (lambda m: m["languages"]["de"].pop("head"), "needs 'labels' and 'head'"),
         (lambda m: m.update(extends=7), "'extends' must be"),
         (lambda m: m["prior"].pop("labels"), "'prior' needs 'head' and 'labels'"),
+        (lambda m: m["speech"].update(threshold=2), "'speech' needs a 'head' and a 'threshold'"),
     ],
 )
 def test_broken_manifests_are_one_line_errors(bundle_copy, change, needle):

@@ -1,5 +1,7 @@
 """Streaming on real speech: utterances found, labels consistent with predict(), chunking-proof."""
 
+import json
+import shutil
 import threading
 
 import numpy as np
@@ -7,8 +9,10 @@ import pytest
 import soundfile as sf
 from conftest import build_call, continuous_speech
 
-from rtser import RtserError
+from rtser import Recognizer, RtserError
 from rtser.audio.resample import resample
+from rtser.bundle import DEFAULT
+from rtser.pipeline.events import Prediction
 
 
 def segments(events):
@@ -214,6 +218,20 @@ def test_lone_clip_segment_equals_predict(recognizer, data_dir):
             assert found[0].arousal == pytest.approx(p.arousal, abs=1e-5)
             compared += 1
     assert compared >= 3
+
+
+def test_speech_the_gate_hears_as_music_gets_no_event_and_no_label(utterances, tmp_path):
+    """The real gate passes every utterance (above); one that hears music everywhere (its
+    threshold at 1) leaves the stream no segment, rolling label or turn, and predict no label."""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(DEFAULT, bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["speech"]["threshold"] = 1.0
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    deaf = Recognizer("de", bundle)
+    audio, _ = build_call(utterances)
+    assert run(deaf, audio) == []
+    assert deaf.predict(utterances[0]) == Prediction(None, {})
 
 
 def test_every_event_carries_an_arousal_between_0_and_1(recognizer, utterances):

@@ -53,6 +53,19 @@ def test_a_segment_after_the_gap_opens_the_next_turn_and_the_stream_end_closes_t
     assert (last.id, last.start, last.end) == (1, s(3.5), s(4.0))
 
 
+def test_a_turn_of_music_alone_is_forgotten_and_one_with_speech_is_kept():
+    turns = TurnTracker(gap_s=0.8)
+    turns.join(s(1.0), new_id=0)  # a segment the gate then hears as music
+    turns.discard_empty()
+    turn, ended = turns.join(s(1.5), new_id=1)  # speech 0.5 s later opens a turn of its own
+    assert (turn.id, turn.start, ended) == (1, s(1.5), None)
+    turns.add(s(2.0), features(), None)
+    turns.join(s(2.5), new_id=2)  # music inside the turn: the turn and its speech stay
+    turns.discard_empty()
+    last = turns.finish()
+    assert (last.id, last.start, last.end, len(last.parts)) == (1, s(1.5), s(2.0), 1)
+
+
 def test_a_turns_features_are_its_segments_states_in_order():
     turns = TurnTracker()
     turns.join(0, new_id=0)

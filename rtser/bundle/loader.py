@@ -79,6 +79,15 @@ class EnrolmentPrior:
     labels: list[str]
 
 
+@dataclass(frozen=True)
+class SpeechGate:
+    """The head that tells speech from music (classes: music, speech), and the probability of
+    speech at or under which a span is music."""
+
+    head: Path
+    threshold: float
+
+
 def check_manifest(manifest: dict, where: Path) -> None:
     """Fields and types the runtime reads, so a broken manifest is one clear error, not a crash."""
     if not isinstance(manifest, dict):
@@ -103,6 +112,16 @@ def check_manifest(manifest: dict, where: Path) -> None:
         isinstance(arousal, dict) and isinstance(arousal.get("head"), str)
     ):
         raise RtserError(f"{where}: 'arousal' needs a 'head'; rebuild the bundle")
+    speech = manifest.get("speech")
+    if speech is not None and not (
+        isinstance(speech, dict)
+        and isinstance(speech.get("head"), str)
+        and isinstance(speech.get("threshold"), (int, float))
+        and 0 <= speech["threshold"] <= 1
+    ):
+        raise RtserError(
+            f"{where}: 'speech' needs a 'head' and a 'threshold' in [0, 1]; rebuild the bundle"
+        )
     for lang, spec in manifest["languages"].items():
         if not (
             isinstance(spec, dict)
@@ -255,6 +274,13 @@ class Bundle:
         if spec is None:
             return self.base.arousal_head() if self.base else None
         return self.file(spec["head"])
+
+    def speech_gate(self) -> SpeechGate | None:
+        """``manifest["speech"]``, here or in the base bundle; None when neither has one."""
+        spec = self.manifest.get("speech")
+        if spec is None:
+            return self.base.speech_gate() if self.base else None
+        return SpeechGate(self.file(spec["head"]), float(spec["threshold"]))
 
     def enrolment_prior(self) -> EnrolmentPrior | None:
         """``manifest["prior"]``, here or in the base bundle; None when neither has one."""

@@ -1,5 +1,6 @@
 """One language's classifier: the encoders its head reads (run chunk by chunk), the head, its
-calibration for strangers, and the arousal head that every language shares."""
+calibration for strangers, and the heads that every language shares: arousal, and the gate that
+tells speech from music (the VAD takes some music for speech; the encoders hear the difference)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from .sessions import session
 
 
 class Scores(NamedTuple):
-    """What a span of speech gets: calibrated class probabilities, and arousal in [0, 1] (None
-    when the bundle has no arousal head)."""
+    """What a span of speech gets: calibrated class probabilities, arousal in [0, 1] (None when
+    the bundle has no arousal head), and whether the speech gate hears speech in it (music: no
+    label)."""
 
     probs: np.ndarray
     arousal: float | None
+    speech: bool = True
 
 
 class Classifier:
@@ -42,8 +45,12 @@ class Classifier:
             self.inputs = [i.name for i in self.head.get_inputs()]
         arousal = bundle.arousal_head()
         self.arousal = NumpyHead.load(arousal) if arousal else None
+        gate = bundle.speech_gate()
+        self.gate = NumpyHead.load(gate.head) if gate else None
+        self.gate_threshold = gate.threshold if gate else 0.0
         owner = language.bundle  # an overlay's head reads the encoders its base ships
-        names = set(self.inputs) | set(self.arousal.inputs if self.arousal else ())
+        shared = [h for h in (self.arousal, self.gate) if h is not None]
+        names = set(self.inputs).union(*(h.inputs for h in shared))
         sessions = {name: session(owner.encoder(name), threads, spinning) for name in sorted(names)}
         self.encoder = ChunkEncoder(sessions)
 
@@ -55,13 +62,14 @@ class Classifier:
         arousal = None
         if self.arousal is not None:
             arousal = float(self.arousal.run(None, features)[0][1])
+        speech = self.gate is None or self.gate.run(None, features)[0][1] > self.gate_threshold
         if not (np.all(np.isfinite(probs)) and (arousal is None or np.isfinite(arousal))):
             # never hand out NaN: that is a bug, not an answer
             raise RtserError(
                 f"the {self.lang} head gave non-finite probabilities; please report this "
                 "with the audio (RTSER_DEBUG=1)"
             )
-        return Scores(probs, arousal)
+        return Scores(probs, arousal, bool(speech))
 
     def shifted(self, offset: np.ndarray | None) -> Classifier:
         """This classifier with a site's ``offset`` taken from its calibrated log-probabilities

@@ -79,7 +79,8 @@ class Recognizer:
         """Label a whole clip (mono or multi-channel, any rate): one label for the clip's speech,
         from its first to its last VAD speech frame (plus the VAD padding). A stream gives the same
         label in its segment event when the clip is one segment (no pause of ``min_silence_ms``).
-        A clip without speech gives ``Prediction(label=None, probs={})``."""
+        A clip without speech, or whose speech the bundle's gate hears as music, gives
+        ``Prediction(label=None, probs={})``."""
         rate = check_sample_rate(sample_rate)
         x = as_float(samples).mean(axis=1)
         if len(x) == 0:
@@ -90,6 +91,8 @@ class Recognizer:
             return Prediction(None, {})
         classifier = self.classifier.shifted(self.baseline.offset() if self.baseline else None)
         scores = classifier.scores(clip_features(classifier.encoder, audio, *bounds))
+        if not scores.speech:
+            return Prediction(None, {})
         probs = {k: float(p) for k, p in zip(self.labels, scores.probs)}
         return Prediction(classifier.label(scores.probs), probs, scores.arousal)
 

@@ -256,6 +256,9 @@ class StreamSession:
         features = self._features(channel, start - self.pad, min(end + self.post_pad, now))
         if scores is None or end + self.post_pad > now:
             scores = self.classifier.scores(features)
+        if not scores.speech:  # music the VAD took for speech: no label, no part of a turn
+            channel.turns.discard_empty()
+            return []
         channel.turns.add(end, features, scores)
         label = self.classifier.label(scores.probs)
         return [self._event(EventType.SEGMENT, channel, start, end, label, scores)]
@@ -282,6 +285,8 @@ class StreamSession:
         channel.labelled_to = end
         start = channel.segment_start
         scores = self._scores(channel, max(start - self.pad, boundary - self.window), boundary)
+        if not scores.speech:
+            return []
         label, smooth = channel.smoother.update(scores.probs)
         window = max(start, end - self.window)
         return [

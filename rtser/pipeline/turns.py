@@ -49,9 +49,9 @@ class Turn:
 
 class TurnTracker:
     """One channel's open turn. ``join`` a segment when it starts (the turn it belongs to, and the
-    turn it ended, if any); ``add`` its features when it closes; ``due`` says when a pause closed
-    the turn, ``finish`` at the end of the stream. ``gap_s``: the pause between segments that ends
-    a turn."""
+    turn it ended, if any); ``add`` its features when it closes, or ``discard_empty`` when it was
+    music; ``due`` says when a pause closed the turn, ``finish`` at the end of the stream.
+    ``gap_s``: the pause between segments that ends a turn."""
 
     def __init__(self, gap_s: float = TURN_GAP_S - VAD_TAIL_S):
         self.gap = int(gap_s * SAMPLE_RATE)
@@ -77,6 +77,11 @@ class TurnTracker:
         # Whisper states as the chunk encoder keeps them (float16, exact): half a long turn's memory
         kept = {n: x.astype(STATE_DTYPE) if x.ndim == 3 else x for n, x in features.items()}
         self.open.parts.append(kept)
+
+    def discard_empty(self) -> None:
+        """Forget the open turn if none of its segments was speech (music that the gate caught)."""
+        if self.open is not None and not self.open.parts:
+            self.open = None
 
     def due(self, now: int, pending: int | None) -> Turn | None:
         """The open turn, once a turn gap has passed since its speech ended with no speech since
