@@ -42,6 +42,7 @@ from train.features import CLEAN, is_voice, onnx_of
 from train.model import SERModel, downsample, load_dataset
 
 from . import vad
+from .manifest import save
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
@@ -231,18 +232,16 @@ def build(out: Path = DEFAULT, seed: int = data.SEED) -> dict:
         },
     }
     vad.add_silero(out, manifest)
-    manifest["files"] = dict(sorted(manifest["files"].items()))
     return write_manifest(out, manifest, languages)
 
 
 def write_manifest(out: Path, manifest: dict, timed) -> dict:
     """Write the manifest, time the languages ``timed`` on the bundle as written (it checks the
     hashes), and write it again with their speed."""
-    path = out / "manifest.json"
-    path.write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
+    save(out, manifest)
     for lang in timed:
         manifest["languages"][lang]["metrics"]["ms_per_3s_clip_1_thread"] = ms_per_clip(out, lang)
-    path.write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
+    save(out, manifest)
     return manifest
 
 

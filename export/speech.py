@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rtser.bundle import DEFAULT, sha256
+from rtser.bundle import DEFAULT
 from train import data
 from train.markdown import machine, write_section
 from train.speech import MAX_LOST, MUSIC, TEST_VIEWS, fit_shipped, leave_one_out
 
 from .bundle import ROOT
+from .manifest import save
 
 GATE = "speech.npz"
 
@@ -74,17 +75,14 @@ def main() -> None:
     args = ap.parse_args()
     measured = leave_one_out(args.seed)
     fit_shipped(args.seed).save(args.out / GATE)
-    path = args.out / "manifest.json"
-    manifest = json.loads(path.read_text())
+    manifest = json.loads((args.out / "manifest.json").read_text())
     manifest["speech"] = {
         "head": GATE,
         "threshold": measured["threshold"],
         "music": list(MUSIC),
         "max_lost_loco": MAX_LOST,
     }
-    manifest["files"][GATE] = sha256(args.out / GATE)
-    manifest["files"] = dict(sorted(manifest["files"].items()))
-    path.write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
+    save(args.out, manifest, [GATE])
     write_section(ROOT / "docs" / "results.md", "speech", report(measured, args.seed))
     print("threshold", measured["threshold"])
 

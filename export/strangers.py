@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rtser.bundle import DEFAULT, Bundle, sha256
+from rtser.bundle import DEFAULT, Bundle
 from rtser.enroll import emotion_map, fit_enrolled
 from rtser.pipeline.classifier import Classifier
 from rtser.pipeline.heads import NumpyHead, Prior, prior_terms
@@ -39,6 +39,7 @@ from train.strangers import (
 )
 
 from .bundle import PRIOR, ROOT, accuracy_table
+from .manifest import save
 
 AROUSAL = "arousal.npz"
 SPANISH = "esuah"
@@ -137,10 +138,7 @@ def refit(out: Path, seed: int = data.SEED) -> dict:
             log_probs = lambda corpus, clf=clf: language_log_probs(clf, corpus, "clean")
         parts = [(log_probs(c), data.clips(c)) for c in categorical() if c != own]
         languages[lang]["calibration"] = fit_calibration(parts, languages[lang]["labels"])
-    for name in ("head-any.npz", "head-es.npz", PRIOR, AROUSAL):
-        manifest["files"][name] = sha256(out / name)
-    manifest["files"] = dict(sorted(manifest["files"].items()))
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
+    save(out, manifest, ["head-any.npz", "head-es.npz", PRIOR, AROUSAL])
     write_section(ROOT / "README.md", "accuracy", accuracy_table(manifest))
     return manifest
 

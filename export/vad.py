@@ -15,6 +15,7 @@ from pathlib import Path
 from rtser.bundle import DEFAULT, sha256
 
 from . import sources
+from .manifest import save
 
 FILE, LICENCE = "silero_vad_16k_sequence.onnx", "silero_vad.LICENSE"
 
@@ -47,11 +48,9 @@ def main() -> None:
     )
     ap.add_argument("--out", type=Path, default=DEFAULT)
     args = ap.parse_args()
-    path = args.out / "manifest.json"
-    manifest = json.loads(path.read_text())
+    manifest = json.loads((args.out / "manifest.json").read_text())
     add_silero(args.out, manifest)
-    manifest["files"] = dict(sorted(manifest["files"].items()))
-    path.write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
+    save(args.out, manifest)
     print(f"{args.out}: {FILE} {manifest['vad']['silero']['sha256'][:12]}")
 
 
