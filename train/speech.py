@@ -31,6 +31,7 @@ from .data import CACHE
 from .distill import STUDENT, student_inputs
 from .features import CLEAN
 from .packages import unpacked
+from .strangers import training_rows
 
 MUSIC = ("asc-music", "drascula-music")  # game soundtracks: orchestral, rock, electronic, ambient
 WHISPER = STUDENT["whisper-base-l4.int8@chunks"]  # the bundle input the gate reads
@@ -72,10 +73,7 @@ def _track_features(rec, x: np.ndarray, rng) -> list[np.ndarray]:
         return pool(clip_features(rec.classifier.encoder, x, a, b)[WHISPER])
 
     session = rec.stream()
-    events = [
-        e for i in range(0, len(x), SAMPLE_RATE) for e in session.push(x[i : i + SAMPLE_RATE])
-    ]
-    events += session.close()
+    events = session.push(x) + session.close()
     pad, post_pad = rec.vad.config.pad, rec.vad.config.post_pad
     rows = [
         pooled(round(e.start * SAMPLE_RATE) - pad, round(e.end * SAMPLE_RATE) + post_pad)
@@ -121,14 +119,8 @@ def music_features(seed: int = data.SEED) -> dict[str, np.ndarray]:
 def speech_features(corpus: str, seed: int = data.SEED) -> tuple[np.ndarray, dict]:
     """A corpus's pooled Whisper features: what the gate learns from (every clip clean and
     through one training view drawn per clip), and each test view's."""
-    views = {
-        v: student_inputs(corpus, v)[WHISPER]
-        for v in dict.fromkeys((CLEAN, *augment.VIEWS, *TEST_VIEWS))
-    }
-    rng = np.random.default_rng(seed)
-    pick = rng.integers(len(augment.VIEWS), size=len(views[CLEAN]))
-    viewed = np.stack([views[list(augment.VIEWS)[k]][i] for i, k in enumerate(pick)])
-    return np.concatenate([views[CLEAN], viewed]), {v: views[v] for v in TEST_VIEWS}
+    rows = training_rows([corpus], seed)[0][WHISPER]
+    return rows, {v: student_inputs(corpus, v)[WHISPER] for v in TEST_VIEWS}
 
 
 def fit_gate(music: list[np.ndarray], speech: list[np.ndarray], seed: int = data.SEED):
@@ -183,7 +175,6 @@ def leave_one_out(seed: int = data.SEED) -> dict:
         "lost": lost,
         "caught": caught,
         "threshold": float(THRESHOLDS[best]),
-        "music_rows": {k: len(v) for k, v in music.items()},
     }
 
 

@@ -13,7 +13,7 @@ from ..bundle import Bundle, HeadFormat
 from ..errors import RtserError
 from .calibration import Calibration
 from .features import ChunkEncoder
-from .heads import NumpyHead
+from .heads import NumpyHead, pool
 from .sessions import session
 
 
@@ -57,12 +57,14 @@ class Classifier:
     def scores(self, features: dict[str, np.ndarray]) -> Scores:
         """Calibrated probabilities and arousal of a span's features
         (``features.FeatureTrack.features``)."""
-        raw = self.head.run(None, {name: features[name] for name in self.inputs})[0]
+        pooled = {name: pool(x)[None] for name, x in features.items()}  # once for numpy heads
+        if isinstance(self.head, NumpyHead):
+            raw = self.head.probs(pooled)[0]
+        else:
+            raw = self.head.run(None, {name: features[name] for name in self.inputs})[0]
         probs = self.calibration.probs(raw.astype(np.float64))
-        arousal = None
-        if self.arousal is not None:
-            arousal = float(self.arousal.run(None, features)[0][1])
-        speech = self.gate is None or self.gate.run(None, features)[0][1] > self.gate_threshold
+        arousal = None if self.arousal is None else float(self.arousal.probs(pooled)[0, 1])
+        speech = self.gate is None or self.gate.probs(pooled)[0, 1] > self.gate_threshold
         if not (np.all(np.isfinite(probs)) and (arousal is None or np.isfinite(arousal))):
             # never hand out NaN: that is a bug, not an answer
             raise RtserError(
