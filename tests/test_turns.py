@@ -120,7 +120,8 @@ def test_the_summary_reads_the_final_turns_not_the_fragments():
     ]
     t = summarize(events)[0]
     assert t["label_share"] == {"neutral": 1.0} and t["longest_negative"] is None
-    assert (t["turns"], t["segments"], t["talk_s"]) == (1, 2, 2.7)
+    # talk time is the turn's, its 0.3 s pause included, as a listener counts it
+    assert (t["turns"], t["segments"], t["talk_s"]) == (1, 2, 3.0)
 
 
 @pytest.fixture(scope="module")

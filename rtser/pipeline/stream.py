@@ -11,6 +11,7 @@ segment label that ``Recognizer.predict`` gives it. Rolling labels come as each 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -28,6 +29,8 @@ from .turns import Turn, TurnTracker
 from .vad import Vad, energy
 
 ECHO_RATIO = 10 ** (12 / 10)  # a split channel 12 dB below another one hears that one's echo
+FLOOR_S = 3.0  # a line's noise floor: its quietest frame of the last 3 s
+LEAD_S = 0.5  # speech heard just before a segment opens counts in its echo test
 
 
 class ClosingScores(NamedTuple):
@@ -41,7 +44,16 @@ class ClosingScores(NamedTuple):
 class _Channel:
     """One channel's VAD state, recent audio, open segment, chunk features and label smoother."""
 
-    def __init__(self, index: int, vad: Vad, classifier: Classifier, keep: int, priming: int):
+    def __init__(
+        self,
+        index: int,
+        vad: Vad,
+        classifier: Classifier,
+        keep: int,
+        priming: int,
+        floor_frames: int,
+        lead_frames: int,
+    ):
         self.index = index
         self.detector = vad.detector()
         self.segmenter = vad.segmenter()
@@ -57,6 +69,9 @@ class _Channel:
         self.closing: ClosingScores | None = None
         self.turns = TurnTracker()
         self.turn_id: int | None = None  # the turn of the open segment
+        self.heard = np.zeros(2)  # energy in its speech frames, and the other side's (``hear``)
+        self.lead: deque[tuple[float, float]] = deque(maxlen=lead_frames)
+        self.recent: deque[float] = deque(maxlen=floor_frames)  # frame energies, for the floor
 
     @property
     def end(self) -> int:
@@ -91,6 +106,35 @@ class _Channel:
         self.track.reset(max(start - pad, 0))
         self.next_label = self.track.anchor + CHUNK  # the first rolling label once a chunk is whole
         self.smoother.reset()
+
+    def above_floor(self, energy_: float) -> float:
+        """A frame's energy above the line's noise floor: the other side's echo is far below its
+        voice only once the line noise under both is taken out."""
+        self.recent.append(energy_)
+        return energy_ - min(self.recent)
+
+    def hear(self, speech: bool, own: float, other: float) -> None:
+        """A frame's energy above the floor, and the loudest other channel's, for the echo test:
+        every speech frame of the open candidate or segment, and those of the ``LEAD_S`` of speech
+        before it began (the VAD goes on hearing the other side's echo for a moment after that
+        side stops, and the frames the echo test muted do not open the candidate)."""
+        if self.segmenter.active:
+            self.lead.clear()
+            if speech:
+                self.heard += (own, other)
+            return
+        if speech:
+            self.lead.append((own, other))
+        else:
+            self.lead.clear()
+        self.heard[:] = np.sum(self.lead, axis=0) if self.lead else 0.0
+
+    def hears_echo(self) -> bool:
+        """Its speech as a whole is far below another channel's in the same frames: that side's
+        voice leaking in. The test of each frame misses a quiet syllable's echo, or the VAD's
+        memory of the echo after it ends; the speech as a whole does not."""
+        own, other = self.heard
+        return own * ECHO_RATIO < other
 
     def close_segment(self, end: int) -> tuple[int, Scores | None]:
         """The closed segment's start, and its scores when they were computed for this end."""
@@ -146,11 +190,15 @@ class StreamSession:
         self.sample_rate, self.n_channels = check_sample_rate(sample_rate), int(channels)
         self.window, self.hop = int(window_s * SAMPLE_RATE), int(hop_s * SAMPLE_RATE)
         self.pad, self.post_pad = vad.config.pad, vad.config.post_pad
+        self.neg_threshold = vad.config.neg_threshold
         priming = vad.priming()
         self.convert = ToMono16k(self.sample_rate, self.n_channels, split)
         n = self.n_channels if split else 1
         keep = self.window + self.pad
-        self.channels = [_Channel(i, vad, self.classifier, keep, priming) for i in range(n)]
+        floor, lead = (round(seconds * SAMPLE_RATE / self.frame) for seconds in (FLOOR_S, LEAD_S))
+        self.channels = [
+            _Channel(i, vad, self.classifier, keep, priming, floor, lead) for i in range(n)
+        ]
         self.pos = -priming  # 16 kHz samples already cut into VAD frames
         self.next_turn = 0  # the id the next turn gets, on any channel
         self.seq = 0
@@ -225,13 +273,21 @@ class StreamSession:
         scores = [c.detector.scores(b) for c, b in zip(self.channels, blocks)]
         energies = [[energy(f) for f in b] for b in blocks]
         events: list[Event] = []
+        split = len(self.channels) > 1
         for i in range(n):
             start, end = self.pos, self.pos + frame
-            loudest = max(e[i] for e in energies)
-            for channel, score, energy_ in zip(self.channels, scores, energies):
-                # split channels are the two sides of one call: a frame far below the other side's
-                # is that side's voice leaking in (echo, crosstalk), not speech of this channel
-                echo = len(self.channels) > 1 and energy_[i] * ECHO_RATIO < loudest
+            if split:  # the primed silence before the stream is no line's noise
+                above = [
+                    c.above_floor(e[i]) if start >= 0 else e[i]
+                    for c, e in zip(self.channels, energies)
+                ]
+            for k, (channel, score, energy_) in enumerate(zip(self.channels, scores, energies)):
+                echo = False
+                if split:  # two sides of one call: a frame far below the other side's is that
+                    # side's voice leaking in (echo, crosstalk), not speech of this channel
+                    other = max(a for j, a in enumerate(above) if j != k)
+                    echo = above[k] * ECHO_RATIO < other
+                    channel.hear(score[i] >= self.neg_threshold, above[k], other)
                 decide = channel.segmenter.decide
                 for boundary in decide(float(score[i]), start, frame, energy_[i], mute=echo):
                     events += self._on_boundary(channel, boundary, end)
@@ -253,6 +309,9 @@ class StreamSession:
             return self._final(channel, ended)
         end = boundary.at
         start, scores = channel.close_segment(end)
+        if channel.hears_echo():  # the other side's voice: no label, no part of a turn
+            channel.turns.discard_empty()
+            return []
         features = self._features(channel, start - self.pad, min(end + self.post_pad, now))
         if scores is None or end + self.post_pad > now:
             scores = self.classifier.scores(features)
@@ -283,6 +342,8 @@ class StreamSession:
         if end <= channel.labelled_to:
             return []
         channel.labelled_to = end
+        if channel.hears_echo():
+            return []
         start = channel.segment_start
         scores = self._scores(channel, max(start - self.pad, boundary - self.window), boundary)
         if not scores.speech:

@@ -41,15 +41,15 @@ def _by_track(events: Iterable[Event | dict]) -> dict:
 def summarize(events: Iterable[Event | dict], negative: Iterable[str] = NEGATIVE) -> dict:
     """``{track: {...}}`` over each track's final ``turn`` events (its ``segment`` events where a
     log holds no turns): ``Event`` objects are keyed by channel, the server's event dicts by their
-    ``track``. ``talk_s`` is a track's speech time (its segments), ``talk_ratio`` its share of
-    every track's.
+    ``track``. ``talk_s`` is a track's talk time (its turns, their short pauses included, as a
+    listener counts them), ``talk_ratio`` its share of every track's.
 
     >>> summarize(events)[0]["label_share"]
     {'neutral': 0.62, 'anger': 0.38}
     """
     tracks = _by_track(events)
     talk = {
-        t: sum(s["end"] - s["start"] for s in k["segment"] or k["turn"]) for t, k in tracks.items()
+        t: sum(s["end"] - s["start"] for s in k["turn"] or k["segment"]) for t, k in tracks.items()
     }
     total = sum(talk.values())
     out = {}
@@ -179,7 +179,7 @@ def table(summary: dict, call: dict | None = None) -> str:
         )
         lines += [
             f"{'channel' if isinstance(track, int) else 'track'} {track}: {t['turns']} "
-            f"turn{'s' if t['turns'] != 1 else ''}, {t['talk_s']:.1f} s of speech{ratio}, "
+            f"turn{'s' if t['turns'] != 1 else ''}, {t['talk_s']:.1f} s of talk{ratio}, "
             f"mean confidence {t['mean_confidence']:.2f}",
             f"  share of speech   {share}",
             f"  first → last      {t['first_label']} → {t['last_label']}",
