@@ -114,10 +114,10 @@ class _Channel:
         return energy_ - min(self.recent)
 
     def hear(self, speech: bool, own: float, other: float) -> None:
-        """A frame's energy above the floor, and the loudest other channel's, for the echo test:
-        every speech frame of the open candidate or segment, and those of the ``LEAD_S`` of speech
-        before it began (the VAD goes on hearing the other side's echo for a moment after that
-        side stops, and the frames the echo test muted do not open the candidate)."""
+        """Count a frame toward ``hears_echo`` (``own``: its energy above the floor; ``other``: the
+        loudest other channel's): every speech frame of the open candidate or segment, and those
+        of the ``LEAD_S`` of speech before it began (the VAD goes on hearing the other side's echo
+        for a moment after that side stops, and the muted frames opened nothing)."""
         if self.segmenter.active:
             self.lead.clear()
             if speech:
