@@ -158,12 +158,21 @@ def test_silero_scores_blocks_exactly_as_its_per_frame_graph(recognizer, noisy_c
             None, {"input": x, "state": state, "sr": np.array(16000, np.int64)}
         )
         want.append(prob[0, 0])
+    gated = []  # with the noise floor's rule on top: the same whatever the blocks, too
     for block in (1, 7, 31, len(frames)):
         detector = recognizer.vad.detector()
         got = np.concatenate(
-            [detector.scores(frames[i : i + block]) for i in range(0, len(frames), block)]
+            [detector.inner.scores(frames[i : i + block]) for i in range(0, len(frames), block)]
         )
         np.testing.assert_array_equal(got, np.array(want, np.float32))
+        detector = recognizer.vad.detector()
+        gated.append(
+            np.concatenate(
+                [detector.scores(frames[i : i + block]) for i in range(0, len(frames), block)]
+            )
+        )
+    for got in gated[1:]:
+        np.testing.assert_array_equal(got, gated[0])
 
 
 def test_a_bundle_with_the_per_frame_silero_graph_is_refused_clearly():

@@ -190,3 +190,27 @@ def test_the_second_opinion_does_not_depend_on_how_frames_are_blocked(data_dir):
     cut = np.concatenate([detector.scores(frames[i : i + 7]) for i in range(0, len(frames), 7)])
     np.testing.assert_allclose(cut, whole, atol=1e-6)
     assert (whole == 1.0).sum() > 5  # frames the second opinion counted
+
+
+class AlwaysSpeech:
+    """A detector that hears speech in every frame (as Silero does for a while after speech)."""
+
+    def scores(self, frames):
+        return np.ones(len(frames), np.float32)
+
+
+def test_a_frame_at_the_lines_noise_floor_is_not_speech_when_asked():
+    from rtser.pipeline.vad import LineDetector
+
+    rng = np.random.default_rng(0)
+    line = rng.normal(0, 1e-3, (60, 512)).astype(np.float32)  # -60 dBFS white noise
+    line[20:30] *= 30  # a loud stretch
+    line[:5] = 0  # digital silence, as around a clip, is no line's noise
+    off, on = LineDetector(AlwaysSpeech(), 0.0, 512), LineDetector(AlwaysSpeech(), 1.5, 512)
+    assert off.scores(line).all()
+    scores = on.scores(line)
+    assert scores[20:30].all() and scores[:5].sum() == 0
+    assert scores[30:].mean() < 0.2  # most noise frames are within 1.5 dB of the quietest
+    assert on.above[20:30].min() > 100 * on.above[40:].max()  # the floor is taken out
+    with pytest.raises(RtserError, match="floor_db"):
+        VadConfig(floor_db=-1)

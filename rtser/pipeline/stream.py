@@ -26,10 +26,9 @@ from .segmenter import Boundary, Edge
 from .site import SiteBaseline
 from .smoothing import LabelSmoother
 from .turns import Turn, TurnTracker
-from .vad import Vad, energy
+from .vad import Vad
 
 ECHO_RATIO = 10 ** (12 / 10)  # a split channel 12 dB below another one hears that one's echo
-FLOOR_S = 3.0  # a line's noise floor: its quietest frame of the last 3 s
 LEAD_S = 0.5  # speech heard just before a segment opens counts in its echo test
 
 
@@ -51,7 +50,6 @@ class _Channel:
         classifier: Classifier,
         keep: int,
         priming: int,
-        floor_frames: int,
         lead_frames: int,
     ):
         self.index = index
@@ -71,7 +69,6 @@ class _Channel:
         self.turn_id: int | None = None  # the turn of the open segment
         self.heard = np.zeros(2)  # energy in its speech frames, and the other side's (``hear``)
         self.lead: deque[tuple[float, float]] = deque(maxlen=lead_frames)
-        self.recent: deque[float] = deque(maxlen=floor_frames)  # frame energies, for the floor
 
     @property
     def end(self) -> int:
@@ -106,12 +103,6 @@ class _Channel:
         self.track.reset(max(start - pad, 0))
         self.next_label = self.track.anchor + CHUNK  # the first rolling label once a chunk is whole
         self.smoother.reset()
-
-    def above_floor(self, energy_: float) -> float:
-        """A frame's energy above the line's noise floor: the other side's echo is far below its
-        voice only once the line noise under both is taken out."""
-        self.recent.append(energy_)
-        return energy_ - min(self.recent)
 
     def hear(self, speech: bool, own: float, other: float) -> None:
         """Count a frame toward ``hears_echo`` (``own``: its energy above the floor; ``other``: the
@@ -195,10 +186,8 @@ class StreamSession:
         self.convert = ToMono16k(self.sample_rate, self.n_channels, split)
         n = self.n_channels if split else 1
         keep = self.window + self.pad
-        floor, lead = (round(seconds * SAMPLE_RATE / self.frame) for seconds in (FLOOR_S, LEAD_S))
-        self.channels = [
-            _Channel(i, vad, self.classifier, keep, priming, floor, lead) for i in range(n)
-        ]
+        lead = round(LEAD_S * SAMPLE_RATE / self.frame)
+        self.channels = [_Channel(i, vad, self.classifier, keep, priming, lead) for i in range(n)]
         self.pos = -priming  # 16 kHz samples already cut into VAD frames
         self.next_turn = 0  # the id the next turn gets, on any channel
         self.seq = 0
@@ -271,23 +260,21 @@ class StreamSession:
             return []
         blocks = [c.span(self.pos, self.pos + n * frame).reshape(n, frame) for c in self.channels]
         scores = [c.detector.scores(b) for c, b in zip(self.channels, blocks)]
-        energies = [[energy(f) for f in b] for b in blocks]
+        energies = [c.detector.energies.tolist() for c in self.channels]
+        # over each line's noise floor: the line noise would lift a quiet syllable's echo to within
+        # ECHO_RATIO of the other side's voice
+        above = [c.detector.above.tolist() for c in self.channels]
         events: list[Event] = []
         split = len(self.channels) > 1
         for i in range(n):
             start, end = self.pos, self.pos + frame
-            if split:  # the primed silence before the stream is no line's noise
-                above = [
-                    c.above_floor(e[i]) if start >= 0 else e[i]
-                    for c, e in zip(self.channels, energies)
-                ]
             for k, (channel, score, energy_) in enumerate(zip(self.channels, scores, energies)):
                 echo = False
                 if split:  # two sides of one call: a frame far below the other side's is that
                     # side's voice leaking in (echo, crosstalk), not speech of this channel
-                    other = max(a for j, a in enumerate(above) if j != k)
-                    echo = above[k] * ECHO_RATIO < other
-                    channel.hear(score[i] >= self.neg_threshold, above[k], other)
+                    other = max(a[i] for j, a in enumerate(above) if j != k)
+                    echo = above[k][i] * ECHO_RATIO < other
+                    channel.hear(score[i] >= self.neg_threshold, above[k][i], other)
                 decide = channel.segmenter.decide
                 for boundary in decide(float(score[i]), start, frame, energy_[i], mute=echo):
                     events += self._on_boundary(channel, boundary, end)

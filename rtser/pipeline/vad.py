@@ -4,6 +4,7 @@ into segments. Times are in samples at 16 kHz from the start of the stream."""
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -40,6 +41,7 @@ TONAL = 0.97  # share of the frame's power (250-3400 Hz) in its 6 strongest bins
 PITCH_LAGS = np.arange(SAMPLE_RATE // 400, SAMPLE_RATE // 70 + 1)
 VOICE_BAND = slice(8, 110)  # the 512-point spectrum's bins from 250 to 3400 Hz
 HANN = np.hanning(SILERO_FRAME - 1)  # of a pre-emphasised frame
+FLOOR_S = 5.0  # a line's noise floor: its quietest frame of the last 5 s (digital silence left out)
 
 
 class Span(NamedTuple):
@@ -69,6 +71,10 @@ class VadConfig:
     post_pad_ms: int = 64  # ... and after it (at most min_silence_ms: all there is at the close)
     max_segment_s: float = 15.0  # longer speech is cut into segments of at most this length
     second_opinion: bool = True  # silero: loud voiced frames it scores low still count as speech
+    # a frame within this many dB of the line's noise floor is not speech (0: off). On steady
+    # noise a segment then closes sooner after speech, but soft speech in the noise is cut off
+    # (bench/calls.py); so it is off by default
+    floor_db: float = 0.0
 
     def __post_init__(self):
         try:
@@ -83,6 +89,8 @@ class VadConfig:
             raise RtserError(
                 f"need 0 < neg_threshold ({self.neg_threshold}) <= threshold ({self.threshold}) < 1"
             )
+        if self.floor_db < 0:
+            raise RtserError(f"floor_db must be 0 (off) or more, not {self.floor_db}")
         if not self.max_segment_s * 1000 >= self.min_speech_ms > 0:
             raise RtserError(
                 f"need 0 < min_speech_ms ({self.min_speech_ms}) <= max_segment_s "
@@ -116,11 +124,6 @@ class VadConfig:
         return min(
             self.post_pad_ms * SAMPLE_RATE // 1000, self.frames(self.min_silence_ms) * self.frame
         )
-
-
-def energy(frame: np.ndarray) -> float:
-    """A frame's mean square."""
-    return float(np.dot(frame, frame)) / len(frame)
 
 
 class WebrtcDetector:
@@ -195,6 +198,33 @@ class SileroDetector:
         return probs
 
 
+class LineDetector:
+    """A detector's scores on a line with a noise floor: the quietest frame energy of the last
+    ``FLOOR_S``. ``energies`` (mean squares) and ``above`` (over the floor) are those of the frames
+    last scored: the stream's echo test compares each side's energy above its floor. With
+    ``floor_db``, a frame within that of the floor scores 0: Silero goes on scoring the frames
+    after speech as speech for a while, longest in steady noise."""
+
+    def __init__(self, inner, floor_db: float, frame: int):
+        self.inner = inner
+        self.ratio = 10 ** (floor_db / 10) if floor_db > 0 else 0.0
+        self.recent: deque[float] = deque(maxlen=round(FLOOR_S * SAMPLE_RATE / frame))
+        self.energies = self.above = np.zeros(0)
+
+    def scores(self, frames: np.ndarray) -> np.ndarray:
+        probs = self.inner.scores(frames)
+        energies = np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / frames.shape[1]
+        floors = np.empty(len(frames))
+        for i, e in enumerate(energies):
+            if e > 0:  # digital silence (the priming around a clip) is no line's noise
+                self.recent.append(e)
+            floors[i] = min(self.recent, default=0.0)
+        if self.ratio:
+            probs[energies <= floors * self.ratio] = 0.0
+        self.energies, self.above = energies, energies - floors
+        return probs
+
+
 class Vad:
     """A ``VadConfig`` with its model: a ``Segmenter`` per channel, and a clip's speech span."""
 
@@ -213,14 +243,14 @@ class Vad:
                     "bundle's VAD with python -m export.vad"
                 )
 
-    def detector(self):
-        return (
-            SileroDetector(
-                self.session, self.config.threshold if self.config.second_opinion else None
-            )
+    def detector(self) -> LineDetector:
+        cfg = self.config
+        inner = (
+            SileroDetector(self.session, cfg.threshold if cfg.second_opinion else None)
             if self.session
-            else WebrtcDetector(self.config.aggressiveness)
+            else WebrtcDetector(cfg.aggressiveness)
         )
+        return LineDetector(inner, cfg.floor_db, cfg.frame)
 
     def segmenter(self) -> Segmenter:
         return Segmenter(self.config)
@@ -240,9 +270,12 @@ class Vad:
         frames = x[: len(x) // frame * frame].reshape(-1, frame)
         detector, segmenter, bounds = self.detector(), self.segmenter(), []
         blocks = range(0, len(frames), MAX_BLOCK)
-        scores = np.concatenate([detector.scores(frames[i : i + MAX_BLOCK]) for i in blocks])
-        for i, (f, score) in enumerate(zip(frames, scores)):
-            bounds += [b.at for b in segmenter.decide(float(score), i * frame, frame, energy(f))]
+        scores, energies = [], []
+        for i in blocks:
+            scores.append(detector.scores(frames[i : i + MAX_BLOCK]))
+            energies.append(detector.energies)
+        for i, (score, e) in enumerate(zip(np.concatenate(scores), np.concatenate(energies))):
+            bounds += [b.at for b in segmenter.decide(float(score), i * frame, frame, float(e))]
         bounds += [b.at for b in segmenter.finish(len(x))]
         if not bounds:
             return None
