@@ -71,10 +71,10 @@ class VadConfig:
     post_pad_ms: int = 64  # ... and after it (at most min_silence_ms: all there is at the close)
     max_segment_s: float = 15.0  # longer speech is cut into segments of at most this length
     second_opinion: bool = True  # silero: loud voiced frames it scores low still count as speech
-    # a frame within this many dB of the line's noise floor is not speech (0: off). On steady
-    # noise a segment then closes sooner after speech, but soft speech in the noise is cut off
-    # (bench/calls.py); so it is off by default
-    floor_db: float = 0.0
+    # a frame within this many dB of the line's noise floor is not speech, whatever Silero's
+    # memory of the speech before it says (0: off): segments close sooner after speech, most on
+    # steady noise, where at 10 dB SNR it also cuts soft speech off (bench/calls.py)
+    floor_db: float = 1.5
 
     def __post_init__(self):
         try:
