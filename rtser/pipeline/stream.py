@@ -261,11 +261,11 @@ class StreamSession:
         blocks = [c.span(self.pos, self.pos + n * frame).reshape(n, frame) for c in self.channels]
         scores = [c.detector.scores(b) for c, b in zip(self.channels, blocks)]
         energies = [c.detector.energies.tolist() for c in self.channels]
+        split = len(self.channels) > 1
         # over each line's noise floor: the line noise would lift a quiet syllable's echo to within
         # ECHO_RATIO of the other side's voice
-        above = [c.detector.above.tolist() for c in self.channels]
+        above = [c.detector.above.tolist() for c in self.channels] if split else []
         events: list[Event] = []
-        split = len(self.channels) > 1
         for i in range(n):
             start, end = self.pos, self.pos + frame
             for k, (channel, score, energy_) in enumerate(zip(self.channels, scores, energies)):

@@ -1,6 +1,7 @@
 """Voice activity: how speech is found (``VadConfig``), per-frame speech scores (Silero VAD in
-onnxruntime, or webrtcvad), and a clip's speech span. ``segmenter`` turns the scores of a stream
-into segments. Times are in samples at 16 kHz from the start of the stream."""
+onnxruntime, or webrtcvad, on a line with a noise floor), and a clip's speech span.
+``segmenter`` turns the scores of a stream into segments. Times are in samples at 16 kHz from the
+start of the stream."""
 
 from __future__ import annotations
 
