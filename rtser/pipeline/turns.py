@@ -17,9 +17,10 @@ from .classifier import Scores
 from .features import STATE_DTYPE, EncoderKind
 
 TURN_GAP_S = 0.8  # silence this long ends a turn (bench/calls.py: pauses inside utterances)
-# The VAD's segments end a little after the speech does (Silero with the line floor: medians of
-# 10-75 ms on the calls of bench/calls.py) and start just after it, so the pause between two
-# segments is about this much shorter than the silence between the speech.
+# The VAD's segments end a little after the speech does (Silero with the line floor: a median of
+# about 30 ms on the clean calls of bench/calls.py, -40 to 75 ms across its line conditions) and
+# start just after it, so the pause between two segments is about this much shorter than the
+# silence between the speech.
 VAD_TAIL_S = 0.05
 MAX_TURN_S = 60.0  # a longer monologue is labelled in turns of about this much speech
 
