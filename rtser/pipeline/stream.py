@@ -43,15 +43,7 @@ class ClosingScores(NamedTuple):
 class _Channel:
     """One channel's VAD state, recent audio, open segment, chunk features and label smoother."""
 
-    def __init__(
-        self,
-        index: int,
-        vad: Vad,
-        classifier: Classifier,
-        keep: int,
-        priming: int,
-        lead_frames: int,
-    ):
+    def __init__(self, index: int, vad: Vad, classifier: Classifier, keep: int, priming: int):
         self.index = index
         self.detector = vad.detector()
         self.segmenter = vad.segmenter()
@@ -67,8 +59,10 @@ class _Channel:
         self.closing: ClosingScores | None = None
         self.turns = TurnTracker()
         self.turn_id: int | None = None  # the turn of the open segment
-        self.heard = np.zeros(2)  # energy in its speech frames, and the other side's (``hear``)
-        self.lead: deque[tuple[float, float]] = deque(maxlen=lead_frames)
+        self.heard = [0.0, 0.0]  # energy in its speech frames, and the other side's (``hear``)
+        self.lead: deque[tuple[float, float]] = deque(
+            maxlen=round(LEAD_S * SAMPLE_RATE / vad.config.frame)
+        )
 
     @property
     def end(self) -> int:
@@ -104,21 +98,24 @@ class _Channel:
         self.next_label = self.track.anchor + CHUNK  # the first rolling label once a chunk is whole
         self.smoother.reset()
 
-    def hear(self, speech: bool, own: float, other: float) -> None:
+    def hear(self, score: float, own: float, other: float) -> None:
         """Count a frame toward ``hears_echo`` (``own``: its energy above the floor; ``other``: the
         loudest other channel's): every speech frame of the open candidate or segment, and those
         of the ``LEAD_S`` of speech before it began (the VAD goes on hearing the other side's echo
         for a moment after that side stops, and the muted frames opened nothing)."""
+        speech = score >= self.segmenter.cfg.neg_threshold
+        heard = self.heard
         if self.segmenter.active:
             self.lead.clear()
             if speech:
-                self.heard += (own, other)
-            return
-        if speech:
+                heard[0] += own
+                heard[1] += other
+        elif speech:  # a few frames at most: summed again rather than kept in step
             self.lead.append((own, other))
+            heard[0], heard[1] = sum(a for a, _ in self.lead), sum(b for _, b in self.lead)
         else:
             self.lead.clear()
-        self.heard[:] = np.sum(self.lead, axis=0) if self.lead else 0.0
+            heard[0] = heard[1] = 0.0
 
     def hears_echo(self) -> bool:
         """Its speech as a whole is far below another channel's in the same frames: that side's
@@ -181,13 +178,11 @@ class StreamSession:
         self.sample_rate, self.n_channels = check_sample_rate(sample_rate), int(channels)
         self.window, self.hop = int(window_s * SAMPLE_RATE), int(hop_s * SAMPLE_RATE)
         self.pad, self.post_pad = vad.config.pad, vad.config.post_pad
-        self.neg_threshold = vad.config.neg_threshold
         priming = vad.priming()
         self.convert = ToMono16k(self.sample_rate, self.n_channels, split)
         n = self.n_channels if split else 1
         keep = self.window + self.pad
-        lead = round(LEAD_S * SAMPLE_RATE / self.frame)
-        self.channels = [_Channel(i, vad, self.classifier, keep, priming, lead) for i in range(n)]
+        self.channels = [_Channel(i, vad, self.classifier, keep, priming) for i in range(n)]
         self.pos = -priming  # 16 kHz samples already cut into VAD frames
         self.next_turn = 0  # the id the next turn gets, on any channel
         self.seq = 0
@@ -274,7 +269,7 @@ class StreamSession:
                     # side's voice leaking in (echo, crosstalk), not speech of this channel
                     other = max(a[i] for j, a in enumerate(above) if j != k)
                     echo = above[k][i] * ECHO_RATIO < other
-                    channel.hear(score[i] >= self.neg_threshold, above[k][i], other)
+                    channel.hear(score[i], above[k][i], other)
                 decide = channel.segmenter.decide
                 for boundary in decide(float(score[i]), start, frame, energy_[i], mute=echo):
                     events += self._on_boundary(channel, boundary, end)
