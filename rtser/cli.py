@@ -123,7 +123,7 @@ def file_cmd(
                another label leads the shown one by 0.15 in the smoothed
                probabilities, so it can differ from the top probability.
       turn     once a speaker's turn ends (a pause of 0.8 s): the whole turn,
-               final, its segments labelled together.
+               final, its speech and the pauses inside labelled together.
       segment  with --interim: a stretch of speech up to a pause, labelled at
                once; its turn's row replaces it (same turn id).
     Labels other than neutral need evidence: a calibrated probability over

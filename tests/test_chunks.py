@@ -12,7 +12,7 @@ from train import data
 
 class Counting:
     """A real onnxruntime session that also counts the samples each call encodes as new, and notes
-    which calls embed the voice and which had context (every chunk but a segment's first)."""
+    which calls embed the voice and which had context (every chunk but a turn's first)."""
 
     def __init__(self, encoder: ChunkEncoder):
         self.encoder, self.new, self.calls = encoder, 0, []
@@ -82,15 +82,15 @@ def test_a_stream_encodes_each_sample_once(rec, speech):
         events += session.push(speech[i : i + 3200])
     events += session.close()
     segments = sum(e.type == "segment" for e in events)
-    assert sum(e.type == "label" for e in events) >= 5
+    turns = sum(e.type == "turn" for e in events)
+    assert sum(e.type == "label" for e in events) >= 5 and turns < segments
     # whole chunks once each, plus at most one cut chunk for each segment's end
     assert counters[0].new <= len(speech) + segments * CHUNK
-    # GE2E only on a segment's first chunk: exactly the calls without context
+    # GE2E only on a turn's first chunk: exactly the calls without context
     assert all(voice != context for voice, context in counters[0].calls)
-    assert segments <= sum(voice for voice, _ in counters[0].calls) < len(counters[0].calls)
-    assert (
-        len(session.channels[0].track.chunks) <= 20
-    )  # bounded: chunks behind the window are dropped
+    assert turns <= sum(voice for voice, _ in counters[0].calls) < len(counters[0].calls)
+    # bounded: a turn's chunks, dropped when the next turn starts
+    assert len(session.channels[0].track.chunks) <= 20
 
 
 def test_rolling_labels_sit_on_chunk_boundaries_and_inside_their_segment(rec, speech):

@@ -90,7 +90,7 @@ def test_rtser_file_summary(data_dir):
     )
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)["0"]
-    assert s["first_label"] == "anger" and s["label_share"]["anger"] == 1.0 and s["segments"] == 1
+    assert s["first_label"] == "anger" and s["label_share"]["anger"] == 1.0 and s["turns"] == 1
     r = subprocess.run(
         [sys.executable, "-m", "rtser", "file", example, "--lang", "en", "--summary"],
         capture_output=True,

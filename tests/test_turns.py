@@ -15,29 +15,26 @@ def s(seconds):
     return int(seconds * SR)
 
 
-def features():
-    return {"w": np.zeros((2, 3, 4), np.float32), "v": np.ones(8, np.float32)}
-
-
 def test_a_pause_shorter_than_the_gap_stays_inside_the_turn():
     turns = TurnTracker(gap_s=0.8)
     turn, ended = turns.join(s(1.0), new_id=0)
     assert (turn.id, ended) == (0, None)
-    turns.add(s(2.0), features(), None)
+    turns.add(s(2.0), s(2.0) + 1024, None)
     assert turns.due(s(2.5), pending=None) is None  # 0.5 s of pause: the turn goes on
     turn, ended = turns.join(s(2.5), new_id=1)  # speech again after 0.5 s: the same turn
     assert (turn.id, ended) == (0, None)
-    turns.add(s(3.0), features(), None)
+    turns.add(s(3.0), s(3.0) + 1024, None)
     assert turns.due(s(3.7), pending=None) is None
     done = turns.due(s(3.8), pending=None)  # 0.8 s after its speech ended
-    assert (done.id, done.start, done.end, len(done.parts)) == (0, s(1.0), s(3.0), 2)
+    assert (done.id, done.start, done.end, done.segments) == (0, s(1.0), s(3.0), 2)
+    assert done.span_end == s(3.0) + 1024  # its label reads the audio up to its last segment's
     assert turns.due(s(10), pending=None) is None and turns.finish() is None
 
 
 def test_speech_that_started_within_the_gap_holds_the_turn_open():
     turns = TurnTracker(gap_s=0.8)
     turns.join(s(1.0), new_id=0)
-    turns.add(s(2.0), features(), None)
+    turns.add(s(2.0), s(2.0) + 1024, None)
     assert turns.due(s(3.0), pending=s(2.5)) is None  # a candidate from 2.5 s may join it
     assert turns.due(s(3.0), pending=s(2.9)).id == 0  # one from 2.9 s starts a new turn
 
@@ -45,10 +42,10 @@ def test_speech_that_started_within_the_gap_holds_the_turn_open():
 def test_a_segment_after_the_gap_opens_the_next_turn_and_the_stream_end_closes_the_last():
     turns = TurnTracker(gap_s=0.8)
     turns.join(s(1.0), new_id=0)
-    turns.add(s(2.0), features(), None)
+    turns.add(s(2.0), s(2.0) + 1024, None)
     turn, ended = turns.join(s(3.5), new_id=1)  # not yet closed by due(): closed now
     assert (turn.id, ended.id) == (1, 0)
-    turns.add(s(4.0), features(), None)
+    turns.add(s(4.0), s(4.0) + 1024, None)
     last = turns.finish()
     assert (last.id, last.start, last.end) == (1, s(3.5), s(4.0))
 
@@ -59,31 +56,11 @@ def test_a_turn_of_music_alone_is_forgotten_and_one_with_speech_is_kept():
     turns.discard_empty()
     turn, ended = turns.join(s(1.5), new_id=1)  # speech 0.5 s later opens a turn of its own
     assert (turn.id, turn.start, ended) == (1, s(1.5), None)
-    turns.add(s(2.0), features(), None)
+    turns.add(s(2.0), s(2.0) + 1024, None)
     turns.join(s(2.5), new_id=2)  # music inside the turn: the turn and its speech stay
     turns.discard_empty()
     last = turns.finish()
-    assert (last.id, last.start, last.end, len(last.parts)) == (1, s(1.5), s(2.0), 1)
-
-
-def test_a_turns_features_are_its_segments_states_in_order():
-    turns = TurnTracker()
-    turns.join(0, new_id=0)
-    first, second = features(), features()
-    second["w"] = np.full((2, 5, 4), 2, np.float32)
-    second["v"] = np.full(8, 7, np.float32)
-    turns.add(s(1), first, None)
-    turns.join(s(1.2), new_id=1)
-    turns.add(s(2), second, None)
-    f = turns.finish().features(_kinds())
-    assert f["w"].shape == (2, 8, 4) and f["w"].dtype == np.float32
-    assert np.all(f["w"][:, 3:] == 2) and np.all(f["v"] == 1)  # the first segment's voice
-
-
-def _kinds():
-    from rtser.pipeline.features import EncoderKind
-
-    return {"w": EncoderKind.WHISPER, "v": EncoderKind.VOICE}
+    assert (last.id, last.start, last.end, last.segments) == (1, s(1.5), s(2.0), 1)
 
 
 def event(kind, track, start, end, label="neutral", turn=None):
@@ -161,3 +138,18 @@ def test_a_call_whose_utterances_pause_inside_gets_one_final_per_utterance(recog
     for e in provisional:  # each fragment comes before its turn's final, which replaces it
         final = next(f for f in finals if f.turn == e.turn)
         assert e.seq < final.seq and final.start <= e.start and e.end <= final.end
+
+
+def test_an_utterance_with_a_pause_inside_gets_predicts_label_in_its_final(recognizer, paused_call):
+    """Streamed alone, an utterance that the pause cuts into two segments is one turn, labelled
+    from its whole span (the pause included) as ``predict`` labels the clip."""
+    audio, marks = paused_call
+    for a, b in marks:
+        clip = audio[s(a) : s(b)]
+        session = recognizer.stream(SR)
+        events = session.push(clip) + session.close()
+        (final,) = [e for e in events if e.final]
+        assert sum(e.type == "segment" for e in events) == 2
+        p = recognizer.predict(clip)
+        assert final.label == p.label and final.arousal == pytest.approx(p.arousal, abs=1e-5)
+        np.testing.assert_allclose(list(final.probs.values()), list(p.probs.values()), atol=1e-5)

@@ -9,7 +9,7 @@ from enum import Enum
 class EventType(str, Enum):
     LABEL = "label"  # rolling, every hop while someone speaks: the segment's last window, smoothed
     SEGMENT = "segment"  # provisional: a stretch of speech ended (a pause, maybe inside a turn)
-    TURN = "turn"  # final: the turn ended (a pause of a turn gap), its segments labelled together
+    TURN = "turn"  # final: the turn ended (a pause of a turn gap), its whole span labelled once
 
     @property
     def final(self) -> bool:

@@ -1,14 +1,15 @@
-"""Streaming features: every 16 kHz sample of a segment goes through each encoder once.
+"""Streaming features: every 16 kHz sample of a turn goes through each encoder once.
 
-A segment's audio (from ``pad`` before its speech) is cut on a grid of ``CHUNK`` samples (2 s) that
-starts where the segment's audio starts. Each chunk is encoded with up to ``CONTEXT`` (1 s) of the
-segment's audio before it (the first chunk has none), and the Whisper states of its own two seconds
-are kept: one ``(L+1, D)`` state per 20 ms. GE2E embeds the voice once per segment, from its first
-chunk: a segment is one speaker on one channel, so one embedding serves all its spans. The features
-of a span ``[a, b)`` of the segment are the states of the frames that lie in it, concatenated, and
-the segment's voice embedding. A chunk that ``b`` cuts is encoded up to ``b`` (with its context), so
-the features of a span depend on the segment's audio up to ``b`` and nothing else: not on how far a
-stream has run, nor on what came before the segment. A stream's segment, ``Recognizer.predict`` on a
+A turn's audio (from ``pad`` before its first segment's speech) is cut on a grid of ``CHUNK``
+samples (2 s) that starts where that audio starts; the turn's later segments, and the pauses
+between them, stay on the same grid. Each chunk is encoded with up to ``CONTEXT`` (1 s) of the
+turn's audio before it (the first chunk has none), and the Whisper states of its own two seconds
+are kept: one ``(L+1, D)`` state per 20 ms. GE2E embeds the voice once per turn, from its first
+chunk: a turn is one speaker on one channel, so one embedding serves all its spans. The features
+of a span ``[a, b)`` of the turn are the states of the frames that lie in it, concatenated, and
+the turn's voice embedding. A chunk that ``b`` cuts is encoded up to ``b`` (with its context), so
+the features of a span depend on the turn's audio up to ``b`` and nothing else: not on how far a
+stream has run, nor on what came before the turn. A stream's turn, ``Recognizer.predict`` on a
 clip of the same speech and the training cache (``train.features``) get the same numbers.
 """
 
@@ -76,8 +77,9 @@ class PartialChunk(NamedTuple):
 
 
 class FeatureTrack:
-    """One segment's chunk features, on the grid that starts at sample ``anchor``; computed when a
-    span first needs them, kept until ``reset``. ``audio(a, b)`` gives samples ``[a, b)``."""
+    """One turn's chunk features, on the grid that starts at sample ``anchor``; computed when a
+    span first needs them (or ``fill``), kept until ``reset``. ``audio(a, b)`` gives samples
+    ``[a, b)``."""
 
     def __init__(
         self, encoder: ChunkEncoder, audio: Callable[[int, int], np.ndarray], anchor: int = 0
@@ -86,7 +88,7 @@ class FeatureTrack:
         self.reset(anchor)
 
     def reset(self, anchor: int) -> None:
-        """A new segment whose audio starts at ``anchor``."""
+        """A new turn whose audio starts at ``anchor``."""
         self.anchor = anchor
         self.chunks: dict[int, dict[str, np.ndarray]] = {}
         self.partial: PartialChunk | None = None
@@ -109,12 +111,18 @@ class FeatureTrack:
             self.partial = PartialChunk(end, states)
         return states
 
+    def fill(self, b: int) -> None:
+        """Encode every chunk that ends by ``b`` and is not yet whole, while its audio is at hand
+        (a pause inside a turn completes chunks that no segment's span asked for)."""
+        for k in range((b - self.anchor) // CHUNK):
+            self.chunk(k)
+
     def features(self, a: int, b: int) -> dict[str, np.ndarray]:
         """The head's inputs for samples ``[a, b)`` (``anchor <= a``, at least one 20 ms frame):
-        Whisper ``(L+1, frames, D)`` float32 and the GE2E ``(256,)`` unit vector of the segment's
+        Whisper ``(L+1, frames, D)`` float32 and the GE2E ``(256,)`` unit vector of the turn's
         first chunk (up to ``b``)."""
         if a < self.anchor:
-            raise ValueError(f"span [{a}, {b}) starts before the segment's audio ({self.anchor})")
+            raise ValueError(f"span [{a}, {b}) starts before the turn's audio ({self.anchor})")
         first, stop = (
             -(-(a - self.anchor) // STEP),
             (b - self.anchor) // STEP,
@@ -140,6 +148,6 @@ class FeatureTrack:
 def clip_features(
     encoder: ChunkEncoder, audio: np.ndarray, a: int, b: int
 ) -> dict[str, np.ndarray]:
-    """The features of ``audio[a:b]`` as a segment of those bounds in a stream gets them."""
+    """The features of ``audio[a:b]`` as a turn of those bounds in a stream gets them."""
     a, b = max(0, a), min(b, len(audio))
     return FeatureTrack(encoder, lambda i, j: audio[i:j], a).features(a, b)

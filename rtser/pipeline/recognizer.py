@@ -78,7 +78,7 @@ class Recognizer:
     def predict(self, samples, sample_rate: int = SAMPLE_RATE) -> Prediction:
         """Label a whole clip (mono or multi-channel, any rate): one label for the clip's speech,
         from its first to its last VAD speech frame (plus the VAD padding). A stream gives the same
-        label in its segment event when the clip is one segment (no pause of ``min_silence_ms``).
+        label in its turn event when the clip is one turn (no pause of a turn gap inside).
         A clip without speech, or whose speech the bundle's gate hears as music, gives
         ``Prediction(label=None, probs={})``."""
         rate = check_sample_rate(sample_rate)

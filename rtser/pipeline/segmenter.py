@@ -9,8 +9,7 @@ from typing import NamedTuple
 from ..audio import SAMPLE_RATE
 
 CUT_SEARCH_S = 2.0  # a max-length cut falls on the quietest frame of the segment's last 2 s
-CANDIDATE_SILENCE_MS = 320  # a pause this long drops speech that has not yet opened a segment ...
-SHORT_SEGMENT_S = 1.0  # ... and closes a segment holding less speech than this (a first word)
+CANDIDATE_SILENCE_MS = 320  # a pause this long drops speech that has not yet opened a segment
 
 
 class Edge(str, Enum):
@@ -40,9 +39,9 @@ class Segmenter:
     A frame scoring ``threshold`` or more starts a candidate; it stays speech while frames score
     ``neg_threshold`` or more. The candidate becomes a segment (a retroactive start) once its speech
     spans ``min_speech_ms``, and until then survives pauses of up to ``CANDIDATE_SILENCE_MS``. A
-    pause of ``min_silence_ms`` ends a segment where its speech ended, once it holds
-    ``SHORT_SEGMENT_S`` of speech (a shorter one, like a candidate, waits ``CANDIDATE_SILENCE_MS``).
-    So a segment never ends where it starts, and none is longer than ``max_segment_s``.
+    pause of ``min_silence_ms`` ends a segment where its speech ended (a short first word is a
+    segment of its own then: its turn joins it to the sentence after it). So a segment never ends
+    where it starts, and none is longer than ``max_segment_s``.
 
     ``config`` is a ``VadConfig``.
 
@@ -58,7 +57,6 @@ class Segmenter:
         self.silent_frames = 0  # consecutive non-speech frames at its end
         self.speech_end_at = 0  # where its last speech frame ended
         self.min_speech = config.min_speech_ms * SAMPLE_RATE // 1000
-        self.short = int(SHORT_SEGMENT_S * SAMPLE_RATE)
         self.max_frames = config.frames(config.max_segment_s * 1000)
         self.recent: list[Frame] = []
 
@@ -132,13 +130,12 @@ class Segmenter:
         return changes
 
     def closing_frames(self) -> int:
-        """Non-speech frames that close what is open: ``min_silence_ms``; a candidate, or a segment
-        of less than SHORT_SEGMENT_S of speech, waits longer, so a first word and its pause join the
-        speech after it."""
+        """Non-speech frames that close what is open: ``min_silence_ms`` for a segment (its event
+        must come soon); a candidate, announced to no one yet, waits longer, so that a short first
+        sound and its pause join the speech after it."""
         cfg = self.cfg
-        quick = self.opened and self.speech_end_at - self.start >= self.short
         return cfg.frames(
-            cfg.min_silence_ms if quick else max(cfg.min_silence_ms, CANDIDATE_SILENCE_MS)
+            cfg.min_silence_ms if self.opened else max(cfg.min_silence_ms, CANDIDATE_SILENCE_MS)
         )
 
     def closing_at(self) -> int | None:

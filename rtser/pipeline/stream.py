@@ -4,8 +4,8 @@ smoothed label events.
 Every channel advances in lockstep, frame by frame, so the events depend only on the audio and
 never on how it was chunked into ``push`` calls. The VAD sees a stream start and end in silence,
 as it sees a lone clip in ``Vad.speech_bounds``, and the model reads only the stream's own audio,
-encoded once per segment in 2 s chunks (``features``), so a clip streamed alone gets the
-segment label that ``Recognizer.predict`` gives it. Rolling labels come as each chunk completes.
+encoded once per turn in 2 s chunks (``features``), so a clip streamed alone gets the turn label
+that ``Recognizer.predict`` gives it. Rolling labels come as each chunk completes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ..audio import SAMPLE_RATE, ToMono16k, as_float, check_sample_rate
 from ..errors import RtserError
 from .classifier import Classifier, Scores
 from .events import Event, EventType
-from .features import CHUNK, FeatureTrack
+from .features import CHUNK, CONTEXT, FeatureTrack
 from .segmenter import Boundary, Edge
 from .site import SiteBaseline
 from .smoothing import LabelSmoother
@@ -83,6 +83,9 @@ class _Channel:
 
     def trim(self, now: int) -> None:
         held = now if self.segment_start is None else min(self.segment_start, now)
+        turn = self.turns.open
+        if turn is not None and turn.segments:  # a segment that joins it fills the chunks between
+            held = min(held, turn.end)
         oldest = held - self.keep
         drop = oldest - self.offset
         if drop > SAMPLE_RATE:  # trim in 1 s steps, not every frame
@@ -90,12 +93,17 @@ class _Channel:
             self.size -= drop
             self.offset = oldest
 
-    def open_segment(self, start: int, pad: int) -> None:
-        """A segment's speech starts at ``start``; its audio, and its chunk grid, ``pad``
-        earlier."""
+    def open_segment(self, start: int, pad: int, now: int, joins: bool) -> None:
+        """A segment's speech starts at ``start``, its audio ``pad`` earlier. One that ``joins``
+        the open turn stays on the turn's chunk grid; another starts the grid of a new turn."""
         self.segment_start = self.labelled_to = start
-        self.track.reset(max(start - pad, 0))
-        self.next_label = self.track.anchor + CHUNK  # the first rolling label once a chunk is whole
+        if joins:
+            self.track.fill(now)
+        else:
+            self.track.reset(max(start - pad, 0))
+        # the first rolling label once a chunk's worth of the segment's audio is in
+        ahead = start - pad + CHUNK - self.track.anchor
+        self.next_label = self.track.anchor + -(-ahead // CHUNK) * CHUNK
         self.smoother.reset()
 
     def hear(self, score: float, own: float, other: float) -> None:
@@ -181,7 +189,7 @@ class StreamSession:
         priming = vad.priming()
         self.convert = ToMono16k(self.sample_rate, self.n_channels, split)
         n = self.n_channels if split else 1
-        keep = self.window + self.pad
+        keep = max(self.window, CHUNK + CONTEXT) + self.pad  # a window; a chunk and its context
         self.channels = [_Channel(i, vad, self.classifier, keep, priming) for i in range(n)]
         self.pos = -priming  # 16 kHz samples already cut into VAD frames
         self.next_turn = 0  # the id the next turn gets, on any channel
@@ -284,34 +292,36 @@ class StreamSession:
 
     def _on_boundary(self, channel: _Channel, boundary: Boundary, now: int) -> list[Event]:
         if boundary.edge is Edge.START:
-            channel.open_segment(boundary.at, self.pad)
             turn, ended = channel.turns.join(boundary.at, self.next_turn)
+            events = self._final(channel, ended)  # from its track, before a new turn resets it
             self.next_turn = max(self.next_turn, turn.id + 1)
             channel.turn_id = turn.id
-            return self._final(channel, ended)
+            channel.open_segment(boundary.at, self.pad, now, joins=turn.segments > 0)
+            return events
         end = boundary.at
         start, scores = channel.close_segment(end)
         if channel.hears_echo():  # the other side's voice: no label, no part of a turn
             channel.turns.discard_empty()
             return []
-        features = self._features(channel, start - self.pad, min(end + self.post_pad, now))
+        span_end = min(end + self.post_pad, now)
+        features = self._features(channel, start - self.pad, span_end)
         if scores is None or end + self.post_pad > now:
             scores = self.classifier.scores(features)
         if not scores.speech:  # music the VAD took for speech: no label, no part of a turn
             channel.turns.discard_empty()
             return []
-        channel.turns.add(end, features, scores)
+        channel.turns.add(end, span_end, scores)
         label = self.classifier.label(scores.probs)
         return [self._event(EventType.SEGMENT, channel, start, end, label, scores)]
 
     def _final(self, channel: _Channel, turn: Turn | None) -> list[Event]:
-        """A turn's final event: its segments' states labelled together."""
+        """A turn's final event: its whole span (segments and the pauses between) labelled once."""
         if turn is None:
             return []
-        if len(turn.parts) == 1:  # the same features as its segment: the same scores
+        if turn.segments == 1:  # the same features as its segment: the same scores
             scores = turn.last
         else:
-            scores = self.classifier.scores(turn.features(self.classifier.encoder.kinds))
+            scores = self._scores(channel, channel.track.anchor, turn.span_end)
         if self.baseline is not None:
             self.finals.append(np.log(np.maximum(scores.probs, 1e-12)) + self.offset)
         label = self.classifier.label(scores.probs)

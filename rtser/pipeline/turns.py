@@ -3,18 +3,17 @@
 A segment is reported as soon as a pause of ``min_silence_ms`` ends it, so that an alert can go
 out within 300 ms; but a speaker pauses inside a sentence too, and a label per fragment is a label
 of too little speech. A turn collects its segments until a silence of ``TURN_GAP_S`` (or the end
-of the stream) ends it; then it is labelled once, from the chunk states its segments already
-hold. ``TurnTracker`` sees that silence between segments, ``VAD_TAIL_S`` shorter."""
+of the stream) ends it; then it is labelled once, from the chunk states of its whole span (its
+segments and the pauses between them, on one chunk grid: the stream keeps them), as
+``Recognizer.predict`` labels a clip. ``TurnTracker`` sees that silence between segments,
+``VAD_TAIL_S`` shorter."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-import numpy as np
+from dataclasses import dataclass
 
 from ..audio import SAMPLE_RATE
 from .classifier import Scores
-from .features import STATE_DTYPE, EncoderKind
 
 TURN_GAP_S = 0.8  # silence this long ends a turn (bench/calls.py: pauses inside utterances)
 # The VAD's segments end a little after the speech does (Silero with the line floor: a median of
@@ -27,25 +26,16 @@ MAX_TURN_S = 60.0  # a longer monologue is labelled in turns of about this much 
 
 @dataclass
 class Turn:
-    """An open turn: its id, where its speech starts and ends (samples), and each segment's
-    features (``FeatureTrack.features``: Whisper states of its span, the voice embedding)."""
+    """An open turn: its id, where its speech starts and ends (samples), where the audio its last
+    segment was labelled from ends (``span_end``: a little after its speech), how many segments
+    it holds, and its last segment's scores (a one-segment turn's are its own)."""
 
     id: int
     start: int
     end: int
-    parts: list[dict[str, np.ndarray]] = field(default_factory=list)
-    last: Scores | None = None  # its last segment's: a one-segment turn's are its own
-
-    def features(self, kinds: dict[str, EncoderKind]) -> dict[str, np.ndarray]:
-        """The head's inputs for the whole turn: every segment's states in order, and the
-        voice embedding of its first segment (one speaker, one voice)."""
-        first = self.parts[0]
-        return {
-            name: np.concatenate([p[name] for p in self.parts], axis=1).astype(np.float32)
-            if kinds[name] is EncoderKind.WHISPER
-            else first[name].astype(np.float32)
-            for name in first
-        }
+    span_end: int = 0
+    segments: int = 0
+    last: Scores | None = None
 
 
 class TurnTracker:
@@ -72,23 +62,23 @@ class TurnTracker:
             self.open = Turn(new_id, start, start)
         return self.open, ended
 
-    def add(self, end: int, features: dict[str, np.ndarray], scores: Scores) -> None:
-        """The open turn's current segment ended at ``end``, with these features and scores."""
-        self.open.end, self.open.last = end, scores
-        # Whisper states as the chunk encoder keeps them (float16, exact): half a long turn's memory
-        kept = {n: x.astype(STATE_DTYPE) if x.ndim == 3 else x for n, x in features.items()}
-        self.open.parts.append(kept)
+    def add(self, end: int, span_end: int, scores: Scores) -> None:
+        """The open turn's current segment's speech ended at ``end``; it was labelled from the
+        audio up to ``span_end``, with these scores."""
+        turn = self.open
+        turn.end, turn.span_end, turn.last = end, span_end, scores
+        turn.segments += 1
 
     def discard_empty(self) -> None:
         """Forget the open turn if none of its segments was speech (music that the gate caught)."""
-        if self.open is not None and not self.open.parts:
+        if self.open is not None and not self.open.segments:
             self.open = None
 
     def due(self, now: int, pending: int | None) -> Turn | None:
         """The open turn, once a turn gap has passed since its speech ended with no speech since
         (``pending``: where the speech the VAD is following started, None when there is none)."""
         turn = self.open
-        if turn is None or not turn.parts or now < turn.end + self.gap:
+        if turn is None or not turn.segments or now < turn.end + self.gap:
             return None
         if pending is not None and pending < turn.end + self.gap:
             return None
@@ -97,4 +87,4 @@ class TurnTracker:
 
     def finish(self) -> Turn | None:
         turn, self.open = self.open, None
-        return turn if turn is not None and turn.parts else None
+        return turn if turn is not None and turn.segments else None
