@@ -554,7 +554,12 @@ def report(results, rtfs, nonspeech, music, lost, sweeps, args, seconds) -> str:
         f"{max(r['pause_max'] for r in pauses):.2f} s, EMOVO's acted pauses); a longer gap "
         "bridges a few more of them, but delays every final by as much and joins more of a "
         "speaker's separate sentences into one turn. The provisional segment still comes within "
-        "0.3 s.",
+        "0.3 s."
+        " A turn is labelled from its whole span (its segments and the pauses between them) on "
+        "one chunk grid, as `predict` labels a clip; a segment that continues a turn is encoded on "
+        "that grid too, with the turn's audio before it as context, so a provisional label agrees "
+        "with `predict` on the clip alone less often than the final does (the first table's "
+        '"label = predict").',
     ]
     stereo = [c for c in args.conditions if any("cues" in r for r in results[(c, silero)])]
     if stereo:
