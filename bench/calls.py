@@ -48,6 +48,7 @@ from rtser import Recognizer, VadConfig  # noqa: E402
 from rtser.audio import load  # noqa: E402
 from rtser.bundle import DEFAULT  # noqa: E402
 from rtser.pipeline.turns import TURN_GAP_S, VAD_TAIL_S  # noqa: E402
+from rtser.pipeline.vad import LOUD_RUN, SILERO_FLOOR  # noqa: E402
 from rtser.report.summary import conversation, summarize  # noqa: E402
 from sim import calls as linesim  # noqa: E402
 from train import augment, data  # noqa: E402
@@ -647,9 +648,11 @@ def report(results, rtfs, nonspeech, music, lost, sweeps, args, seconds) -> str:
         "",
         "**No voice lost.** Silero scores some shouted and screamed speech low, more so through "
         "G.711: every frame of a clip can stay under its threshold. The second opinion counts a "
-        "frame that Silero does not rule out (0.1 or more) as speech when it is loud (-40 dBFS), "
-        "periodic at a voice's pitch (70-400 Hz) and not a few pure tones, and so was the frame "
-        "before it (`rtser.pipeline.vad.loud_voiced`). The held-out clips of fold 0 that "
+        "frame as speech when it is loud (-40 dBFS), periodic at a voice's pitch (70-400 Hz) and "
+        "not a few pure tones, and so was the frame before it (`rtser.pipeline.vad.loud_voiced`), "
+        f"if Silero does not rule it out ({SILERO_FLOOR} or more) or it ends a run of {LOUD_RUN} "
+        f"such frames ({LOUD_RUN * 32} ms: a shout Silero scores near 0 all along). The held-out "
+        "clips of fold 0 that "
         f"`predict` finds no speech in (loud: the corpus's loudest {LOUD_SHARE:.0%} by speech "
         "level):",
         "",

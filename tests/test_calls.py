@@ -107,12 +107,16 @@ def test_tones_dtmf_music_hum_and_noise_give_no_events(recognizer, non_speech, l
     assert s.push(audio) + s.close() == []
 
 
-SHOUTED = "03-01-05-02-02-01-06.flac"  # RAVDESS actor 6, strong anger: Silero scores it low
+# RAVDESS, strong anger, that Silero scores low: actor 6 mostly 0.1-0.5, actor 18 mostly under 0.1
+# (heard as runs of loud voiced frames)
+SHOUTED = ["03-01-05-02-02-01-06.flac", "03-01-05-02-02-01-18.flac"]
 
 
-@pytest.mark.parametrize("line", ["16 kHz", "8 kHz μ-law"])
-def test_a_shouted_clip_that_the_neural_vad_misses_is_still_labelled(data_dir, line):
-    audio, sr = load(clip("ravdess", SHOUTED)), 16000
+@pytest.mark.parametrize(
+    "name, line", [(SHOUTED[0], "16 kHz"), (SHOUTED[0], "8 kHz μ-law"), (SHOUTED[1], "16 kHz")]
+)
+def test_a_shouted_clip_that_the_neural_vad_misses_is_still_labelled(data_dir, name, line):
+    audio, sr = load(clip("ravdess", name)), 16000
     if line != "16 kHz":
         audio, sr = augment.g711(audio)
     alone = Recognizer("en", vad=VadConfig(second_opinion=False))

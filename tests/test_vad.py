@@ -170,21 +170,23 @@ def test_the_second_opinion_hears_loud_voice_and_not_tones_noise_or_quiet():
         assert not loud_voiced(frames(x)).any()
 
 
-def test_the_second_opinion_does_not_depend_on_how_frames_are_blocked(data_dir):
-    """The detector carries whether the last frame was voice from one block to the next."""
+@pytest.mark.parametrize("name", ["03-01-05-02-02-01-06.flac", "03-01-05-02-02-01-18.flac"])
+def test_the_second_opinion_does_not_depend_on_how_frames_are_blocked(data_dir, name):
+    """The detector carries whether the last frame was voice, and how many loud voiced frames
+    ran up to it, from one block to the next (blocks of 7 frames: shorter than a run)."""
     from conftest import clip
 
     from rtser import Recognizer
     from rtser.audio import load
 
     vad = Recognizer("en").vad
-    x = load(clip("ravdess", "03-01-05-02-02-01-06.flac"))  # shouted: Silero scores it low
+    x = load(clip("ravdess", name))  # shouted: Silero scores it low
     frames = x[: len(x) // 512 * 512].reshape(-1, 512)
     whole = vad.detector().scores(frames)
     detector = vad.detector()
     cut = np.concatenate([detector.scores(frames[i : i + 7]) for i in range(0, len(frames), 7)])
     np.testing.assert_allclose(cut, whole, atol=1e-6)
-    assert (whole == 1.0).sum() > 5  # frames the second opinion counted
+    assert (whole == 1.0).sum() >= 5  # frames the second opinion counted
 
 
 class AlwaysSpeech:

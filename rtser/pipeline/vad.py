@@ -30,13 +30,16 @@ SILERO_FRAME = 512  # samples per Silero VAD step at 16 kHz (32 ms)
 SILERO_CONTEXT = 64  # samples of the previous step that Silero VAD reads with each step
 MAX_BLOCK = 512  # frames scored in one call (16 s at most)
 # The second opinion on loud voiced frames: Silero scores some shouted or screamed speech low (more
-# so through G.711), so a frame it does not rule out (SILERO_FLOOR or more) still counts as speech
-# when it is loud, periodic at a voice's pitch and not a few pure tones (dial tones, DTMF), and so
-# was the frame before it (a tone's edges are neither pure nor lasting). Set on RAVDESS's shouted
-# clips that Silero loses and on sim/calls.py's non-speech (tones, DTMF, music at -10 to -30 dBFS,
-# hum, noise), clean and through μ-law; bench/calls.py measures the clips each way loses.
+# so through G.711), so a frame still counts as speech when it is loud, periodic at a voice's pitch
+# and not a few pure tones (dial tones, DTMF), and so was the frame before it (a tone's edges are
+# neither pure nor lasting), if Silero does not rule it out (SILERO_FLOOR or more) or it ends a run
+# of LOUD_RUN such frames (a shout Silero scores near 0 all along). Set on RAVDESS's shouted clips
+# that Silero loses and on sim/calls.py's non-speech (tones, DTMF, music at -10 to -30 dBFS, hum,
+# noise), clean and through μ-law; bench/calls.py measures the clips each way loses, and the
+# false segments on Asterisk's hold music.
 LOUD_DBFS = -40.0  # frame level
 SILERO_FLOOR = 0.1
+LOUD_RUN = 8  # 256 ms
 VOICED = 0.4  # normalised autocorrelation at the best lag of a 70-400 Hz pitch
 TONAL = 0.97  # share of the frame's power (250-3400 Hz) in its 6 strongest bins: pure tones
 PITCH_LAGS = np.arange(SAMPLE_RATE // 400, SAMPLE_RATE // 70 + 1)
@@ -175,6 +178,7 @@ class SileroDetector:
         self.c = np.zeros((1, 1, 128), np.float32)
         self.context = np.zeros(SILERO_CONTEXT, np.float32)  # the previous frame's last samples
         self.voiced = False  # whether the previous frame was speech or a second-opinion candidate
+        self.run = 0  # loud voiced frames in a row up to the previous frame
 
     def scores(self, frames: np.ndarray) -> np.ndarray:
         x = np.empty((len(frames), SILERO_CONTEXT + SILERO_FRAME), np.float32)
@@ -187,15 +191,20 @@ class SileroDetector:
         if self.threshold is None:
             return probs
         sure = probs >= self.threshold
-        unsure = np.flatnonzero((probs >= SILERO_FLOOR) & ~sure)
-        if len(unsure):
-            candidate = sure.copy()
-            candidate[unsure] = loud_voiced(frames[unsure])
-            before = np.concatenate([[self.voiced], candidate[:-1]])
-            probs[candidate & before & ~sure] = 1.0
-            self.voiced = bool(candidate[-1])
-        else:
-            self.voiced = bool(sure[-1])
+        unsure = np.flatnonzero(~sure)
+        voiced = np.zeros(len(probs), bool)
+        voiced[unsure] = loud_voiced(frames[unsure])
+        # how many loud voiced frames in a row each frame ends (carried across blocks)
+        runs = np.empty(len(probs), int)
+        run = self.run
+        for i, v in enumerate(voiced):
+            run = run + 1 if v else 0
+            runs[i] = run
+        self.run = run
+        candidate = sure | (voiced & ((probs >= SILERO_FLOOR) | (runs >= LOUD_RUN)))
+        before = np.concatenate([[self.voiced], candidate[:-1]])
+        probs[candidate & before & ~sure] = 1.0
+        self.voiced = bool(candidate[-1])
         return probs
 
 
