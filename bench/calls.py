@@ -48,7 +48,7 @@ from rtser import Recognizer, VadConfig  # noqa: E402
 from rtser.audio import load  # noqa: E402
 from rtser.bundle import DEFAULT  # noqa: E402
 from rtser.pipeline.turns import TURN_GAP_S, VAD_TAIL_S  # noqa: E402
-from rtser.pipeline.vad import LOUD_RUN, SILERO_FLOOR  # noqa: E402
+from rtser.pipeline.vad import LOUD_RUN, RUN_FLOOR, SILERO_FLOOR  # noqa: E402
 from rtser.report.summary import conversation, summarize  # noqa: E402
 from sim import calls as linesim  # noqa: E402
 from train import augment, data  # noqa: E402
@@ -651,8 +651,8 @@ def report(results, rtfs, nonspeech, music, lost, sweeps, args, seconds) -> str:
         "frame as speech when it is loud (-40 dBFS), periodic at a voice's pitch (70-400 Hz) and "
         "not a few pure tones, and so was the frame before it (`rtser.pipeline.vad.loud_voiced`), "
         f"if Silero does not rule it out ({SILERO_FLOOR} or more) or it ends a run of {LOUD_RUN} "
-        f"such frames ({LOUD_RUN * 32} ms: a shout Silero scores near 0 all along). The held-out "
-        "clips of fold 0 that "
+        f"such frames that Silero scores {RUN_FLOOR} or more ({LOUD_RUN * 32} ms: a shout Silero "
+        "scores near 0 all along). The held-out clips of fold 0 that "
         f"`predict` finds no speech in (loud: the corpus's loudest {LOUD_SHARE:.0%} by speech "
         "level):",
         "",

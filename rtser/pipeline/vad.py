@@ -33,13 +33,15 @@ MAX_BLOCK = 512  # frames scored in one call (16 s at most)
 # so through G.711), so a frame still counts as speech when it is loud, periodic at a voice's pitch
 # and not a few pure tones (dial tones, DTMF), and so was the frame before it (a tone's edges are
 # neither pure nor lasting), if Silero does not rule it out (SILERO_FLOOR or more) or it ends a run
-# of LOUD_RUN such frames (a shout Silero scores near 0 all along). Set on RAVDESS's shouted clips
-# that Silero loses and on sim/calls.py's non-speech (tones, DTMF, music at -10 to -30 dBFS, hum,
-# noise), clean and through μ-law; bench/calls.py measures the clips each way loses, and the
-# false segments on Asterisk's hold music.
+# of LOUD_RUN such frames that Silero scores RUN_FLOOR or more (a shout it scores near 0 all along;
+# without RUN_FLOOR most loud music passes the VAD, and only the speech gate stops it). Set on
+# RAVDESS's shouted clips that Silero loses and on sim/calls.py's non-speech (tones, DTMF, music at
+# -10 to -30 dBFS, hum, noise), clean and through μ-law; bench/calls.py measures the clips each way
+# loses, and the segments Asterisk's hold music opens with and without the speech gate.
 LOUD_DBFS = -40.0  # frame level
 SILERO_FLOOR = 0.1
 LOUD_RUN = 8  # 256 ms
+RUN_FLOOR = 0.02
 VOICED = 0.4  # normalised autocorrelation at the best lag of a 70-400 Hz pitch
 TONAL = 0.97  # share of the frame's power (250-3400 Hz) in its 6 strongest bins: pure tones
 PITCH_LAGS = np.arange(SAMPLE_RATE // 400, SAMPLE_RATE // 70 + 1)
@@ -194,6 +196,7 @@ class SileroDetector:
         unsure = np.flatnonzero(~sure)
         voiced = np.zeros(len(probs), bool)
         voiced[unsure] = loud_voiced(frames[unsure])
+        voiced &= probs >= RUN_FLOOR
         # how many loud voiced frames in a row each frame ends (carried across blocks)
         runs = np.empty(len(probs), int)
         run = self.run
