@@ -193,10 +193,9 @@ class SileroDetector:
         if self.threshold is None:
             return probs
         sure = probs >= self.threshold
-        unsure = np.flatnonzero(~sure)
+        unsure = np.flatnonzero((probs >= RUN_FLOOR) & ~sure)  # what a second opinion may move
         voiced = np.zeros(len(probs), bool)
         voiced[unsure] = loud_voiced(frames[unsure])
-        voiced &= probs >= RUN_FLOOR
         # how many loud voiced frames in a row each frame ends (carried across blocks)
         runs = np.empty(len(probs), int)
         run = self.run
