@@ -194,6 +194,9 @@ class SileroDetector:
             return probs
         sure = probs >= self.threshold
         unsure = np.flatnonzero((probs >= RUN_FLOOR) & ~sure)  # what a second opinion may move
+        if not len(unsure):  # most blocks: speech or silence Silero is sure of
+            self.run, self.voiced = 0, bool(sure[-1])
+            return probs
         voiced = np.zeros(len(probs), bool)
         voiced[unsure] = loud_voiced(frames[unsure])
         # how many loud voiced frames in a row each frame ends (carried across blocks)
