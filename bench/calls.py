@@ -585,8 +585,9 @@ def report(results, rtfs, nonspeech, music, lost, sweeps, args, seconds) -> str:
             "Talk time is a side's turns (a pause inside a turn counts, as a listener hears it), "
             "against each utterance's speech by energy (its first to last 10 ms frame within "
             "30 dB of its peak). That reference also counts a breath or click before a pause at "
-            "the start of a clip, which the VAD leaves out, and the VAD starts late on some soft "
-            "onsets: both make the measured talk time short. Each side carries the other's echo: "
+            "the start of a clip, and a talk show's room tone before its speech (URDU), which the "
+            "VAD leaves out, and the VAD starts late on some soft onsets: all make the measured "
+            "talk time short, and the room tone makes the longest silence long. Each side carries the other's echo: "
             "a frame, or a segment's speech as a whole, 12 dB or more below the other side's once "
             "each line's noise floor is taken out is that echo and opens nothing, so an echo "
             "never counts as an interruption.",

@@ -7,10 +7,14 @@ classifier on the bundle's shared trunk, leaning on an emotion head of the other
 Here the same classifier learns from more, on the same speaker-independent folds
 (`rtser.enroll.speaker_folds` over esuah's 12 speakers, weight decay 0.01): esuah's clips also
 through the phone-line and noisy views the shipped students learn from (`train.augment`); the other
-corpora's clips of esuah's seven emotions, at a weight per clip; and the four language heads'
-log-probabilities as extra inputs (stacking the bundle's stronger, temporal heads). Each row's UA
-is the best over the lean on the emotion head (0, 0.5, 1), as `rtser enroll` chooses it (so
-slightly optimistic, alike for every row).
+corpora's clips of esuah's seven emotions, at a weight per clip; the four language heads'
+log-probabilities as extra inputs (stacking the bundle's stronger, temporal heads); and a shared
+trunk that also learned esuah's training speakers, as a fifth corpus (`train.shared`). The last two
+rows are the recipes of the de, it, en and ur heads, without a teacher: their linear half
+(layer-weighted whisper statistics, `train.heads`, clean and the three views) and their
+multi-domain half (temporal towers and input gates, `train.model`, default towers, trained on the
+five corpora at once, clean clips). Each row's UA is the best over the lean on the emotion head
+(0, 0.5, 1), as `rtser enroll` chooses it (so slightly optimistic, alike for every row).
 """
 
 from __future__ import annotations
@@ -35,9 +39,18 @@ from rtser.enroll import (  # noqa: E402
 )
 from rtser.pipeline.classifier import Classifier  # noqa: E402
 from rtser.pipeline.heads import NumpyHead, prior_terms  # noqa: E402
-from train import core, data  # noqa: E402
-from train.distill import TRAIN_VIEWS  # noqa: E402
+from train import core, data, heads, shared  # noqa: E402
+from train.distill import (  # noqa: E402
+    PATHS,
+    TRAIN_VIEWS,
+    fit_student,
+    pooled_views,
+    whisper_variants,
+)
+from train.features import CLEAN, is_voice  # noqa: E402
+from train.fit import padded, predict  # noqa: E402
 from train.markdown import machine, write_section  # noqa: E402
+from train.model import load_dataset  # noqa: E402
 from train.strangers import OWN, categorical, inputs, language_log_probs  # noqa: E402
 
 SPANISH = OWN["es"]
@@ -74,7 +87,7 @@ def main() -> None:
                 np.array([labels.index(data.clips(corpus)[i].label) for i in keep]),
             )
         )
-    heads = np.concatenate(
+    stacked = np.concatenate(
         [
             language_log_probs(Classifier(bundle, lang), SPANISH, "clean")
             for lang in OWN
@@ -82,43 +95,100 @@ def main() -> None:
         ],
         axis=1,
     )
-    folds = speaker_folds(speakers, seed=args.seed)
+    tests = [np.isin(speakers, held) for held in speaker_folds(speakers, seed=args.seed)]
 
-    def cv(extra_views=(), other_weight=0.0, with_heads=False) -> dict:
-        log_p, tested = np.full((len(y), len(labels)), np.nan), []
-        for held in folds:
-            test = np.isin(speakers, held)
-            xs = [clean[~test], *(views[v][~test] for v in extra_views)]
-            ys = [y[~test]] * len(xs)
-            ws = [np.ones((~test).sum())] * len(xs)
-            if other_weight:
-                for x, yo in others:
-                    xs.append(x)
-                    ys.append(yo)
-                    ws.append(np.full(len(yo), other_weight))
-            train = {"shared": np.concatenate(xs)}
-            tested_in = {"shared": clean[test]}
-            if with_heads:  # esuah's own clips only: the heads' outputs of other corpora not needed
-                train["heads"], tested_in["heads"] = heads[~test], heads[test]
-            head = fit_head(
-                train,
-                np.concatenate(ys),
-                len(labels),
-                l2=L2,
-                seed=args.seed,
-                weights=np.concatenate(ws),
-            )
-            log_p[test] = head.log_probs(tested_in)
-            tested.append(test)
-        tried = [cv_metrics(y, log_p + w * prior, tested, len(labels)) for w in PRIOR_WEIGHTS]
+    def cv(fit_fold) -> dict:
+        """``fit_fold(test)``: the log-probabilities of fold ``test``'s clips from a head trained
+        without its speakers."""
+        log_p = np.full((len(y), len(labels)), np.nan)
+        for test in tests:
+            log_p[test] = fit_fold(test)
+        tried = [cv_metrics(y, log_p + w * prior, tests, len(labels)) for w in PRIOR_WEIGHTS]
         return max(tried, key=lambda m: m["ua_mean"])
 
-    rows = [("the shipped recipe (esuah's clean clips)", cv())]
-    rows.append((f"+ esuah through {', '.join(TRAIN_VIEWS)}", cv(TRAIN_VIEWS)))
+    def on_trunk(test, features=clean, extra_views=(), other_weight=0.0, with_heads=False):
+        xs = [features[~test], *(views[v][~test] for v in extra_views)]
+        ys = [y[~test]] * len(xs)
+        ws = [np.ones((~test).sum())] * len(xs)
+        if other_weight:
+            for x, yo in others:
+                xs.append(x)
+                ys.append(yo)
+                ws.append(np.full(len(yo), other_weight))
+        train = {"shared": np.concatenate(xs)}
+        tested_in = {"shared": features[test]}
+        if with_heads:  # esuah's own clips only: the heads' outputs of other corpora not needed
+            train["heads"], tested_in["heads"] = stacked[~test], stacked[test]
+        head = fit_head(
+            train,
+            np.concatenate(ys),
+            len(labels),
+            l2=L2,
+            seed=args.seed,
+            weights=np.concatenate(ws),
+        )
+        return head.log_probs(tested_in)
+
+    corpora = list(OWN.values())  # the bundle trunk's four corpora and esuah
+
+    def own_trunk(test):
+        trunk = shared.fit(corpora, seed=args.seed, keep={SPANISH: ~test})
+        return on_trunk(test, shared.to_numpy(trunk).features(inputs(SPANISH)))
+
+    linear_views = (CLEAN, *TRAIN_VIEWS)
+    pooled = pooled_views("chunks", SPANISH, linear_views)
+
+    def linear(test):
+        train_rows = np.concatenate(
+            [np.flatnonzero(~test) + k * len(y) for k in range(len(linear_views))]
+        )
+        model = heads.fit(
+            {v: x[train_rows] for v, x in pooled.items()},
+            np.tile(y, len(linear_views))[train_rows],
+            len(labels),
+            seed=args.seed,
+        )
+        return np.log(
+            np.maximum(
+                heads.predict(model, {v: x[: len(y)][test] for v, x in pooled.items()}), 1e-12
+            )
+        )
+
+    voice = next(v for v in PATHS["chunks"] if is_voice(v))
+    ds = load_dataset(corpora, whisper_variants("chunks"), voice)
+    spanish_rows = ds.of(corpora.index(SPANISH))
+
+    def multi_domain(test):
+        held = spanish_rows[test]
+        train_rows = np.setdiff1d(np.arange(len(ds)), held)
+        sds = ds.standardized(train_rows)
+        model = fit_student(sds, train_rows, None, None, args.seed)
+        return np.log(
+            np.maximum(padded(predict(model, sds, held)).numpy()[:, : len(labels)], 1e-12)
+        )
+
+    rows = [("the shipped recipe (esuah's clean clips)", cv(on_trunk))]
+    rows.append(
+        (
+            f"+ esuah through {', '.join(TRAIN_VIEWS)}",
+            cv(lambda t: on_trunk(t, extra_views=TRAIN_VIEWS)),
+        )
+    )
     rows += [
-        (f"+ the other corpora's clips, weight {w}", cv(other_weight=w)) for w in OTHER_WEIGHTS
+        (f"+ the other corpora's clips, weight {w}", cv(lambda t: on_trunk(t, other_weight=w)))
+        for w in OTHER_WEIGHTS
     ]
-    rows.append(("+ the de, it, en and ur heads' log-probabilities", cv(with_heads=True)))
+    rows.append(
+        (
+            "+ the de, it, en and ur heads' log-probabilities",
+            cv(lambda t: on_trunk(t, with_heads=True)),
+        )
+    )
+    rows.append(("on a trunk that also learned esuah's training speakers", cv(own_trunk)))
+    rows.append(("the language heads' linear half (clean and the three views)", cv(linear)))
+    rows.append(
+        ("the language heads' multi-domain half (the five corpora, clean)", cv(multi_domain))
+    )
     for name, m in rows:
         print(f"{m['ua_mean']:.3f} ± {m['ua_std']:.3f}  {name}", flush=True)
     (_, shipped), (best_name, best) = rows[0], max(rows, key=lambda r: r[1]["ua_mean"])

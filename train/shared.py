@@ -42,18 +42,27 @@ class Trunk(nn.Module):
         return self.body(torch.cat([p(feats[n]) for n, p in zip(self.names, self.pool)], -1))
 
 
-def fit(corpora: list[str], epochs: int = 30, lr: float = 2e-3, seed: int = data.SEED) -> Trunk:
-    """The trunk, trained on every clip (clean and each training view) of ``corpora``."""
+def fit(
+    corpora: list[str],
+    epochs: int = 30,
+    lr: float = 2e-3,
+    seed: int = data.SEED,
+    keep: dict[str, np.ndarray] | None = None,
+) -> Trunk:
+    """The trunk, trained on every clip (clean and each training view) of ``corpora``; ``keep``:
+    for a corpus named there, only its clips where the mask is true (its training speakers)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     parts, ys, task = [], [], []
     for t, corpus in enumerate(corpora):
         items = data.clips(corpus)
         labels = data.labels(items)
+        rows = (keep or {}).get(corpus, np.ones(len(items), bool))
+        y = np.array([labels.index(c.label) for c in items])[rows]
         for view in (CLEAN, *VIEWS):
-            parts.append(student_inputs(corpus, view))
-            ys.append(np.array([labels.index(c.label) for c in items]))
-            task.append(np.full(len(items), t))
+            parts.append({n: x[rows] for n, x in student_inputs(corpus, view).items()})
+            ys.append(y)
+            task.append(np.full(len(y), t))
     feats = {
         n: torch.as_tensor(np.concatenate([p[n] for p in parts]), dtype=torch.float32)
         for n in parts[0]
