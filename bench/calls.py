@@ -587,10 +587,10 @@ def report(results, rtfs, nonspeech, music, lost, sweeps, args, seconds) -> str:
             "30 dB of its peak). That reference also counts a breath or click before a pause at "
             "the start of a clip, and a talk show's room tone before its speech (URDU), which the "
             "VAD leaves out, and the VAD starts late on some soft onsets: all make the measured "
-            "talk time short, and the room tone makes the longest silence long. Each side carries the other's echo: "
-            "a frame, or a segment's speech as a whole, 12 dB or more below the other side's once "
-            "each line's noise floor is taken out is that echo and opens nothing, so an echo "
-            "never counts as an interruption.",
+            "talk time short, and the room tone makes the longest silence long. Each side carries "
+            "the other's echo: a frame, or a segment's speech as a whole, 12 dB or more below the "
+            "other side's once each line's noise floor is taken out is that echo and opens "
+            "nothing, so an echo never counts as an interruption.",
         ]
     lines += [
         "",
