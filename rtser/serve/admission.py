@@ -18,7 +18,7 @@ import numpy as np
 LATENCY_BUDGET_S = 1.0  # p95 from audio arriving to its events going out
 # The share of the workers' time the admitted calls may take. At 0.8, bench/serve.py admitted 49-52
 # continuous-speech calls at 2-3x the estimate, on the knee where p95 went from 0.8 to 2.5 s;
-# at 0.75 it admits 46-47 (p95 under 0.6 s), over 85 % of what the box carries within 1 s.
+# at 0.75 it admits 46-47 (p95 under 0.6 s): over 85 % of the 49-51 it carried within 1 s.
 UTILISATION = 0.75
 # Before anything is measured (a fresh box, a burst of calls in its first second): this many calls
 # per worker, well under what a worker carried in bench/serve.py, until the first pushes tell.
