@@ -41,16 +41,17 @@ from rtser.pipeline.classifier import Classifier  # noqa: E402
 from rtser.pipeline.heads import NumpyHead, prior_terms  # noqa: E402
 from train import core, data, heads, shared  # noqa: E402
 from train.distill import (  # noqa: E402
-    PATHS,
+    SHIPPED,
+    STUDENTS,
     TRAIN_VIEWS,
     fit_student,
     pooled_views,
-    whisper_variants,
+    student_dataset,
+    view_rows,
 )
-from train.features import CLEAN, is_voice  # noqa: E402
+from train.features import CLEAN  # noqa: E402
 from train.fit import padded, predict  # noqa: E402
 from train.markdown import machine, write_section  # noqa: E402
-from train.model import load_dataset  # noqa: E402
 from train.strangers import OWN, categorical, inputs, language_log_probs  # noqa: E402
 
 SPANISH = OWN["es"]
@@ -135,16 +136,14 @@ def main() -> None:
         trunk = shared.fit(corpora, seed=args.seed, keep={SPANISH: ~test})
         return on_trunk(test, shared.to_numpy(trunk).features(inputs(SPANISH)))
 
-    linear_views = (CLEAN, *TRAIN_VIEWS)
-    pooled = pooled_views("chunks", SPANISH, linear_views)
+    path, extra = STUDENTS[SHIPPED]  # the shipped students' features and training views
+    pooled = pooled_views(path, SPANISH, (CLEAN, *extra))
 
     def linear(test):
-        train_rows = np.concatenate(
-            [np.flatnonzero(~test) + k * len(y) for k in range(len(linear_views))]
-        )
+        train_rows = view_rows(np.flatnonzero(~test), len(y), SHIPPED)
         model = heads.fit(
             {v: x[train_rows] for v, x in pooled.items()},
-            np.tile(y, len(linear_views))[train_rows],
+            np.tile(y, 1 + len(extra))[train_rows],
             len(labels),
             seed=args.seed,
         )
@@ -154,8 +153,7 @@ def main() -> None:
             )
         )
 
-    voice = next(v for v in PATHS["chunks"] if is_voice(v))
-    ds = load_dataset(corpora, whisper_variants("chunks"), voice)
+    ds = student_dataset(path, corpora=corpora)
     spanish_rows = ds.of(corpora.index(SPANISH))
 
     def multi_domain(test):

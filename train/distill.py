@@ -76,10 +76,11 @@ def teacher_probs(
     return padded(predict(model, ds, np.arange(len(ds)))), genotypes
 
 
-def student_dataset(path: str = STUDENTS[SHIPPED][0], view: str = CLEAN):
-    """A feature path's inputs for every clip (``view``: of that degraded view; None: clean)."""
+def student_dataset(path: str = STUDENTS[SHIPPED][0], view: str = CLEAN, corpora=None):
+    """A feature path's inputs for every clip of ``corpora`` (default: all) (``view``: of that
+    degraded view; None: clean)."""
     ge2e = next(v for v in PATHS[path] if is_voice(v))
-    return load_dataset(data.corpora(), whisper_variants(path), ge2e, view)
+    return load_dataset(corpora or data.corpora(), whisper_variants(path), ge2e, view)
 
 
 def training_set(name: str, views: dict):

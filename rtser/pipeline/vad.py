@@ -200,12 +200,10 @@ class SileroDetector:
         voiced = np.zeros(len(probs), bool)
         voiced[unsure] = loud_voiced(frames[unsure])
         # how many loud voiced frames in a row each frame ends (carried across blocks)
-        runs = np.empty(len(probs), int)
-        run = self.run
-        for i, v in enumerate(voiced):
-            run = run + 1 if v else 0
-            runs[i] = run
-        self.run = run
+        at = np.arange(len(voiced))
+        last_break = np.maximum.accumulate(np.where(voiced, -1, at))
+        runs = at - last_break + np.where(last_break < 0, self.run, 0)
+        self.run = int(runs[-1])
         candidate = sure | (voiced & ((probs >= SILERO_FLOOR) | (runs >= LOUD_RUN)))
         before = np.concatenate([[self.voiced], candidate[:-1]])
         probs[candidate & before & ~sure] = 1.0
