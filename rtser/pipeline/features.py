@@ -136,7 +136,7 @@ class FeatureTrack:
             for name, x in states.items():
                 if self.encoder.kinds[name] is EncoderKind.WHISPER:
                     parts.setdefault(name, []).append(x[:, lo:hi])
-        out = {name: np.concatenate(xs, axis=1).astype(np.float32) for name, xs in parts.items()}
+        out = {name: np.concatenate(xs, axis=1, dtype=np.float32) for name, xs in parts.items()}
         voice = self.chunk(0, min(b, self.anchor + CHUNK))
         kinds = self.encoder.kinds
         out.update(
