@@ -304,9 +304,8 @@ class StreamSession:
             channel.turns.discard_empty()
             return []
         span_end = min(end + self.post_pad, now)
-        features = self._features(channel, start - self.pad, span_end)
         if scores is None or end + self.post_pad > now:
-            scores = self.classifier.scores(features)
+            scores = self._scores(channel, start - self.pad, span_end)
         if not scores.speech:  # music the VAD took for speech: no label, no part of a turn
             channel.turns.discard_empty()
             return []
