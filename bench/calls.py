@@ -48,7 +48,7 @@ from rtser import Recognizer, VadConfig  # noqa: E402
 from rtser.audio import load  # noqa: E402
 from rtser.bundle import DEFAULT  # noqa: E402
 from rtser.pipeline.turns import TURN_GAP_S, VAD_TAIL_S  # noqa: E402
-from rtser.pipeline.vad import LOUD_RUN, RUN_FLOOR, SILERO_FLOOR  # noqa: E402
+from rtser.pipeline.vad import LOUD_RUN, LOUD_WINDOW, RUN_FLOOR, SILERO_FLOOR  # noqa: E402
 from rtser.report.summary import conversation, summarize  # noqa: E402
 from sim import calls as linesim  # noqa: E402
 from train import augment, data  # noqa: E402
@@ -649,11 +649,12 @@ def report(results, rtfs, nonspeech, music, lost, sweeps, args, seconds) -> str:
         "",
         "**No voice lost.** Silero scores some shouted and screamed speech low, more so through "
         "G.711: every frame of a clip can stay under its threshold. The second opinion counts a "
-        "frame as speech when it is loud (-40 dBFS), periodic at a voice's pitch (70-400 Hz) and "
-        "not a few pure tones, and so was the frame before it (`rtser.pipeline.vad.loud_voiced`), "
-        f"if Silero does not rule it out ({SILERO_FLOOR} or more) or it ends a run of {LOUD_RUN} "
-        f"such frames that Silero scores {RUN_FLOOR} or more ({LOUD_RUN * 32} ms: a shout Silero "
-        "scores near 0 all along). The held-out clips of fold 0 that "
+        "frame as speech when it is loud (-40 dBFS), periodic at a voice's pitch (70-600 Hz: a "
+        "scream's reaches 500-600 Hz) and not a few pure tones, and so was the frame before it "
+        f"(`rtser.pipeline.vad.loud_voiced`), if Silero does not rule it out ({SILERO_FLOOR} or "
+        f"more) or it ends {LOUD_WINDOW * 32} ms in which {LOUD_RUN} frames or more were such "
+        f"frames that Silero scores {RUN_FLOOR} or more (a shout Silero scores near 0 all along, "
+        "whose pitch may break for a frame or two). The held-out clips of fold 0 that "
         f"`predict` finds no speech in (loud: the corpus's loudest {LOUD_SHARE:.0%} by speech "
         "level):",
         "",

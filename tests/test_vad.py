@@ -172,8 +172,8 @@ def test_the_second_opinion_hears_loud_voice_and_not_tones_noise_or_quiet():
 
 @pytest.mark.parametrize("name", ["03-01-05-02-02-01-06.flac", "03-01-05-02-02-01-18.flac"])
 def test_the_second_opinion_does_not_depend_on_how_frames_are_blocked(data_dir, name):
-    """The detector carries whether the last frame was voice, and how many loud voiced frames
-    ran up to it, from one block to the next (blocks of 7 frames: shorter than a run)."""
+    """The detector carries whether the last frame was voice, and which of the frames up to it
+    were loud voiced, from one block to the next (blocks of 7 frames: shorter than a run)."""
     from conftest import clip
 
     from rtser import Recognizer

@@ -38,7 +38,7 @@ from . import augment, data
 from .data import CACHE
 
 SHARD = 64
-PREPROCESS = "silero-v3"  # bump when clip_bounds changes
+PREPROCESS = "silero-v4"  # bump when clip_bounds changes
 # bump when rtser.pipeline.features changes what it computes (voice1: GE2E of the first chunk)
 CHUNKS = "voice1"
 # a variant name ending so: features as the runtime streams them (rtser.pipeline.features)

@@ -32,19 +32,22 @@ MAX_BLOCK = 512  # frames scored in one call (16 s at most)
 # The second opinion on loud voiced frames: Silero scores some shouted or screamed speech low (more
 # so through G.711), so a frame still counts as speech when it is loud, periodic at a voice's pitch
 # and not a few pure tones (dial tones, DTMF), and so was the frame before it (a tone's edges are
-# neither pure nor lasting), if Silero does not rule it out (SILERO_FLOOR or more) or it ends a run
-# of LOUD_RUN such frames that Silero scores RUN_FLOOR or more (a shout it scores near 0 all along;
-# without RUN_FLOOR most loud music passes the VAD, and only the speech gate stops it). Set on
-# RAVDESS's shouted clips that Silero loses and on sim/calls.py's non-speech (tones, DTMF, music at
-# -10 to -30 dBFS, hum, noise), clean and through μ-law; bench/calls.py measures the clips each way
-# loses, and the segments Asterisk's hold music opens with and without the speech gate.
+# neither pure nor lasting), if Silero does not rule it out (SILERO_FLOOR or more) or it ends a
+# stretch of LOUD_WINDOW frames, LOUD_RUN of them such frames, that Silero scores RUN_FLOOR or more
+# (a shout it scores near 0 all along; a scream's pitch breaks, so a frame or two of the stretch
+# may fail; without RUN_FLOOR most loud music passes the VAD, and only the speech gate stops it).
+# Set on RAVDESS's shouted and screamed clips that Silero loses (a screamed voice's pitch reaches
+# 500-600 Hz) and on sim/calls.py's non-speech (tones, DTMF, music at -10 to -30 dBFS, hum, noise),
+# clean and through μ-law; bench/calls.py measures the clips each way loses, and the segments
+# Asterisk's hold music opens with and without the speech gate.
 LOUD_DBFS = -40.0  # frame level
 SILERO_FLOOR = 0.1
-LOUD_RUN = 8  # 256 ms
+LOUD_RUN = 8
+LOUD_WINDOW = 10  # 320 ms
 RUN_FLOOR = 0.02
-VOICED = 0.4  # normalised autocorrelation at the best lag of a 70-400 Hz pitch
+VOICED = 0.4  # normalised autocorrelation at the best lag of a 70-600 Hz pitch
 TONAL = 0.97  # share of the frame's power (250-3400 Hz) in its 6 strongest bins: pure tones
-PITCH_LAGS = np.arange(SAMPLE_RATE // 400, SAMPLE_RATE // 70 + 1)
+PITCH_LAGS = np.arange(SAMPLE_RATE // 600, SAMPLE_RATE // 70 + 1)
 VOICE_BAND = slice(8, 110)  # the 512-point spectrum's bins from 250 to 3400 Hz
 HANN = np.hanning(SILERO_FRAME - 1)  # of a pre-emphasised frame
 FLOOR_S = 5.0  # a line's noise floor: its quietest frame of the last 5 s (digital silence left out)
@@ -180,7 +183,7 @@ class SileroDetector:
         self.c = np.zeros((1, 1, 128), np.float32)
         self.context = np.zeros(SILERO_CONTEXT, np.float32)  # the previous frame's last samples
         self.voiced = False  # whether the previous frame was speech or a second-opinion candidate
-        self.run = 0  # loud voiced frames in a row up to the previous frame
+        self.recent = np.zeros(LOUD_WINDOW - 1, bool)  # the last frames' loud voiced flags
 
     def scores(self, frames: np.ndarray) -> np.ndarray:
         x = np.empty((len(frames), SILERO_CONTEXT + SILERO_FRAME), np.float32)
@@ -195,16 +198,16 @@ class SileroDetector:
         sure = probs >= self.threshold
         unsure = np.flatnonzero((probs >= RUN_FLOOR) & ~sure)  # what a second opinion may move
         if not len(unsure):  # most blocks: speech or silence Silero is sure of
-            self.run, self.voiced = 0, bool(sure[-1])
+            self.recent[:], self.voiced = False, bool(sure[-1])
             return probs
         voiced = np.zeros(len(probs), bool)
         voiced[unsure] = loud_voiced(frames[unsure])
-        # how many loud voiced frames in a row each frame ends (carried across blocks)
-        at = np.arange(len(voiced))
-        last_break = np.maximum.accumulate(np.where(voiced, -1, at))
-        runs = at - last_break + np.where(last_break < 0, self.run, 0)
-        self.run = int(runs[-1])
-        candidate = sure | (voiced & ((probs >= SILERO_FLOOR) | (runs >= LOUD_RUN)))
+        # how many of the LOUD_WINDOW frames each frame ends are loud voiced (carried across blocks)
+        flags = np.concatenate([self.recent, voiced])
+        total = np.concatenate([[0], np.cumsum(flags)])
+        loud = total[LOUD_WINDOW:] - total[: len(voiced)]
+        self.recent = flags[len(voiced) :]
+        candidate = sure | (voiced & ((probs >= SILERO_FLOOR) | (loud >= LOUD_RUN)))
         before = np.concatenate([[self.voiced], candidate[:-1]])
         probs[candidate & before & ~sure] = 1.0
         self.voiced = bool(candidate[-1])
