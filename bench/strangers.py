@@ -21,7 +21,8 @@ corpus out); nothing measured on a corpus was chosen on it:
   that comes out negative, through ``Recognizer.stream`` as ``rtser file`` runs, before (argmax)
   and after (the shipped calibration), and with a new site's baseline.
 
-Fits are cached in bench/out/strangers/ (delete it to refit).
+Fits are cached in bench/out/strangers/fits/, a folder per feature cache they were fitted on
+(delete it after changing a recipe).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ from rtser.pipeline.calibration import Calibration  # noqa: E402
 from rtser.pipeline.classifier import Classifier  # noqa: E402
 from rtser.pipeline.site import PRIOR_TURNS, Site  # noqa: E402
 from train import data  # noqa: E402
+from train.distill import TRAIN_VIEWS  # noqa: E402
+from train.features import onnx_of, variant_dir, viewed  # noqa: E402
 from train.markdown import machine, write_json, write_section  # noqa: E402
 from train.packages import unpacked, wheel_member  # noqa: E402
 from train.strangers import (  # noqa: E402
@@ -54,6 +57,7 @@ from train.strangers import (  # noqa: E402
     NEGATIVE,
     OWN,
     SITE_NEUTRAL,
+    WHISPER,
     arousal_target,
     categorical,
     fit_arousal,
@@ -80,8 +84,15 @@ REAL_SECONDS = 600  # per package: prompts drawn at random up to this much audio
 CONVERSATION = ("pyannote.audio==3.2.0", "pyannote/audio/sample/sample.wav", ("en", "any"))
 
 
+def fits_dir() -> Path:
+    """Where fits on the current feature cache are kept: named after the students' feature
+    variant (encoder hash, VAD cut, chunking, views), so that new features are fitted anew."""
+    folder = variant_dir(viewed(WHISPER, TRAIN_VIEWS[0]), onnx_of(WHISPER)).name
+    return OUT / "fits" / folder
+
+
 def cached(name: str, fn, *args):
-    path = OUT / f"{name}.pkl"
+    path = fits_dir() / f"{name}.pkl"
     if path.exists():
         return pickle.loads(path.read_bytes())
     value = fn(*args)
@@ -136,7 +147,7 @@ def fits(seed: int, jobs: int) -> dict:
     for held in data.corpora():
         rest = tuple(c for c in data.corpora() if c != held)
         plan[f"arousal-{held}"] = (arousal_of, rest, held, seed)
-    todo = {k: v for k, v in plan.items() if not (OUT / f"{k}.pkl").exists()}
+    todo = {k: v for k, v in plan.items() if not (fits_dir() / f"{k}.pkl").exists()}
     print(f"{len(plan)} fits, {len(todo)} to do", flush=True)
     with ProcessPoolExecutor(jobs) as pool:
         futures = {k: pool.submit(cached, k, *v) for k, v in todo.items()}
