@@ -33,6 +33,7 @@ import pickle
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,7 @@ REAL_SECONDS = 600  # per package: prompts drawn at random up to this much audio
 CONVERSATION = ("pyannote.audio==3.2.0", "pyannote/audio/sample/sample.wav", ("en", "any"))
 
 
+@cache
 def fits_dir() -> Path:
     """Where fits on the current feature cache are kept: named after the students' feature
     variant (encoder hash, VAD cut, chunking, views), so that new features are fitted anew."""

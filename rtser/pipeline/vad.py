@@ -42,8 +42,8 @@ MAX_BLOCK = 512  # frames scored in one call (16 s at most)
 # Asterisk's hold music opens with and without the speech gate.
 LOUD_DBFS = -40.0  # frame level
 SILERO_FLOOR = 0.1
-LOUD_RUN = 8
-LOUD_WINDOW = 10  # 320 ms
+LOUD_RUN = 8  # loud voiced frames ...
+LOUD_WINDOW = 10  # ... among the last 10 (320 ms)
 RUN_FLOOR = 0.02
 VOICED = 0.4  # normalised autocorrelation at the best lag of a 70-600 Hz pitch
 TONAL = 0.97  # share of the frame's power (250-3400 Hz) in its 6 strongest bins: pure tones
