@@ -108,8 +108,8 @@ def test_tones_dtmf_music_hum_and_noise_give_no_events(recognizer, non_speech, l
 
 
 # RAVDESS, strong anger, that Silero scores low: actor 6 mostly 0.1-0.5, actor 18 mostly under 0.1
-# (heard as runs of loud voiced frames); the last, screamed at a pitch of 500-600 Hz, through μ-law
-# Silero scores under 0.1 all along
+# (heard as runs of loud voiced frames); the last, screamed at a pitch of 500-600 Hz, Silero scores
+# through μ-law mostly under 0.1 (one frame over 0.5: too short to open a segment)
 SHOUTED = ["03-01-05-02-02-01-06.flac", "03-01-05-02-02-01-18.flac", "03-01-05-02-01-02-18.flac"]
 
 
