@@ -136,6 +136,9 @@ def main() -> None:
         trunk = shared.fit(corpora, seed=args.seed, keep={SPANISH: ~test})
         return on_trunk(test, shared.to_numpy(trunk).features(inputs(SPANISH)))
 
+    def log(probs):
+        return np.log(np.maximum(probs, 1e-12))
+
     path, extra = STUDENTS[SHIPPED]  # the shipped students' features and training views
     pooled = pooled_views(path, SPANISH, (CLEAN, *extra))
 
@@ -147,11 +150,7 @@ def main() -> None:
             len(labels),
             seed=args.seed,
         )
-        return np.log(
-            np.maximum(
-                heads.predict(model, {v: x[: len(y)][test] for v, x in pooled.items()}), 1e-12
-            )
-        )
+        return log(heads.predict(model, {v: x[: len(y)][test] for v, x in pooled.items()}))
 
     ds = student_dataset(path, corpora=corpora)
     spanish_rows = ds.of(corpora.index(SPANISH))
@@ -161,9 +160,7 @@ def main() -> None:
         train_rows = np.setdiff1d(np.arange(len(ds)), held)
         sds = ds.standardized(train_rows)
         model = fit_student(sds, train_rows, None, None, args.seed)
-        return np.log(
-            np.maximum(padded(predict(model, sds, held)).numpy()[:, : len(labels)], 1e-12)
-        )
+        return log(padded(predict(model, sds, held)).numpy()[:, : len(labels)])
 
     rows = [("the shipped recipe (esuah's clean clips)", cv(on_trunk))]
     rows.append(

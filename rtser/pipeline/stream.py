@@ -359,15 +359,12 @@ class StreamSession:
             scores = self._scores(channel, start - self.pad, end + self.post_pad)
             channel.closing = ClosingScores(start, end, scores)
 
-    def _features(self, channel: _Channel, a: int, b: int) -> dict[str, np.ndarray]:
-        """The head's inputs on [a, b): only the stream's own audio, never the silence the VAD is
+    def _scores(self, channel: _Channel, a: int, b: int) -> Scores:
+        """The head's scores of [a, b): only the stream's own audio, never the silence the VAD is
         primed with before it or flushed with after it (as ``Recognizer.predict`` cuts a clip)."""
         if self.audio_end is not None:
             b = min(b, self.audio_end)
-        return channel.track.features(max(a, 0), b)
-
-    def _scores(self, channel: _Channel, a: int, b: int) -> Scores:
-        return self.classifier.scores(self._features(channel, a, b))
+        return self.classifier.scores(channel.track.features(max(a, 0), b))
 
     def _event(
         self, kind: EventType, channel: _Channel, start, end, label, scores: Scores, turn=None
