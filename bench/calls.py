@@ -49,7 +49,7 @@ from rtser.audio import load  # noqa: E402
 from rtser.bundle import DEFAULT  # noqa: E402
 from rtser.pipeline.turns import TURN_GAP_S, VAD_TAIL_S  # noqa: E402
 from rtser.pipeline.vad import LOUD_RUN, LOUD_WINDOW, RUN_FLOOR, SILERO_FLOOR  # noqa: E402
-from rtser.report.summary import conversation, summarize  # noqa: E402
+from rtser.report.summary import INTERRUPTION_S, conversation, summarize  # noqa: E402
 from sim import calls as linesim  # noqa: E402
 from train import augment, data  # noqa: E402
 from train.markdown import machine, write_section  # noqa: E402
@@ -73,6 +73,7 @@ CONDITIONS = [
     "stereo, echo −20 dB, overlaps",
 ]
 PUSH = 0.02
+OVERLAP_SHARE = 0.3  # of the stereo calls' turns start over the other side; half interrupt it
 PAUSE_S = (
     0.4  # an utterance with a silent pause this long inside is two to a VAD that must close fast
 )
@@ -108,7 +109,7 @@ def held_out_clips(corpus: str, n: int, rng) -> list[tuple[np.ndarray, str]]:
 def make_call(condition: str, clips, rng) -> tuple[np.ndarray, int, list[list[linesim.Utterance]]]:
     """Audio ``(frames, channels)``, its rate, and the utterances of each channel."""
     if condition.startswith("stereo"):
-        audio, utts = linesim.build_stereo(clips, rng)
+        audio, utts = linesim.build_stereo(clips, rng, overlap_share=OVERLAP_SHARE)
         return audio, linesim.SR, utts
     call, utts = linesim.build_call(clips, rng)
     if condition == "8 kHz μ-law":
@@ -214,8 +215,8 @@ def summarise_finals(rows: list[dict]) -> dict:
 def cue_errors(events: list, utts: list[list[linesim.Utterance]]) -> dict:
     """The call's cues from its events against the same cues of its known utterances (speech
     spans as segments; an utterance within a turn gap of the one before on its side joins that
-    turn): talk time error (relative, worst side), interruptions found minus true, and the
-    longest silence's error in seconds."""
+    turn): talk time error (relative, worst side), interruptions and overlap time (found, true),
+    and the longest silence's error in seconds."""
     truth = []
     for ch, channel_utts in enumerate(utts):
         turn = None
@@ -237,6 +238,10 @@ def cue_errors(events: list, utts: list[list[linesim.Utterance]]) -> dict:
             for ch, t in talk_want.items()
         ),
         "interruptions": (got["interruptions"], want["interruptions"]),
+        "by_side": [
+            (got["interrupted_by"].get(t, 0), n) for t, n in sorted(want["interrupted_by"].items())
+        ],
+        "overlap": (got["overlap_s"], want["overlap_s"]),
         "silence_error": got["longest_silence_s"] - want["longest_silence_s"],
     }
 
@@ -570,15 +575,19 @@ def report(results, rtfs, nonspeech, music, lost, sweeps, args, seconds) -> str:
             "same arithmetic, `rtser.report.summary.conversation`), per corpus:",
             "",
             "| condition | corpus | talk time error (worst side) | interruptions found / true "
+            "(by the side that interrupts: agent, customer) | overlap found / true (s) "
             "| longest silence error (s) |",
-            "|---|---|---|---|---|",
+            "|---|---|---|---|---|---|",
         ]
         for cond in stereo:
             for corpus, r in zip(args.corpora, results[(cond, silero)]):
                 c = r["cues"]
                 lines.append(
                     f"| {cond} | {corpus} | {c['talk_error']:.1%} | {c['interruptions'][0]} / "
-                    f"{c['interruptions'][1]} | {c['silence_error']:+.2f} |"
+                    f"{c['interruptions'][1]} ("
+                    + ", ".join(f"{a} / {b}" for a, b in c["by_side"])
+                    + f") | {c['overlap'][0]:.1f} / {c['overlap'][1]:.1f} | "
+                    f"{c['silence_error']:+.2f} |"
                 )
         lines += [
             "",
@@ -588,9 +597,25 @@ def report(results, rtfs, nonspeech, music, lost, sweeps, args, seconds) -> str:
             "the start of a clip, and a talk show's room tone before its speech (URDU), which the "
             "VAD leaves out, and the VAD starts late on some soft onsets: all make the measured "
             "talk time short, and the room tone makes the longest silence long. Each side carries "
-            "the other's echo: a frame, or a segment's speech as a whole, 12 dB or more below the "
-            "other side's once each line's noise floor is taken out is that echo and opens "
-            "nothing, so an echo never counts as an interruption.",
+            "the other's echo, 20 dB down: a frame, or a segment's speech as a whole, within "
+            "6 dB of the echo each channel measures (12 dB below the other side until measured; "
+            "`rtser/pipeline/crosstalk.py`), each line's noise floor taken out, is that echo and "
+            "opens nothing, so an echo never counts as an interruption.",
+            "",
+            f"In {OVERLAP_SHARE:.0%} of the stereo calls' turns a side starts before the other's "
+            "speech ends (`sim/calls.py`): half of them by 0.1–0.3 s, a quick take-over that is "
+            f"no interruption, half by 0.7–1.2 s, an interruption ({INTERRUPTION_S} s or more; "
+            "none within 0.2 s of that line, where a boundary off by a few frames would decide "
+            "the count). Where one is missed, the known speech is off or the turns differ: the "
+            "reference counts a clip's room tone or breath before its speech (RAVDESS, URDU: the "
+            "interrupting clip's first 0.7 s lie 45–50 dB below full scale, where Silero hears "
+            "no speech); the interrupted side's last words lie 16 dB below the interrupter, "
+            "within 6 dB of the measured echo (URDU), so its turn ends early; a side's known "
+            "utterances less than a turn gap apart fall into two turns, by an acted pause of "
+            "0.8 s inside one utterance (EMOVO) or an onset heard 0.2 s late under the other "
+            "side's voice, which then counts the side that resumes as the one that interrupts "
+            "(URDU: one of the customer's three found is that one, and one of the three true is "
+            "missed).",
         ]
     lines += [
         "",

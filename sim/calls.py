@@ -141,27 +141,38 @@ def build_stereo(
     overlap_share: float = 0.15,
     noise_db: float = -60.0,
 ) -> tuple[np.ndarray, list[list[Utterance]]]:
-    """Agent (channel 0) and customer (channel 1) take turns; some turns start before the other
-    side has finished. Each channel carries the other side's voice ``echo_db`` lower."""
+    """Agent (channel 0) and customer (channel 1) take turns. An ``overlap_share`` of the turns
+    start before the other side's speech ends, where both clips' speech is long enough: half by
+    0.1–0.3 s (a quick take-over), half by 0.7–1.2 s (an interruption), so that no overlap lies
+    within 0.2 s of the 0.5 s a cue needs to count as an interruption, where a boundary off by a
+    few frames would decide it. Each channel carries the other side's voice ``echo_db`` lower."""
     n = sum(len(x) for x, _ in clips) + int(2.5 * SR * len(clips))
     sides = np.zeros((2, n), np.float32)
     utts: list[list[Utterance]] = [[], []]
     t = int(0.5 * SR)
     for i, (x, label) in enumerate(clips):
         ch = i % 2
-        overlap = i > 0 and rng.random() < overlap_share
-        if overlap:
-            t -= int(min(0.6, 0.4 * len(clips[i - 1][0]) / SR) * SR)
-            utts[1 - ch][-1].overlapped = True
-        sides[ch, t : t + len(x)] += x
         a, b = speech_extent(x)
+        overlapped = False
+        if i > 0 and rng.random() < overlap_share:
+            before = utts[1 - ch][-1]
+            free = utts[ch][-1].end if utts[ch] else 0.0  # this side's own last clip is over
+            room = min(
+                0.8 * min(before.speech[1] - before.speech[0], b - a),
+                before.speech[1] - a - free,
+            )
+            lead = rng.uniform(0.7, 1.2) if rng.random() < 0.5 else rng.uniform(0.1, 0.3)
+            if lead <= room:
+                t = round((before.speech[1] - lead - a) * SR)
+                before.overlapped = overlapped = True
+        sides[ch, t : t + len(x)] += x
         utts[ch].append(
             Utterance(
                 t / SR,
                 (t + len(x)) / SR,
                 (t / SR + a, t / SR + b),
                 label,
-                overlap,
+                overlapped,
                 longest_pause(x),
             )
         )

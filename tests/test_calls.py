@@ -8,6 +8,7 @@ from conftest import EMODB, clip
 
 from rtser import Recognizer, VadConfig
 from rtser.audio import load
+from rtser.report.summary import conversation
 from sim import calls as linesim
 from train import augment
 
@@ -75,6 +76,41 @@ def test_a_side_that_starts_over_the_other_is_heard(recognizer, data_dir):
     segs = segments(recognizer, stereo, channels=2, split=True)
     for ch in (0, 1):
         assert all(separated([e for e in segs if e.channel == ch], utts[ch]))
+
+
+def speech_db(x):
+    lo, hi = linesim.speech_extent(x)
+    return 10 * np.log10(np.mean(x[int(lo * 16000) : int(hi * 16000)] ** 2))
+
+
+def test_a_quiet_side_that_talks_over_a_loud_one_is_heard_and_interrupts(recognizer, data_dir):
+    """Once the other side's leak is measured (26 dB down here), speech 16 dB below that side is
+    this side's own: its turn starts with its speech and interrupts; a 0.2 s take-over does not."""
+    a, b, c, d, e = (load(clip("emodb", n)) for n in EMODB[:5])
+    sides = np.zeros((2, 16 * 16000), np.float32)
+    spans = {}
+
+    def place(ch, x, speech_at, gain=1.0):
+        lo, hi = linesim.speech_extent(x)
+        at = round((speech_at - lo) * 16000)
+        sides[ch, at : at + len(x)] += gain * x
+        spans[ch] = spans.get(ch, []) + [(speech_at, speech_at + hi - lo)]
+        return speech_at + hi - lo  # where its speech ends
+
+    end = place(0, a, 0.5)
+    end = place(0, b, end + 0.6)  # the customer's leak is measured over these 4 s or so
+    end = place(1, c, end - 0.2)  # a 0.2 s take-over
+    end = place(0, d, end + 1.0)
+    quiet = 10 ** ((speech_db(d) - 16 - speech_db(e)) / 20)
+    place(1, e, end - 1.0, gain=quiet)  # 16 dB below the agent, 1 s before the agent stops
+    rng = np.random.default_rng(0)
+    stereo = np.stack([sides[0] + 0.05 * sides[1], sides[1] + 0.05 * sides[0]], axis=1)
+    stereo += linesim.at_level(linesim.white(len(stereo), rng), -60)[:, None]
+    s = recognizer.stream(16000, channels=2, split=True)
+    events = s.push(stereo) + s.close()
+    interrupting = [ev for ev in events if ev.type == "turn" and ev.channel == 1][-1]
+    assert abs(interrupting.start - spans[1][-1][0]) < 0.1
+    assert conversation(events)["interrupted_by"] == {"0": 0, "1": 1}
 
 
 ECHOED = ["pau-f1-n5.flac", "pau-f1-d1.flac", "sor-f1-n5.flac", "gio-f1-b1.flac"]  # EMOVO

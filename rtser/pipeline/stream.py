@@ -20,6 +20,7 @@ import numpy as np
 from ..audio import SAMPLE_RATE, ToMono16k, as_float, check_sample_rate
 from ..errors import RtserError
 from .classifier import Classifier, Scores
+from .crosstalk import Crosstalk
 from .events import Event, EventType
 from .features import CHUNK, CONTEXT, FeatureTrack
 from .segmenter import Boundary, Edge
@@ -28,7 +29,6 @@ from .smoothing import LabelSmoother
 from .turns import Turn, TurnTracker
 from .vad import Vad
 
-ECHO_RATIO = 10 ** (12 / 10)  # a split channel 12 dB below another one hears that one's echo
 LEAD_S = 0.5  # speech heard just before a segment opens counts in its echo test
 
 
@@ -59,6 +59,7 @@ class _Channel:
         self.closing: ClosingScores | None = None
         self.turns = TurnTracker()
         self.turn_id: int | None = None  # the turn of the open segment
+        self.crosstalk = Crosstalk()  # how loud the other side's voice leaks into this channel
         self.heard = [0.0, 0.0]  # energy in its speech frames, and the other side's (``hear``)
         self.lead: deque[tuple[float, float]] = deque(
             maxlen=round(LEAD_S * SAMPLE_RATE / vad.config.frame)
@@ -129,8 +130,7 @@ class _Channel:
         """Its speech as a whole is far below another channel's in the same frames: that side's
         voice leaking in. The test of each frame misses a quiet syllable's echo, or the VAD's
         memory of the echo after it ends; the speech as a whole does not."""
-        own, other = self.heard
-        return own * ECHO_RATIO < other
+        return self.crosstalk.leaks(*self.heard)
 
     def close_segment(self, end: int) -> tuple[int, Scores | None]:
         """The closed segment's start, and its scores when they were computed for this end."""
@@ -266,7 +266,7 @@ class StreamSession:
         energies = [c.detector.energies.tolist() for c in self.channels]
         split = len(self.channels) > 1
         # over each line's noise floor: the line noise would lift a quiet syllable's echo to within
-        # ECHO_RATIO of the other side's voice
+        # reach of the other side's voice
         above = [c.detector.above.tolist() for c in self.channels] if split else []
         events: list[Event] = []
         for i in range(n):
@@ -275,9 +275,14 @@ class StreamSession:
                 echo = False
                 if split:  # two sides of one call: a frame far below the other side's is that
                     # side's voice leaking in (echo, crosstalk), not speech of this channel
-                    other = max(a[i] for j, a in enumerate(above) if j != k)
-                    echo = above[k][i] * ECHO_RATIO < other
-                    channel.hear(score[i], above[k][i], other)
+                    j = max((j for j in range(len(above)) if j != k), key=lambda j: above[j][i])
+                    own, other = above[k][i], above[j][i]
+                    if scores[j][i] >= channel.segmenter.cfg.threshold:  # the other side speaks
+                        channel.crosstalk.observe(own, other)
+                    echo = channel.crosstalk.leaks(own, other)
+                    channel.hear(score[i], own, other)
+                    if echo and channel.hears_echo():  # a candidate the other side's voice runs
+                        channel.segmenter.drop_candidate()  # through; this side's own speech stays
                 decide = channel.segmenter.decide
                 for boundary in decide(float(score[i]), start, frame, energy_[i], mute=echo):
                     events += self._on_boundary(channel, boundary, end)
