@@ -609,13 +609,13 @@ def report(results, rtfs, nonspeech, music, lost, sweeps, args, seconds) -> str:
             "the count). Where one is missed, the known speech is off or the turns differ: the "
             "reference counts a clip's room tone or breath before its speech (RAVDESS, URDU: the "
             "interrupting clip's first 0.7 s lie 45–50 dB below full scale, where Silero hears "
-            "no speech); the interrupted side's last words lie 16 dB below the interrupter, "
-            "within 6 dB of the measured echo (URDU), so its turn ends early; a side's known "
-            "utterances less than a turn gap apart fall into two turns, by an acted pause of "
-            "0.8 s inside one utterance (EMOVO) or an onset heard 0.2 s late under the other "
-            "side's voice, which then counts the side that resumes as the one that interrupts "
-            "(URDU: one of the customer's three found is that one, and one of the three true is "
-            "missed).",
+            "no speech); the interrupted side's last words, or the interrupter's first, lie "
+            "11–17 dB below the other side, within 6 dB of the measured echo (URDU), so a turn "
+            "ends early or starts late; a side's known utterances less than a turn gap apart "
+            "fall into two turns, by an acted pause of 0.8 s inside one utterance (EMOVO) or an "
+            "onset heard 0.2 s late under the other side's voice, which then counts the side "
+            "that resumes as the one that interrupts (URDU: one of the customer's two found is "
+            "that one).",
         ]
     lines += [
         "",

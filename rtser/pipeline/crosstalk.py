@@ -2,11 +2,12 @@
 
 Each side's voice leaks into the other's channel: a headset's crosstalk, the line's echo, a
 recorder that mixes a little of both. How much depends on the equipment, so a channel measures it:
-over the frames where the other side speaks and this channel is quieter, the level below the
-other side that ``LEAK_QUANTILE`` of them reach (most such frames hold only the leak; this side
-talking at once lifts the rest). A frame within ``MARGIN_DB`` of that leak is the leak. Until
-``MIN_FRAMES`` have been measured, and never stricter, a frame ``ECHO_DB`` below is the leak: a
-quiet side that talks over a loud one is heard as soon as the leak is known to be lower."""
+over the frames where the other side speaks and this channel is quieter, the median level below
+the other side. Most such frames hold only the leak (this side talking at once lifts the rest, and
+so makes the rule stricter, not laxer), and a median does not follow the leak's far tail. A frame
+within ``MARGIN_DB`` of that leak is the leak. Until ``MIN_FRAMES`` have been measured, and never
+stricter, a frame ``ECHO_DB`` below is the leak: a quiet side that talks over a loud one is heard
+as soon as the leak is known to be lower."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import numpy as np
 
 ECHO_DB = 12.0  # a frame this far below the other side is its echo, until the leak is measured
 MARGIN_DB = 6.0  # ... then a frame within this of the measured leak is that leak
-LEAK_QUANTILE = 0.1
 MIN_FRAMES = 60  # about 2 s of the other side's speech
 MOST_DB = 40  # never hear as this side's a frame more than this below the other side's
 
@@ -40,7 +40,7 @@ class Crosstalk:
         if n < MIN_FRAMES:
             return
         reach = np.cumsum(self.below[::-1])[::-1]  # frames at least that many dB below
-        leak = int(np.flatnonzero(reach >= LEAK_QUANTILE * n)[-1])
+        leak = int(np.flatnonzero(2 * reach >= n)[-1])  # the median
         self.ratio = 10 ** (min(max(leak - MARGIN_DB, ECHO_DB), MOST_DB) / 10)
 
     def leaks(self, own: float, other: float) -> bool:

@@ -275,9 +275,11 @@ class StreamSession:
                 echo = False
                 if split:  # two sides of one call: a frame far below the other side's is that
                     # side's voice leaking in (echo, crosstalk), not speech of this channel
-                    j = max((j for j in range(len(above)) if j != k), key=lambda j: above[j][i])
-                    own, other = above[k][i], above[j][i]
-                    if scores[j][i] >= channel.segmenter.cfg.threshold:  # the other side speaks
+                    loudest = max(
+                        (j for j in range(len(above)) if j != k), key=lambda j: above[j][i]
+                    )
+                    own, other = above[k][i], above[loudest][i]
+                    if scores[loudest][i] >= channel.segmenter.cfg.threshold:  # it speaks
                         channel.crosstalk.observe(own, other)
                     echo = channel.crosstalk.leaks(own, other)
                     channel.hear(score[i], own, other)
