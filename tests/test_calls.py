@@ -113,6 +113,25 @@ def test_a_quiet_side_that_talks_over_a_loud_one_is_heard_and_interrupts(recogni
     assert conversation(events)["interrupted_by"] == {"0": 0, "1": 1}
 
 
+def test_a_late_echo_whose_level_wanders_opens_nothing(recognizer, data_dir):
+    """The agent's voice leaks into the customer's channel 60 ms late, 14-26 dB down, its level
+    changing every 0.25 s: measured, that leak is the customer's no more than a steady one."""
+    rng = np.random.default_rng(5)
+    gaps = [np.zeros(int(16000 * rng.uniform(0.3, 1.5)), np.float32) for _ in range(12)]
+    agent = np.concatenate(
+        [x for n, g in zip(EMODB * 2, gaps) for x in (load(clip("emodb", n)), g)]
+    )
+    level = 10 ** ((-20 + rng.uniform(-6, 6, len(agent) // 4000 + 1)) / 20)
+    leak = (
+        np.concatenate([np.zeros(960, np.float32), agent[:-960]])
+        * np.repeat(level, 4000)[: len(agent)]
+    )
+    noise = [linesim.at_level(linesim.white(len(agent), rng), -60) for _ in range(2)]
+    stereo = np.stack([agent + noise[0], leak.astype(np.float32) + noise[1]], axis=1)
+    segs = segments(recognizer, stereo, channels=2, split=True)
+    assert {e.channel for e in segs} == {0}
+
+
 ECHOED = ["pau-f1-n5.flac", "pau-f1-d1.flac", "sor-f1-n5.flac", "gio-f1-b1.flac"]  # EMOVO
 
 

@@ -2,12 +2,13 @@
 
 Each side's voice leaks into the other's channel: a headset's crosstalk, the line's echo, a
 recorder that mixes a little of both. How much depends on the equipment, so a channel measures it:
-over the frames where the other side speaks and this channel is quieter, the median level below
-the other side. Most such frames hold only the leak (this side talking at once lifts the rest, and
-so makes the rule stricter, not laxer), and a median does not follow the leak's far tail. A frame
-within ``MARGIN_DB`` of that leak is the leak. Until ``MIN_FRAMES`` have been measured, and never
-stricter, a frame ``ECHO_DB`` below is the leak: a quiet side that talks over a loud one is heard
-as soon as the leak is known to be lower."""
+over the frames where the other side speaks and this channel is quieter, the level below the other
+side that three in four of them reach, its near quartile. Most such frames hold only the leak;
+this side talking at once, or a leak that varies, brings the quartile nearer and the rule
+stricter, never laxer. A frame within ``MARGIN_DB`` of that leak is the leak. Until
+``MIN_FRAMES`` have been measured, and never stricter, a frame ``ECHO_DB`` below is the leak: a
+quiet side that talks over a loud one is heard as soon as the leak is known to be lower and
+steady."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ class Crosstalk:
         if n < MIN_FRAMES:
             return
         reach = np.cumsum(self.below[::-1])[::-1]  # frames at least that many dB below
-        leak = int(np.flatnonzero(2 * reach >= n)[-1])  # the median
+        leak = int(np.flatnonzero(4 * reach >= 3 * n)[-1])  # the near quartile
         self.ratio = 10 ** (min(max(leak - MARGIN_DB, ECHO_DB), MOST_DB) / 10)
 
     def leaks(self, own: float, other: float) -> bool:

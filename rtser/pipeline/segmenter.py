@@ -71,6 +71,8 @@ class Segmenter:
         """``energy``: the frame's mean square (for a max-length cut). ``mute``: the frame is not
         this channel's speech whatever its score (the other side's voice leaking in)."""
         if mute:
+            if self.active and not self.opened:  # a candidate the other side's voice runs through
+                self._reset()
             score = 0.0
         frame = Frame(frame_start, frame_start + frame_len, energy, score >= self.cfg.neg_threshold)
         if not self.active:
@@ -92,11 +94,6 @@ class Segmenter:
         if (frame.end - self.start) // self.cfg.frame >= self.max_frames:
             return self._cut()
         return []
-
-    def drop_candidate(self) -> None:
-        """Forget speech that has not opened a segment yet (it was the other side's voice)."""
-        if self.active and not self.opened:
-            self._reset()
 
     def _begin(self, frame: Frame) -> None:
         self.active, self.opened = True, False

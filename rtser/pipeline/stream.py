@@ -275,16 +275,13 @@ class StreamSession:
                 echo = False
                 if split:  # two sides of one call: a frame far below the other side's is that
                     # side's voice leaking in (echo, crosstalk), not speech of this channel
-                    loudest = max(
-                        (j for j in range(len(above)) if j != k), key=lambda j: above[j][i]
-                    )
-                    own, other = above[k][i], above[loudest][i]
-                    if scores[loudest][i] >= channel.segmenter.cfg.threshold:  # it speaks
+                    others = [j for j in range(len(above)) if j != k]
+                    own, other = above[k][i], max(above[j][i] for j in others)
+                    threshold = channel.segmenter.cfg.threshold
+                    if any(scores[j][i] >= threshold for j in others):  # the other side speaks
                         channel.crosstalk.observe(own, other)
                     echo = channel.crosstalk.leaks(own, other)
                     channel.hear(score[i], own, other)
-                    if echo and channel.hears_echo():  # a candidate the other side's voice runs
-                        channel.segmenter.drop_candidate()  # through; this side's own speech stays
                 decide = channel.segmenter.decide
                 for boundary in decide(float(score[i]), start, frame, energy_[i], mute=echo):
                     events += self._on_boundary(channel, boundary, end)
