@@ -1,4 +1,5 @@
-"""Calls, not clips: real utterances on a noisy line are separated one to one, a shouted clip that
+"""Calls, not clips: real utterances on a noisy line are separated one to one, a quiet side that
+talks over a loud one is heard while the other side's echo opens nothing, a shouted clip that
 Silero scores low is still found, and non-speech (tones, DTMF, hold music, hum, noise) gives no
 events and no label."""
 
