@@ -79,13 +79,8 @@ def test_a_side_that_starts_over_the_other_is_heard(recognizer, data_dir):
         assert all(separated([e for e in segs if e.channel == ch], utts[ch]))
 
 
-def speech_db(x):
-    lo, hi = linesim.speech_extent(x)
-    return 10 * np.log10(np.mean(x[int(lo * 16000) : int(hi * 16000)] ** 2))
-
-
 def test_a_quiet_side_that_talks_over_a_loud_one_is_heard_and_interrupts(recognizer, data_dir):
-    """Once the other side's leak is measured (26 dB down here), speech 16 dB below that side is
+    """Once the other side's leak is measured (26 dB down here), speech 15 dB below that side is
     this side's own: its turn starts with its speech and interrupts; a 0.2 s take-over does not."""
     a, b, c, d, e = (load(clip("emodb", n)) for n in EMODB[:5])
     sides = np.zeros((2, 16 * 16000), np.float32)
@@ -102,8 +97,8 @@ def test_a_quiet_side_that_talks_over_a_loud_one_is_heard_and_interrupts(recogni
     end = place(0, b, end + 0.6)  # the customer's leak is measured over these 4 s or so
     end = place(1, c, end - 0.2)  # a 0.2 s take-over
     end = place(0, d, end + 1.0)
-    quiet = 10 ** ((speech_db(d) - 16 - speech_db(e)) / 20)
-    place(1, e, end - 1.0, gain=quiet)  # 16 dB below the agent, 1 s before the agent stops
+    quiet = 10 ** ((augment.speech_dbfs(d) - 15 - augment.speech_dbfs(e)) / 20)
+    place(1, e, end - 1.0, gain=quiet)  # 15 dB below the agent (speech levels), 1 s before it stops
     rng = np.random.default_rng(0)
     stereo = np.stack([sides[0] + 0.05 * sides[1], sides[1] + 0.05 * sides[0]], axis=1)
     stereo += linesim.at_level(linesim.white(len(stereo), rng), -60)[:, None]

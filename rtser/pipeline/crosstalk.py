@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 ECHO_DB = 12.0  # a frame this far below the other side is its echo, until the leak is measured
 MARGIN_DB = 6.0  # ... then a frame within this of the measured leak is that leak
 MIN_FRAMES = 60  # about 2 s of the other side's speech
@@ -29,7 +27,8 @@ class Crosstalk:
 
     def __init__(self) -> None:
         # frames by whole dB below the other side; the last bin holds all from MOST_DB + MARGIN_DB
-        self.below = np.zeros(round(MOST_DB + MARGIN_DB) + 1, np.int64)
+        self.below = [0] * (round(MOST_DB + MARGIN_DB) + 1)
+        self.frames = 0
         self.ratio = 10 ** (ECHO_DB / 10)
 
     def observe(self, own: float, other: float) -> None:
@@ -37,11 +36,14 @@ class Crosstalk:
             return
         last = len(self.below) - 1
         self.below[min(int(10 * math.log10(other / own)), last) if own > 0 else last] += 1
-        n = int(self.below.sum())
-        if n < MIN_FRAMES:
+        self.frames += 1
+        if self.frames < MIN_FRAMES:
             return
-        reach = np.cumsum(self.below[::-1])[::-1]  # frames at least that many dB below
-        leak = int(np.flatnonzero(4 * reach >= 3 * n)[-1])  # the near quartile
+        reach = 0  # frames at least ``leak`` dB below: from the farthest bin in, to three in four
+        for leak in range(last, -1, -1):
+            reach += self.below[leak]
+            if 4 * reach >= 3 * self.frames:
+                break
         self.ratio = 10 ** (min(max(leak - MARGIN_DB, ECHO_DB), MOST_DB) / 10)
 
     def leaks(self, own: float, other: float) -> bool:

@@ -268,6 +268,7 @@ class StreamSession:
         # over each line's noise floor: the line noise would lift a quiet syllable's echo to within
         # reach of the other side's voice
         above = [c.detector.above.tolist() for c in self.channels] if split else []
+        others = [[j for j in range(len(above)) if j != k] for k in range(len(above))]
         events: list[Event] = []
         for i in range(n):
             start, end = self.pos, self.pos + frame
@@ -275,10 +276,9 @@ class StreamSession:
                 echo = False
                 if split:  # two sides of one call: a frame far below the other side's is that
                     # side's voice leaking in (echo, crosstalk), not speech of this channel
-                    others = [j for j in range(len(above)) if j != k]
-                    own, other = above[k][i], max(above[j][i] for j in others)
+                    own, other = above[k][i], max(above[j][i] for j in others[k])
                     threshold = channel.segmenter.cfg.threshold
-                    if any(scores[j][i] >= threshold for j in others):  # the other side speaks
+                    if any(scores[j][i] >= threshold for j in others[k]):  # the other side speaks
                         channel.crosstalk.observe(own, other)
                     echo = channel.crosstalk.leaks(own, other)
                     channel.hear(score[i], own, other)
