@@ -121,7 +121,10 @@ def fit_head(
     targets: np.ndarray | None = None,
     weights: np.ndarray | None = None,
 ) -> NumpyHead:
-    """Class-weighted softmax regression on layer-weighted features, trained with Adam in numpy.
+    """Class-weighted softmax regression on layer-weighted features, trained with Adam in numpy,
+    its step annealed to 0 (a cosine). At a constant step the fit stops wherever Adam's last
+    steps happen to land, so features a thousandth apart (another CPU's int8 kernels) gave heads
+    that disagree on strangers; annealed, it converges (``tests/test_enroll.py``).
 
     ``y``: class indices; or ``targets``: ``(N, n_classes)`` probabilities to fit instead (soft
     labels, unweighted; ``y`` is then ignored). ``weights``: per-clip weights on top."""
@@ -161,10 +164,11 @@ def fit_head(
                 g_w = np.einsum("nd,nld->l", g_feats[:, col : col + d], z[n])
                 grads[f"{n}/layer_logits"] = w * (g_w - w @ g_w)
             col += d
+        step = lr * 0.5 * (1 + np.cos(np.pi * (t - 1) / steps))
         for k in learn:  # Adam
             m[k] = 0.9 * m[k] + 0.1 * grads[k]
             v[k] = 0.999 * v[k] + 0.001 * grads[k] ** 2
-            params[k] = params[k] - lr * (m[k] / (1 - 0.9**t)) / (
+            params[k] = params[k] - step * (m[k] / (1 - 0.9**t)) / (
                 np.sqrt(v[k] / (1 - 0.999**t)) + 1e-8
             )
     return head
