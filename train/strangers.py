@@ -247,13 +247,19 @@ def corpus_weights(clips: list[data.Clip]) -> np.ndarray:
     return np.array([len(clips) / len(counts) / counts[n] for n in names])
 
 
-def fit_core(corpora: list[str], seed: int = data.SEED, unheard: frozenset = frozenset()):
+def fit_core(
+    corpora: list[str], seed: int = data.SEED, unheard: frozenset = frozenset(), nudge: float = 0.0
+):
     """The ``any`` head: the four core emotions, on every clip of them in ``corpora``, each
     corpus weighing the same (``rtser enroll``'s numpy head); ``unheard``: speakers
-    (``Clip.speaker``) left out (speaker-independent folds)."""
+    (``Clip.speaker``) left out (speaker-independent folds); ``nudge``: each feature scaled by
+    1 + ``nudge`` × a normal draw (how much a head moves with its features' last digits)."""
     from rtser.enroll import fit_head
 
     feats, clips = training_rows(corpora, seed)
+    if nudge:
+        rng = np.random.default_rng(seed)
+        feats = {n: x * (1 + nudge * rng.standard_normal(x.shape)) for n, x in feats.items()}
     keep = np.array([c.label in CORE and c.speaker not in unheard for c in clips])
     y = np.array([CORE.index(c.label) for c, k in zip(clips, keep) if k])
     rows = {n: x[keep] for n, x in feats.items()}
